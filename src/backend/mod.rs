@@ -1,0 +1,165 @@
+//! The tensor backend: the only place that knows how numbers are stored.
+//!
+//! Everything above this module (cells, softmax, loss, BPTT, the model, optimisers) is written
+//! once against [`Backend`] and runs on every implementor. A backend is a value, cheap to clone,
+//! held by the model, so that a backend with a context (a thread pool, a device stream) fits
+//! without an API change.
+//!
+//! All matrices are row-major and two-dimensional. A sequence of `T` steps with batch `B` is one
+//! matrix of `T * B` rows, time-major: rows `t * B .. t * B + B` are step `t`.
+//!
+//! [`NaiveCpu`] is the reference implementation: plain loops, obviously correct. Every other
+//! backend is tested against it by the conformance suite in `tests/backend_conformance.rs`.
+
+mod dense;
+mod naive;
+
+pub use dense::DenseMatrix;
+pub use naive::NaiveCpu;
+
+use crate::error::Result;
+use crate::scalar::Scalar;
+use std::fmt::Debug;
+
+/// Whether a GEMM operand is used as stored or transposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transpose {
+    /// Use the matrix as stored: `op(A) = A`.
+    No,
+    /// Use its transpose: `op(A) = A^T`.
+    Yes,
+}
+
+impl Transpose {
+    /// The shape of `op(A)` for a stored shape `(rows, cols)`.
+    pub fn apply(self, (rows, cols): (usize, usize)) -> (usize, usize) {
+        match self {
+            Transpose::No => (rows, cols),
+            Transpose::Yes => (cols, rows),
+        }
+    }
+}
+
+/// An element-wise activation function.
+///
+/// Derivatives are taken from the function's output `y`, as the backward pass has it saved:
+/// `tanh' = 1 - y^2`, `sigmoid' = y (1 - y)`, `relu' = [y > 0]`, `identity' = 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `y = x`.
+    Identity,
+    /// `y = tanh(x)`.
+    Tanh,
+    /// `y = 1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `y = max(x, 0)`.
+    Relu,
+}
+
+/// Storage and kernels for one scalar type.
+///
+/// Kernels assume their shapes were checked by the caller: public entry points of the crate
+/// validate user data and return [`Error`](crate::Error); a shape mismatch that reaches a kernel
+/// is a bug in the crate and panics with the kernel's name.
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
+    /// The element type, `f32` or `f64`.
+    type Scalar: Scalar;
+    /// A row-major two-dimensional matrix.
+    type Matrix: Clone + Debug + Send + Sync;
+
+    /// A `rows x cols` matrix of zeros.
+    fn zeros(&self, rows: usize, cols: usize) -> Self::Matrix;
+
+    /// A `rows x cols` matrix from row-major `data`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`](crate::Error::Shape) if `data.len() != rows * cols`.
+    // A backend is a value that may hold a context (a pool, a device), so it builds matrices.
+    #[allow(clippy::wrong_self_convention)]
+    fn from_vec(&self, rows: usize, cols: usize, data: Vec<Self::Scalar>) -> Result<Self::Matrix>;
+
+    /// The elements of `m` in row-major order.
+    fn to_vec(&self, m: &Self::Matrix) -> Vec<Self::Scalar>;
+
+    /// `(rows, cols)` of `m`.
+    fn shape(&self, m: &Self::Matrix) -> (usize, usize);
+
+    /// `C <- alpha * op(A) * op(B) + beta * C`, BLAS semantics: with `beta = 0`, `C` is not read
+    /// (a NaN in it does not propagate).
+    ///
+    /// Shapes: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `k = 0` gives `beta * C`.
+    // The BLAS signature, argument for argument, so that it reads as the BLAS call it is.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        c: &mut Self::Matrix,
+        alpha: Self::Scalar,
+        a: &Self::Matrix,
+        ta: Transpose,
+        b: &Self::Matrix,
+        tb: Transpose,
+        beta: Self::Scalar,
+    );
+
+    /// Copies `count` rows of `src` starting at `src_row` over the rows of `dst` starting at
+    /// `dst_row`. Both have the same number of columns.
+    fn copy_rows(
+        &self,
+        dst: &mut Self::Matrix,
+        dst_row: usize,
+        src: &Self::Matrix,
+        src_row: usize,
+        count: usize,
+    );
+
+    /// Embedding lookup on a weight stored as PyTorch stores `weight_ih`, `(R, V)`:
+    /// row `r` of `out` (`n x R`, `n = ids.len()`) becomes column `ids[r]` of `table`.
+    ///
+    /// This is `onehot(ids) * table^T` without the one-hot matrix. Ids are below `V`.
+    fn gather_columns(&self, out: &mut Self::Matrix, table: &Self::Matrix, ids: &[usize]);
+
+    /// The gradient of [`gather_columns`](Backend::gather_columns): for every `r`, column
+    /// `ids[r]` of `table` (`R x V`) gains row `r` of `src` (`n x R`). Repeated ids accumulate.
+    fn scatter_add_columns(&self, table: &mut Self::Matrix, ids: &[usize], src: &Self::Matrix);
+
+    /// Broadcast add of a bias: every row of `m` (`n x c`) gains `row` (`1 x c`).
+    fn add_row(&self, m: &mut Self::Matrix, row: &Self::Matrix);
+
+    /// Column sums, accumulated: `acc[0, j] += sum_r m[r, j]`; `acc` is `1 x c`.
+    fn add_column_sums(&self, acc: &mut Self::Matrix, m: &Self::Matrix);
+
+    /// `y <- y + alpha * x`, same shapes.
+    fn axpy(&self, y: &mut Self::Matrix, alpha: Self::Scalar, x: &Self::Matrix);
+
+    /// `m <- alpha * m`.
+    fn scale(&self, m: &mut Self::Matrix, alpha: Self::Scalar);
+
+    /// Clamps every element into `[lo, hi]`; NaN stays NaN.
+    fn clamp(&self, m: &mut Self::Matrix, lo: Self::Scalar, hi: Self::Scalar);
+
+    /// `sum_ij m[i, j]^2`, the squared Frobenius norm.
+    fn sum_squares(&self, m: &Self::Matrix) -> Self::Scalar;
+
+    /// Applies `act` to every element in place.
+    fn activate(&self, m: &mut Self::Matrix, act: Activation);
+
+    /// The activation's backward pass from its saved output: `d <- d * act'(x)`, with the
+    /// derivative computed from `y = act(x)` (see [`Activation`]).
+    fn activate_backward(&self, d: &mut Self::Matrix, y: &Self::Matrix, act: Activation);
+
+    /// Softmax of every row in place, shifted by the row maximum so that no `exp` overflows.
+    fn softmax_rows(&self, m: &mut Self::Matrix);
+
+    /// Log-softmax of every row in place: `x - max - ln(sum exp(x - max))`.
+    fn log_softmax_rows(&self, m: &mut Self::Matrix);
+
+    /// Fused softmax and cross-entropy over rows. For each row `r` of `logits` (`n x V`),
+    /// writes `softmax(logits[r]) - onehot(targets[r])` to row `r` of `grad` and returns the
+    /// sum over rows of `-ln softmax(logits[r])[targets[r]]`. Targets are below `V`.
+    fn softmax_cross_entropy(
+        &self,
+        logits: &Self::Matrix,
+        targets: &[usize],
+        grad: &mut Self::Matrix,
+    ) -> Self::Scalar;
+}

@@ -1,0 +1,271 @@
+//! `NaiveCpu`: the reference backend. Textbook loops, no tricks; every other backend is tested
+//! against it.
+
+use super::{Activation, Backend, DenseMatrix, Transpose};
+use crate::error::Result;
+use crate::scalar::Scalar;
+use std::marker::PhantomData;
+
+/// The reference CPU backend: plain loops over [`DenseMatrix`], for `f32` and `f64`.
+///
+/// It is slow on purpose: each kernel is the definition written as a loop, so that it can serve as
+/// the oracle for faster backends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NaiveCpu<T> {
+    scalar: PhantomData<T>,
+}
+
+impl<T> NaiveCpu<T> {
+    /// The backend (it holds no state).
+    pub fn new() -> Self {
+        NaiveCpu {
+            scalar: PhantomData,
+        }
+    }
+}
+
+/// Element `(i, j)` of `op(m)`.
+fn op_get<T: Scalar>(m: &DenseMatrix<T>, t: Transpose, i: usize, j: usize) -> T {
+    match t {
+        Transpose::No => m.get(i, j),
+        Transpose::Yes => m.get(j, i),
+    }
+}
+
+fn same_shape<T: Scalar>(op: &str, a: &DenseMatrix<T>, b: &DenseMatrix<T>) {
+    assert_eq!(a.shape(), b.shape(), "{op}: operand shapes differ");
+}
+
+impl<T: Scalar> Backend for NaiveCpu<T> {
+    type Scalar = T;
+    type Matrix = DenseMatrix<T>;
+
+    fn zeros(&self, rows: usize, cols: usize) -> DenseMatrix<T> {
+        DenseMatrix::zeros(rows, cols)
+    }
+
+    fn from_vec(&self, rows: usize, cols: usize, data: Vec<T>) -> Result<DenseMatrix<T>> {
+        DenseMatrix::from_vec(rows, cols, data)
+    }
+
+    fn to_vec(&self, m: &DenseMatrix<T>) -> Vec<T> {
+        m.as_slice().to_vec()
+    }
+
+    fn shape(&self, m: &DenseMatrix<T>) -> (usize, usize) {
+        m.shape()
+    }
+
+    fn gemm(
+        &self,
+        c: &mut DenseMatrix<T>,
+        alpha: T,
+        a: &DenseMatrix<T>,
+        ta: Transpose,
+        b: &DenseMatrix<T>,
+        tb: Transpose,
+        beta: T,
+    ) {
+        let (m, k) = ta.apply(a.shape());
+        let (kb, n) = tb.apply(b.shape());
+        assert_eq!(k, kb, "gemm: inner dimensions differ");
+        assert_eq!(c.shape(), (m, n), "gemm: C has the wrong shape");
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::zero();
+                for p in 0..k {
+                    acc = acc + op_get(a, ta, i, p) * op_get(b, tb, p, j);
+                }
+                let out = &mut c.as_mut_slice()[i * n + j];
+                *out = if beta == T::zero() {
+                    alpha * acc
+                } else {
+                    alpha * acc + beta * *out
+                };
+            }
+        }
+    }
+
+    fn copy_rows(
+        &self,
+        dst: &mut DenseMatrix<T>,
+        dst_row: usize,
+        src: &DenseMatrix<T>,
+        src_row: usize,
+        count: usize,
+    ) {
+        assert_eq!(dst.cols(), src.cols(), "copy_rows: column counts differ");
+        assert!(dst_row + count <= dst.rows(), "copy_rows: dst too short");
+        assert!(src_row + count <= src.rows(), "copy_rows: src too short");
+        for r in 0..count {
+            for j in 0..src.cols() {
+                dst.row_mut(dst_row + r)[j] = src.get(src_row + r, j);
+            }
+        }
+    }
+
+    fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
+        assert_eq!(
+            out.shape(),
+            (ids.len(), table.rows()),
+            "gather_columns: out shape"
+        );
+        for (r, &id) in ids.iter().enumerate() {
+            assert!(id < table.cols(), "gather_columns: id out of range");
+            for j in 0..table.rows() {
+                out.row_mut(r)[j] = table.get(j, id);
+            }
+        }
+    }
+
+    fn scatter_add_columns(&self, table: &mut DenseMatrix<T>, ids: &[usize], src: &DenseMatrix<T>) {
+        assert_eq!(
+            src.shape(),
+            (ids.len(), table.rows()),
+            "scatter_add_columns: src shape"
+        );
+        let cols = table.cols();
+        for (r, &id) in ids.iter().enumerate() {
+            assert!(id < cols, "scatter_add_columns: id out of range");
+            for j in 0..table.rows() {
+                let t = &mut table.as_mut_slice()[j * cols + id];
+                *t = *t + src.get(r, j);
+            }
+        }
+    }
+
+    fn add_row(&self, m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
+        assert_eq!(row.shape(), (1, m.cols()), "add_row: row shape");
+        for r in 0..m.rows() {
+            for j in 0..m.cols() {
+                m.row_mut(r)[j] = m.get(r, j) + row.get(0, j);
+            }
+        }
+    }
+
+    fn add_column_sums(&self, acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
+        assert_eq!(acc.shape(), (1, m.cols()), "add_column_sums: acc shape");
+        for j in 0..m.cols() {
+            let mut sum = T::zero();
+            for r in 0..m.rows() {
+                sum = sum + m.get(r, j);
+            }
+            acc.row_mut(0)[j] = acc.get(0, j) + sum;
+        }
+    }
+
+    fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
+        same_shape("axpy", y, x);
+        for (yi, &xi) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
+            *yi = *yi + alpha * xi;
+        }
+    }
+
+    fn scale(&self, m: &mut DenseMatrix<T>, alpha: T) {
+        for v in m.as_mut_slice() {
+            *v = alpha * *v;
+        }
+    }
+
+    fn clamp(&self, m: &mut DenseMatrix<T>, lo: T, hi: T) {
+        for v in m.as_mut_slice() {
+            if *v < lo {
+                *v = lo;
+            } else if *v > hi {
+                *v = hi;
+            }
+        }
+    }
+
+    fn sum_squares(&self, m: &DenseMatrix<T>) -> T {
+        let mut sum = T::zero();
+        for &v in m.as_slice() {
+            sum = sum + v * v;
+        }
+        sum
+    }
+
+    fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
+        for v in m.as_mut_slice() {
+            *v = match act {
+                Activation::Identity => *v,
+                Activation::Tanh => v.tanh(),
+                Activation::Sigmoid => T::one() / (T::one() + (-*v).exp()),
+                Activation::Relu => v.max(T::zero()),
+            };
+        }
+    }
+
+    fn activate_backward(&self, d: &mut DenseMatrix<T>, y: &DenseMatrix<T>, act: Activation) {
+        same_shape("activate_backward", d, y);
+        for (di, &yi) in d.as_mut_slice().iter_mut().zip(y.as_slice()) {
+            let slope = match act {
+                Activation::Identity => T::one(),
+                Activation::Tanh => T::one() - yi * yi,
+                Activation::Sigmoid => yi * (T::one() - yi),
+                Activation::Relu if yi > T::zero() => T::one(),
+                Activation::Relu => T::zero(),
+            };
+            *di = *di * slope;
+        }
+    }
+
+    fn softmax_rows(&self, m: &mut DenseMatrix<T>) {
+        for r in 0..m.rows() {
+            let row = m.row_mut(r);
+            let max = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+            let mut sum = T::zero();
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                sum = sum + *v;
+            }
+            for v in row.iter_mut() {
+                *v = *v / sum;
+            }
+        }
+    }
+
+    fn log_softmax_rows(&self, m: &mut DenseMatrix<T>) {
+        for r in 0..m.rows() {
+            let row = m.row_mut(r);
+            let max = row.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+            let mut sum = T::zero();
+            for &v in row.iter() {
+                sum = sum + (v - max).exp();
+            }
+            let log_sum = sum.ln();
+            for v in row.iter_mut() {
+                *v = *v - max - log_sum;
+            }
+        }
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &DenseMatrix<T>,
+        targets: &[usize],
+        grad: &mut DenseMatrix<T>,
+    ) -> T {
+        same_shape("softmax_cross_entropy", logits, grad);
+        assert_eq!(
+            targets.len(),
+            logits.rows(),
+            "softmax_cross_entropy: targets"
+        );
+        let mut log_p = logits.clone();
+        self.log_softmax_rows(&mut log_p);
+        let mut loss = T::zero();
+        for (r, &target) in targets.iter().enumerate() {
+            assert!(
+                target < logits.cols(),
+                "softmax_cross_entropy: target out of range"
+            );
+            loss = loss - log_p.get(r, target);
+            for j in 0..logits.cols() {
+                let p = log_p.get(r, j).exp();
+                grad.row_mut(r)[j] = if j == target { p - T::one() } else { p };
+            }
+        }
+        loss
+    }
+}

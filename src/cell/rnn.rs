@@ -1,0 +1,98 @@
+//! The Elman cell of the walkthrough: `h_t = tanh(W_hh h_{t-1} + b + W_xh x_t)`.
+
+use super::{Cell, CellKind, CellParams, Nonlinearity};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use rand::Rng;
+
+/// The Elman (vanilla) recurrent cell, as PyTorch's `nn.RNNCell`:
+///
+/// ```text
+/// h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      act = tanh (default) or ReLU
+/// ```
+///
+/// The walkthrough's single bias `b` is `b_ih + b_hh`; set one of them to zero to match it.
+/// The derivative is taken from the saved output: `1 - h_t^2` for tanh, `[h_t > 0]` for ReLU.
+#[derive(Debug, Clone)]
+pub struct RnnCell<B: Backend> {
+    params: CellParams<B>,
+    nonlinearity: Nonlinearity,
+}
+
+impl<B: Backend> RnnCell<B> {
+    /// A cell with `input` inputs and `hidden` units, with biases, initialised as PyTorch
+    /// initialises `nn.RNNCell` (uniform in `[-1/sqrt(H), 1/sqrt(H)]`) from `rng`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `hidden` is zero.
+    pub fn new<R: Rng + ?Sized>(
+        backend: &B,
+        input: usize,
+        hidden: usize,
+        nonlinearity: Nonlinearity,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let kind = CellKind::Rnn(nonlinearity);
+        let params = CellParams::init(backend, kind, input, hidden, true, rng)?;
+        Ok(RnnCell {
+            params,
+            nonlinearity,
+        })
+    }
+
+    /// A cell from given weights: `weight_ih` `(H, I)`, `weight_hh` `(H, H)`, and optional
+    /// biases `(1, H)` (both or neither).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the shapes do not fit together, [`Error::Config`] if only one bias is
+    /// given or `H` is zero.
+    pub fn from_weights(
+        backend: &B,
+        weight_ih: B::Matrix,
+        weight_hh: B::Matrix,
+        biases: Option<(B::Matrix, B::Matrix)>,
+        nonlinearity: Nonlinearity,
+    ) -> Result<Self> {
+        let (hidden, _) = backend.shape(&weight_ih);
+        if hidden == 0 {
+            return Err(Error::config("hidden size must be at least 1"));
+        }
+        if backend.shape(&weight_hh) != (hidden, hidden) {
+            return Err(Error::shape(
+                "weight_hh",
+                (hidden, hidden),
+                backend.shape(&weight_hh),
+            ));
+        }
+        let (bias_ih, bias_hh) = match biases {
+            Some((bi, bh)) => {
+                for (name, b) in [("bias_ih", &bi), ("bias_hh", &bh)] {
+                    if backend.shape(b) != (1, hidden) {
+                        return Err(Error::shape(name, (1, hidden), backend.shape(b)));
+                    }
+                }
+                (Some(bi), Some(bh))
+            }
+            None => (None, None),
+        };
+        Ok(RnnCell {
+            params: CellParams {
+                weight_ih,
+                weight_hh,
+                bias_ih,
+                bias_hh,
+            },
+            nonlinearity,
+        })
+    }
+}
+
+impl<B: Backend> Cell<B> for RnnCell<B> {
+    fn kind(&self) -> CellKind {
+        CellKind::Rnn(self.nonlinearity)
+    }
+
+    fn params(&self) -> &CellParams<B> {
+        &self.params
+    }
+}

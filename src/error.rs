@@ -1,0 +1,129 @@
+//! The crate's one error type.
+//!
+//! Every public function that takes data from a user returns [`Result`]. A message names the
+//! operation, what it expected and what it was given, so that a shape mismatch deep in a training
+//! loop can be fixed from the message alone.
+
+use std::fmt;
+
+/// Errors returned by `recurrent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A matrix, vector or state had the wrong shape or length.
+    Shape {
+        /// The operation or argument that was checked.
+        what: String,
+        /// The shape it needed, e.g. `(6, 4)`.
+        expected: String,
+        /// The shape it was given.
+        given: String,
+    },
+    /// A token id or class index was not below its bound.
+    Index {
+        /// The operation or argument that was checked.
+        what: String,
+        /// Position of the offending entry in the given slice.
+        position: usize,
+        /// The offending value.
+        value: usize,
+        /// The exclusive upper bound (vocabulary or class count).
+        bound: usize,
+    },
+    /// A sequence, batch or model had no entries where at least one is needed.
+    Empty {
+        /// What was empty.
+        what: String,
+    },
+    /// A configuration value is not allowed (for example zero hidden units).
+    Config {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No parameter has the given name.
+    UnknownParameter {
+        /// The name asked for.
+        name: String,
+        /// The names the model has.
+        known: Vec<String>,
+    },
+    /// A NaN or infinity was found where finite numbers are required.
+    NonFinite {
+        /// Where it was found.
+        what: String,
+    },
+}
+
+/// `Result` with [`Error`] as its error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A shape error: `what` expected `expected`, was given `given`.
+    pub(crate) fn shape(
+        what: impl Into<String>,
+        expected: impl fmt::Debug,
+        given: impl fmt::Debug,
+    ) -> Self {
+        Error::Shape {
+            what: what.into(),
+            expected: format!("{expected:?}"),
+            given: format!("{given:?}"),
+        }
+    }
+
+    /// A configuration error with a message.
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    /// An error for an empty sequence, batch or model.
+    pub(crate) fn empty(what: impl Into<String>) -> Self {
+        Error::Empty { what: what.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Shape {
+                what,
+                expected,
+                given,
+            } => write!(f, "{what}: expected shape {expected}, given {given}"),
+            Error::Index {
+                what,
+                position,
+                value,
+                bound,
+            } => write!(
+                f,
+                "{what}: entry {position} is {value}, expected a value below {bound}"
+            ),
+            Error::Empty { what } => write!(f, "{what} is empty: at least one entry is needed"),
+            Error::Config { message } => write!(f, "invalid configuration: {message}"),
+            Error::UnknownParameter { name, known } => write!(
+                f,
+                "no parameter named {name:?}; the model has: {}",
+                known.join(", ")
+            ),
+            Error::NonFinite { what } => write!(f, "{what} holds a NaN or infinite value"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Checks that every id is below `bound`, naming the first offender.
+pub(crate) fn check_ids(what: &str, ids: &[usize], bound: usize) -> Result<()> {
+    match ids.iter().position(|&id| id >= bound) {
+        None => Ok(()),
+        Some(position) => Err(Error::Index {
+            what: what.to_string(),
+            position,
+            value: ids[position],
+            bound,
+        }),
+    }
+}

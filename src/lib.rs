@@ -1,0 +1,54 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Crate layout
+//!
+//! - [`backend`]: the [`Backend`] trait, the only code that knows how numbers are stored, and
+//!   [`NaiveCpu`], its reference implementation.
+//! - [`cell`]: one time step of a recurrent cell, forward and backward ([`RnnCell`]).
+//! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
+//! - [`bptt`]: backpropagation through time over one layer.
+//! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
+//! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
+//! - [`gradcheck`]: finite-difference checks of every gradient.
+//!
+//! # Conventions
+//!
+//! - Matrices are row-major. A sequence of `T` steps with batch `B` is `T*B` rows, time-major:
+//!   rows `t*B .. t*B + B` are step `t`.
+//! - Parameters keep PyTorch's names and shapes (`weight_ih_l0` is `(G*H, I)`), so weights move
+//!   between the two without transposes. Biases, vectors in PyTorch, are `1 x n` matrices here.
+//! - Every function that takes user data returns [`Result`]; errors name what was expected and
+//!   what was given.
+
+pub mod backend;
+pub mod bptt;
+pub mod cell;
+pub mod clip;
+mod error;
+pub mod gradcheck;
+pub mod loss;
+pub mod model;
+pub mod optim;
+mod params;
+mod scalar;
+pub mod softmax;
+
+pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
+pub use cell::{Cell, CellKind, CellParams, CellState, Nonlinearity, RnnCell, StepCache};
+pub use error::{Error, Result};
+pub use loss::{CrossEntropy, Reduction};
+pub use model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
+pub use optim::Sgd;
+pub use params::{Linear, Params};
+pub use scalar::Scalar;
+pub use softmax::{log_softmax, softmax};
+
+/// The names most programs need: `use recurrent::prelude::*;`.
+pub mod prelude {
+    pub use crate::backend::{Backend, NaiveCpu};
+    pub use crate::clip;
+    pub use crate::loss::CrossEntropy;
+    pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
+    pub use crate::optim::Sgd;
+    pub use crate::{Error, Result};
+}

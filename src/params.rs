@@ -1,0 +1,182 @@
+//! The parameters of a whole model, by PyTorch name; the same type mirrors them as gradients.
+
+use crate::backend::Backend;
+use crate::cell::CellParams;
+use crate::error::{Error, Result};
+use crate::scalar::Scalar;
+use rand::Rng;
+use rand_distr::{Distribution, Uniform};
+
+/// The output projection `y = h W^T + b`: PyTorch's `nn.Linear(H, V)`, named `out.weight`
+/// `(V, H)` and `out.bias` `(V)` (stored as `(1, V)`).
+#[derive(Debug, Clone)]
+pub struct Linear<B: Backend> {
+    pub(crate) weight: B::Matrix,
+    pub(crate) bias: Option<B::Matrix>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// `out.weight`, `(V, H)`.
+    pub fn weight(&self) -> &B::Matrix {
+        &self.weight
+    }
+
+    /// `out.bias`, `(1, V)`, if the projection has one.
+    pub fn bias(&self) -> Option<&B::Matrix> {
+        self.bias.as_ref()
+    }
+}
+
+/// All parameters of an [`Rnn`](crate::Rnn): one [`CellParams`] per layer and the optional
+/// output projection. [`Gradients`](crate::Gradients) holds the same structure.
+///
+/// Names and order follow PyTorch's `state_dict()` of an `nn.RNN` followed by an `nn.Linear`
+/// called `out`: `weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..., out.weight, out.bias`.
+#[derive(Debug, Clone)]
+pub struct Params<B: Backend> {
+    pub(crate) layers: Vec<CellParams<B>>,
+    pub(crate) out: Option<Linear<B>>,
+}
+
+impl<B: Backend> Params<B> {
+    /// The parameters of layer `layer`.
+    pub fn layer(&self, layer: usize) -> Option<&CellParams<B>> {
+        self.layers.get(layer)
+    }
+
+    /// The output projection, if the model has one.
+    pub fn output(&self) -> Option<&Linear<B>> {
+        self.out.as_ref()
+    }
+
+    /// Every parameter with its PyTorch name, in `state_dict()` order.
+    pub fn named(&self) -> Vec<(String, &B::Matrix)> {
+        let mut out = Vec::new();
+        for (k, layer) in self.layers.iter().enumerate() {
+            out.extend(layer.named(&format!("l{k}")));
+        }
+        if let Some(linear) = &self.out {
+            out.push(("out.weight".to_string(), &linear.weight));
+            if let Some(b) = &linear.bias {
+                out.push(("out.bias".to_string(), b));
+            }
+        }
+        out
+    }
+
+    /// As [`named`](Params::named), mutable.
+    pub fn named_mut(&mut self) -> Vec<(String, &mut B::Matrix)> {
+        let mut out = Vec::new();
+        for (k, layer) in self.layers.iter_mut().enumerate() {
+            out.extend(layer.named_mut(&format!("l{k}")));
+        }
+        if let Some(linear) = &mut self.out {
+            out.push(("out.weight".to_string(), &mut linear.weight));
+            if let Some(b) = &mut linear.bias {
+                out.push(("out.bias".to_string(), b));
+            }
+        }
+        out
+    }
+
+    /// The parameter called `name`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`] listing the known names.
+    pub fn get(&self, name: &str) -> Result<&B::Matrix> {
+        let named = self.named();
+        let known = || named.iter().map(|(n, _)| n.clone()).collect();
+        match named.iter().find(|(n, _)| n == name) {
+            Some((_, m)) => Ok(m),
+            None => Err(Error::UnknownParameter {
+                name: name.to_string(),
+                known: known(),
+            }),
+        }
+    }
+
+    /// The parameter called `name`, mutable.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`] listing the known names.
+    pub fn get_mut(&mut self, name: &str) -> Result<&mut B::Matrix> {
+        let known: Vec<String> = self.named().into_iter().map(|(n, _)| n).collect();
+        self.named_mut()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m)
+            .ok_or(Error::UnknownParameter {
+                name: name.to_string(),
+                known,
+            })
+    }
+
+    /// Zeros of the same shapes: an empty gradient accumulator.
+    pub fn zeros_like(&self, backend: &B) -> Self {
+        Params {
+            layers: self.layers.iter().map(|l| l.zeros_like(backend)).collect(),
+            out: self.out.as_ref().map(|o| {
+                let zeros = |m: &B::Matrix| {
+                    let (r, c) = backend.shape(m);
+                    backend.zeros(r, c)
+                };
+                Linear {
+                    weight: zeros(&o.weight),
+                    bias: o.bias.as_ref().map(zeros),
+                }
+            }),
+        }
+    }
+
+    /// Number of scalar parameters.
+    pub fn count(&self, backend: &B) -> usize {
+        self.named()
+            .iter()
+            .map(|(_, m)| {
+                let (r, c) = backend.shape(m);
+                r * c
+            })
+            .sum()
+    }
+
+    /// Checks that `other` has the same names and shapes, e.g. gradients before an update.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the first parameter that differs.
+    pub fn check_matches(&self, backend: &B, other: &Params<B>) -> Result<()> {
+        let (mine, theirs) = (self.named(), other.named());
+        let names =
+            |v: &[(String, &B::Matrix)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(&mine) != names(&theirs) {
+            return Err(Error::shape(
+                "parameter names",
+                names(&mine),
+                names(&theirs),
+            ));
+        }
+        for ((name, a), (_, b)) in mine.iter().zip(&theirs) {
+            if backend.shape(a) != backend.shape(b) {
+                return Err(Error::shape(
+                    name.as_str(),
+                    backend.shape(a),
+                    backend.shape(b),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `rows x cols` matrix with every entry drawn uniformly from `[-bound, bound]`, row-major.
+pub(crate) fn uniform<B: Backend, R: Rng + ?Sized>(
+    backend: &B,
+    rows: usize,
+    cols: usize,
+    bound: f64,
+    rng: &mut R,
+) -> Result<B::Matrix> {
+    let dist = Uniform::new_inclusive(B::Scalar::of(-bound), B::Scalar::of(bound))
+        .map_err(|e| Error::config(format!("initialisation range: {e}")))?;
+    let data = (0..rows * cols).map(|_| dist.sample(rng)).collect();
+    backend.from_vec(rows, cols, data)
+}
