@@ -1,0 +1,259 @@
+//! Gradient checks: every analytic gradient against central finite differences, in f64, before
+//! any clipping. Worst relative error must stay below 1e-6 (see `recurrent::gradcheck` for the
+//! definition and its guarded denominator).
+
+mod common;
+
+use common::{F64, model, random_ids, random_matrix, rng};
+use recurrent::gradcheck::{self, Options, Report};
+use recurrent::{
+    Backend, Cell, CellState, CrossEntropy, Input, Nonlinearity, RnnCell, RnnConfig, State,
+};
+
+const TOLERANCE: f64 = 1e-6;
+
+fn assert_passes(what: &str, report: &Report) {
+    println!(
+        "{what}: {} entries, worst relative error {:.3e} at {} (analytic {:.9e}, numeric {:.9e})",
+        report.checked, report.worst, report.worst_at, report.analytic, report.numeric
+    );
+    assert!(report.checked > 0, "{what}: nothing was checked");
+    assert!(
+        report.worst < TOLERANCE,
+        "{what}: worst relative error {:.3e} at {} (analytic {}, numeric {})",
+        report.worst,
+        report.worst_at,
+        report.analytic,
+        report.numeric
+    );
+}
+
+/// The scalar `E = sum(w ⊙ h_t)` of one cell step, so that every entry of `h_t` matters.
+fn cell_loss(backend: &F64, cell: &RnnCell<F64>, x: &[f64], h: &[f64], w: &[f64]) -> f64 {
+    let (_, hidden) = backend.shape(cell.params().weight_hh());
+    let batch = h.len() / hidden;
+    let x = backend
+        .from_vec(batch, x.len() / batch, x.to_vec())
+        .unwrap();
+    let prev = CellState {
+        h: backend.from_vec(batch, hidden, h.to_vec()).unwrap(),
+        c: None,
+    };
+    let step = cell.step_forward(backend, &x, &prev).unwrap();
+    backend
+        .to_vec(&step.state.h)
+        .iter()
+        .zip(w)
+        .map(|(a, b)| a * b)
+        .sum()
+}
+
+#[test]
+fn rnn_cell_step_gradients_match_finite_differences() {
+    let backend = F64::new();
+    for nonlinearity in [Nonlinearity::Tanh, Nonlinearity::Relu] {
+        let mut r = rng(1);
+        let (batch, input, hidden) = (2, 4, 3);
+        let cell = RnnCell::new(&backend, input, hidden, nonlinearity, &mut r).unwrap();
+        let x = random_matrix(&backend, batch, input, 1.0, &mut r);
+        let h = random_matrix(&backend, batch, hidden, 1.0, &mut r);
+        let w = random_matrix(&backend, batch, hidden, 1.0, &mut r);
+        let prev = CellState {
+            h: h.clone(),
+            c: None,
+        };
+        let step = cell.step_forward(&backend, &x, &prev).unwrap();
+        let mut grads = cell.params().zeros_like(&backend);
+        let d_state = CellState {
+            h: w.clone(),
+            c: None,
+        };
+        let (dx, dprev) = cell
+            .step_backward(&backend, &x, &prev, &step, &d_state, &mut grads)
+            .unwrap();
+        let (xv, hv, wv) = (backend.to_vec(&x), backend.to_vec(&h), backend.to_vec(&w));
+        let opts = Options::default();
+        let mut report = gradcheck::check(
+            "x",
+            &xv,
+            &backend.to_vec(&dx),
+            |v| Ok(cell_loss(&backend, &cell, v, &hv, &wv)),
+            opts,
+        )
+        .unwrap();
+        report = report.merge(
+            gradcheck::check(
+                "h_prev",
+                &hv,
+                &backend.to_vec(&dprev.h),
+                |v| Ok(cell_loss(&backend, &cell, &xv, v, &wv)),
+                opts,
+            )
+            .unwrap(),
+        );
+        for ((name, p), (_, g)) in cell.params().named("l0").into_iter().zip(grads.named("l0")) {
+            let (rows, cols) = backend.shape(p);
+            report = report.merge(
+                gradcheck::check(
+                    &name,
+                    &backend.to_vec(p),
+                    &backend.to_vec(g),
+                    |v| {
+                        let mut params = vec![];
+                        for (n, m) in cell.params().named("l0") {
+                            params.push(if n == name {
+                                backend.from_vec(rows, cols, v.to_vec()).unwrap()
+                            } else {
+                                m.clone()
+                            });
+                        }
+                        let [wi, wh, bi, bh]: [_; 4] = params.try_into().unwrap();
+                        let moved =
+                            RnnCell::from_weights(&backend, wi, wh, Some((bi, bh)), nonlinearity)?;
+                        Ok(cell_loss(&backend, &moved, &xv, &hv, &wv))
+                    },
+                    opts,
+                )
+                .unwrap(),
+            );
+        }
+        assert_passes(&format!("RnnCell {nonlinearity:?}"), &report);
+    }
+}
+
+#[test]
+fn cross_entropy_gradient_matches_finite_differences() {
+    let backend = F64::new();
+    let mut r = rng(2);
+    let (rows, classes) = (5, 7);
+    let logits = random_matrix(&backend, rows, classes, 3.0, &mut r);
+    let targets = random_ids(rows, classes, &mut r);
+    for loss in [CrossEntropy::sum(), CrossEntropy::mean()] {
+        let (_, grad) = loss.forward(&backend, &logits, &targets).unwrap();
+        let report = gradcheck::check(
+            "logits",
+            &backend.to_vec(&logits),
+            &backend.to_vec(&grad),
+            |v| {
+                let moved = backend.from_vec(rows, classes, v.to_vec())?;
+                Ok(loss.forward(&backend, &moved, &targets)?.0)
+            },
+            Options::default(),
+        )
+        .unwrap();
+        assert_passes(&format!("cross-entropy {:?}", loss.reduction()), &report);
+    }
+}
+
+/// One whole-model case: shape, input kind and whether an initial state is given.
+struct Case {
+    /// ReLU has a kink at 0: a pre-activation within `2 eps` of it spoils the difference
+    /// quotient, so ReLU cases step by `eps = 1e-4` (rounding then limits accuracy instead).
+    eps: f64,
+    layers: usize,
+    batch: usize,
+    ids: bool,
+    initial_state: bool,
+    config: MakeConfig,
+}
+
+/// Builds a model's configuration from `(vocabulary, hidden)`.
+type MakeConfig = fn(usize, usize) -> RnnConfig;
+
+fn check_model(case: &Case, seed: u64) -> Report {
+    let (vocab, hidden, steps) = (5, 4, 4);
+    let config = (case.config)(vocab, hidden)
+        .layers(case.layers)
+        .output(vocab);
+    let rnn = model(config, seed);
+    let backend = F64::new();
+    let mut r = rng(seed + 100);
+    let rows = steps * case.batch;
+    let input = if case.ids {
+        Input::ids(random_ids(rows, vocab, &mut r), case.batch)
+    } else {
+        Input::dense(
+            random_matrix(&backend, rows, vocab, 1.0, &mut r),
+            case.batch,
+        )
+    };
+    let targets = random_ids(rows, vocab, &mut r);
+    let state = case.initial_state.then(|| {
+        State::new(
+            (0..case.layers)
+                .map(|_| CellState {
+                    h: random_matrix(&backend, case.batch, hidden, 0.5, &mut r),
+                    c: None,
+                })
+                .collect(),
+        )
+    });
+    let options = Options {
+        eps: case.eps,
+        ..Options::default()
+    };
+    gradcheck::check_rnn(
+        &rnn,
+        &input,
+        state.as_ref(),
+        &targets,
+        CrossEntropy::sum(),
+        options,
+    )
+    .unwrap()
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences() {
+    let smooth = Options::default().eps;
+    let configs: [(&str, f64, MakeConfig); 3] = [
+        ("tanh", smooth, RnnConfig::rnn),
+        ("relu", 1e-4, |i, h| {
+            RnnConfig::rnn(i, h).nonlinearity(Nonlinearity::Relu)
+        }),
+        ("no biases", smooth, |i, h| {
+            RnnConfig::rnn(i, h).bias(false).output_bias(false)
+        }),
+    ];
+    let mut seed = 10;
+    for (label, eps, config) in configs {
+        for layers in [1, 2] {
+            for batch in [1, 3] {
+                for ids in [false, true] {
+                    for initial_state in [false, true] {
+                        seed += 1;
+                        let case = Case {
+                            eps,
+                            layers,
+                            batch,
+                            ids,
+                            initial_state,
+                            config,
+                        };
+                        let report = check_model(&case, seed);
+                        assert_passes(
+                            &format!(
+                                "{label}, {layers} layer(s), batch {batch}, ids {ids}, h0 {initial_state}"
+                            ),
+                            &report,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gradcheck_catches_a_wrong_gradient() {
+    // The check must be able to fail: a gradient off by 1e-4 in one entry is reported.
+    let point = [0.3, -0.7, 1.1];
+    let f = |v: &[f64]| Ok(v[0] * v[0] + (v[1] * v[2]).sin());
+    let mut analytic = [0.6, (-0.77f64).cos() * 1.1, (-0.77f64).cos() * -0.7];
+    let good = gradcheck::check("f", &point, &analytic, f, Options::default()).unwrap();
+    assert!(good.worst < TOLERANCE, "{good:?}");
+    analytic[1] += 1e-4;
+    let bad = gradcheck::check("f", &point, &analytic, f, Options::default()).unwrap();
+    assert!(bad.worst > TOLERANCE, "{bad:?}");
+    assert_eq!(bad.worst_at, "f[1]");
+}
