@@ -55,11 +55,11 @@ impl<B: Backend> LayerInput<'_, B> {
             return Err(Error::empty("input sequence"));
         }
         if !rows.is_multiple_of(batch) {
-            return Err(Error::shape(
-                format!("input rows (time-major, steps * batch with batch {batch})"),
-                format!("a multiple of {batch}"),
-                rows,
-            ));
+            return Err(Error::Shape {
+                what: format!("input rows (time-major, steps * batch with batch {batch})"),
+                expected: format!("a multiple of {batch} rows"),
+                given: format!("{rows} rows"),
+            });
         }
         match self {
             LayerInput::Dense(x) => {
@@ -167,13 +167,15 @@ pub fn forward<B: Backend>(
     };
     for t in 0..steps {
         let row = t * batch;
-        let prev = trace.prev_state(t);
+        let prev = match t {
+            0 => &trace.initial,
+            _ => &trace.steps[t - 1].state,
+        };
         let mut xp = backend.zeros(batch, gh);
         backend.copy_rows(&mut xp, 0, &xp_all, row, batch);
         let hh = params.project_hidden(backend, &prev.h);
         let step = gates_forward(backend, kind, xp, &hh, prev);
-        let prev_h = prev.h.clone();
-        backend.copy_rows(&mut trace.h_prev, row, &prev_h, 0, batch);
+        backend.copy_rows(&mut trace.h_prev, row, &prev.h, 0, batch);
         backend.copy_rows(&mut trace.output, row, &step.state.h, 0, batch);
         trace.steps.push(step);
     }
@@ -201,11 +203,19 @@ pub fn backward<B: Backend>(
     d_final: Option<&CellState<B>>,
     grads: &mut CellParams<B>,
 ) -> Result<(Option<B::Matrix>, CellState<B>)> {
-    let (_, hidden) = params.sizes(backend);
+    let (input_size, hidden) = params.sizes(backend);
     let (batch, steps) = (trace.batch, trace.steps());
     let rows = steps * batch;
-    if input.rows(backend) != rows {
+    if input.check(backend, input_size, batch)? != steps {
         return Err(Error::shape("layer input rows", rows, input.rows(backend)));
+    }
+    if backend.shape(&trace.output) != (rows, hidden) {
+        let what = "trace (made by a layer of another size)";
+        return Err(Error::shape(
+            what,
+            (rows, hidden),
+            backend.shape(&trace.output),
+        ));
     }
     if backend.shape(d_output) != (rows, hidden) {
         return Err(Error::shape(

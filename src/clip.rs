@@ -9,7 +9,6 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::Gradients;
 use crate::scalar::Scalar;
-use num_traits::Float;
 
 fn check_threshold<T: Scalar>(what: &str, t: T) -> Result<()> {
     if t.is_finite() && t > T::zero() {
@@ -34,18 +33,48 @@ pub fn by_value<B: Backend>(grads: &mut Gradients<B>, threshold: B::Scalar) -> R
     Ok(())
 }
 
-/// The global L2 norm `sqrt(sum over all parameter gradients of g^2)`.
-pub fn norm<B: Backend>(backend: &B, grads: &Gradients<B>) -> B::Scalar {
-    let sum: B::Scalar = grads
+/// The global L2 norm `sqrt(sum over all parameter gradients of g^2)`, in `f64`.
+///
+/// A matrix whose sum of squares overflows its own scalar type (entries near `1e19` in `f32`)
+/// is summed again in `f64` with scaling, so a finite gradient always has a finite norm
+/// unless the norm itself exceeds `f64`'s range. NaN or infinite entries give a NaN or infinite
+/// norm.
+pub fn norm<B: Backend>(backend: &B, grads: &Gradients<B>) -> f64 {
+    let norms: Vec<f64> = grads
         .named()
         .iter()
-        .map(|(_, g)| backend.sum_squares(g))
-        .sum();
-    sum.sqrt()
+        .map(|(_, g)| {
+            let sum = backend.sum_squares(g).to_f64();
+            if sum.is_finite() {
+                sum.sqrt()
+            } else {
+                scaled_norm(backend.to_vec(g).into_iter().map(Scalar::to_f64))
+            }
+        })
+        .collect();
+    scaled_norm(norms)
+}
+
+/// `sqrt(sum x^2)` without overflow: every term is divided by the largest magnitude first.
+fn scaled_norm(values: impl IntoIterator<Item = f64>) -> f64 {
+    let values: Vec<f64> = values.into_iter().collect();
+    let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if largest == 0.0 || !largest.is_finite() || values.iter().any(|v| v.is_nan()) {
+        return values.iter().map(|v| v * v).sum::<f64>().sqrt();
+    }
+    largest
+        * values
+            .iter()
+            .map(|v| (v / largest).powi(2))
+            .sum::<f64>()
+            .sqrt()
 }
 
 /// Scales all parameter gradients by `max_norm / norm` when their global L2 norm exceeds
 /// `max_norm`, and returns the norm before clipping (PyTorch's `clip_grad_norm_`).
+///
+/// The norm and the scale factor are computed in `f64`; a pre-clip norm beyond the scalar's range
+/// (above about `3.4e38` for `f32`) is returned as infinity, while the clipping itself is exact.
 ///
 /// # Errors
 /// [`Error::Config`] unless `max_norm` is finite and positive; [`Error::NonFinite`] if the norm
@@ -60,11 +89,11 @@ pub fn global_norm<B: Backend>(grads: &mut Gradients<B>, max_norm: B::Scalar) ->
             what: "gradient norm".to_string(),
         });
     }
-    if total > max_norm {
-        let scale = max_norm / total;
+    if total > max_norm.to_f64() {
+        let scale = B::Scalar::of(max_norm.to_f64() / total);
         for (_, g) in grads.params_mut().named_mut() {
             backend.scale(g, scale);
         }
     }
-    Ok(total)
+    Ok(B::Scalar::of(total))
 }

@@ -101,14 +101,16 @@ impl RnnConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let checks = [
-            (self.input_size == 0, "input size must be at least 1"),
-            (self.hidden_size == 0, "hidden size must be at least 1"),
-            (self.layers == 0, "the model needs at least one layer"),
-            (self.output == Some(0), "output size must be at least 1"),
+        let sizes = [
+            ("input size", self.input_size),
+            ("hidden size", self.hidden_size),
+            ("layer count", self.layers),
+            ("output size", self.output.unwrap_or(1)),
         ];
-        match checks.iter().find(|(bad, _)| *bad) {
-            Some((_, message)) => Err(Error::config(*message)),
+        match sizes.iter().find(|(_, value)| *value == 0) {
+            Some((what, value)) => Err(Error::config(format!(
+                "{what} must be at least 1, given {value}"
+            ))),
             None => Ok(()),
         }
     }
@@ -496,6 +498,17 @@ impl<B: Backend> Rnn<B> {
         if let Some(state) = d_final {
             self.check_state_layers("final state gradient", state)?;
         }
+        let rows = trace.steps() * trace.batch();
+        for (k, layer) in trace.layers.iter().enumerate() {
+            let (want, given) = (
+                (rows, self.config.hidden_size),
+                backend.shape(layer.output()),
+            );
+            if given != want {
+                let what = "trace (made by a model of another size)";
+                return Err(in_layer(Error::shape(what, want, given), k));
+            }
+        }
         let want = backend.shape(&trace.logits);
         if backend.shape(d_logits) != want {
             return Err(Error::shape(
@@ -627,15 +640,21 @@ fn init_linear<B: Backend, R: Rng + ?Sized>(
 
 /// Prefixes a layer's error with its index, so a user of a stack knows where it arose.
 fn in_layer(e: Error, layer: usize) -> Error {
+    if layer == 0 {
+        return e;
+    }
     match e {
         Error::Shape {
             what,
             expected,
             given,
-        } if layer > 0 => Error::Shape {
+        } => Error::Shape {
             what: format!("layer {layer}: {what}"),
             expected,
             given,
+        },
+        Error::Config { message } => Error::Config {
+            message: format!("layer {layer}: {message}"),
         },
         other => other,
     }

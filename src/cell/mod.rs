@@ -92,7 +92,7 @@ impl<B: Backend> CellParams<B> {
         rng: &mut R,
     ) -> Result<Self> {
         if hidden == 0 {
-            return Err(Error::config("hidden size must be at least 1"));
+            return Err(Error::config("hidden size must be at least 1, given 0"));
         }
         let bound = 1.0 / (hidden as f64).sqrt();
         let gh = kind.gates() * hidden;
@@ -410,6 +410,8 @@ pub trait Cell<B: Backend> {
             ));
         }
         prev.check(backend, "previous state", self.kind(), batch, hidden)?;
+        step.state
+            .check(backend, "step cache state", self.kind(), batch, hidden)?;
         d_state.check(backend, "state gradient", self.kind(), batch, hidden)?;
         check_same_shapes(backend, params, grads)?;
         let g = gates_backward(backend, self.kind(), step, prev, d_state);

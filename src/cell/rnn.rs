@@ -44,8 +44,7 @@ impl<B: Backend> RnnCell<B> {
     /// biases `(1, H)` (both or neither).
     ///
     /// # Errors
-    /// [`Error::Shape`] if the shapes do not fit together, [`Error::Config`] if only one bias is
-    /// given or `H` is zero.
+    /// [`Error::Shape`] if the shapes do not fit together, [`Error::Config`] if `H` is zero.
     pub fn from_weights(
         backend: &B,
         weight_ih: B::Matrix,
@@ -55,7 +54,7 @@ impl<B: Backend> RnnCell<B> {
     ) -> Result<Self> {
         let (hidden, _) = backend.shape(&weight_ih);
         if hidden == 0 {
-            return Err(Error::config("hidden size must be at least 1"));
+            return Err(Error::config("hidden size must be at least 1, given 0"));
         }
         if backend.shape(&weight_hh) != (hidden, hidden) {
             return Err(Error::shape(
