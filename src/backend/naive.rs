@@ -191,7 +191,9 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
                 Activation::Identity => *v,
                 Activation::Tanh => v.tanh(),
                 Activation::Sigmoid => T::one() / (T::one() + (-*v).exp()),
-                Activation::Relu => v.max(T::zero()),
+                // Not `max`, which would turn NaN into 0: NaN must propagate.
+                Activation::Relu if *v < T::zero() => T::zero(),
+                Activation::Relu => *v,
             };
         }
     }

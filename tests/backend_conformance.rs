@@ -1,0 +1,855 @@
+//! Backend conformance: the checks every [`Backend`] must pass, written once, generic over `B`.
+//!
+//! Each check builds its inputs on the test's side as row-major `f64` data, uploads them with
+//! `from_vec`, runs one kernel, reads the result back with `to_vec` and compares it with the
+//! kernel's definition written here as plain loops over `f64`. Nothing is compared against
+//! [`NaiveCpu`]: the reference backend is under test like any other.
+//!
+//! What passing proves, for one backend and one scalar type:
+//! - `zeros`, `from_vec` (and its [`Error::Shape`] on a wrong length), `to_vec` and `shape`
+//!   agree with each other on every shape, empty ones included.
+//! - `gemm` is `alpha * op(A) * op(B) + beta * C` for every `m, n, k` in `0..=17`, every
+//!   transpose pair and every `(alpha, beta)` in [`ALPHA_BETA`], and for a few odd large sizes.
+//!   With `beta = 0` the output starts full of NaN, so a kernel that reads `C` (or forgets to
+//!   write it) fails: BLAS semantics. `k = 0` gives `beta * C`.
+//! - The row kernels (`copy_rows`, `gather_columns`, `scatter_add_columns` with repeated ids,
+//!   `add_row`, `add_column_sums` into a non-zero accumulator), the element-wise kernels (`axpy`,
+//!   `scale`, `clamp` keeping NaN, `sum_squares`) and every [`Activation`] forward and backward
+//!   match their definitions.
+//! - `softmax_rows`, `log_softmax_rows` and `softmax_cross_entropy` (loss and `p - onehot`)
+//!   match their definitions and stay finite for logits of +-1000, which overflow or underflow
+//!   `exp` without the max shift; softmax rows sum to 1.
+//! - A shape misuse that reaches a kernel panics with the kernel's name.
+//!
+//! Exactness: inputs are small integers in `-4..=4` or short dyadic fractions, so every sum and
+//! product is exact in f32 and f64, and the arithmetic kernels are compared with `==`. Only
+//! results that go through `tanh`, `exp` or `ln` are compared with a tolerance, [`tolerance`]:
+//! 32 epsilons of the scalar type relative to `max(1, |expected|)`, that is about `3.8e-6` for
+//! f32 and `7.1e-15` for f64.
+//!
+//! A new backend joins by adding one line per scalar type to the `conformance_suite!` call at the
+//! bottom, `module_name => backend_value`. Every check then runs as a `#[test]` in that module:
+//! `cargo test --test backend_conformance module_name::`.
+
+use recurrent::{Activation, Backend, Error, NaiveCpu, Scalar, Transpose};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Every `(op(A), op(B))` combination.
+const TRANSPOSES: [(Transpose, Transpose); 4] = [
+    (Transpose::No, Transpose::No),
+    (Transpose::No, Transpose::Yes),
+    (Transpose::Yes, Transpose::No),
+    (Transpose::Yes, Transpose::Yes),
+];
+
+/// `(alpha, beta)` pairs for `gemm`: overwrite, accumulate, general, and `alpha = 0`.
+/// Whenever `beta = 0`, `C` is pre-filled with NaN.
+const ALPHA_BETA: [(f64, f64); 6] = [
+    (1.0, 0.0),
+    (1.0, 1.0),
+    (-1.0, 0.5),
+    (0.5, 0.0),
+    (2.0, -1.0),
+    (0.0, 1.0),
+];
+
+/// Every [`Activation`] variant (the exhaustive matches in the references below break the build
+/// when a variant is added, as a reminder to list it here).
+const ACTIVATIONS: [Activation; 4] = [
+    Activation::Identity,
+    Activation::Tanh,
+    Activation::Sigmoid,
+    Activation::Relu,
+];
+
+/// The tolerance for results computed through `tanh`, `exp` or `ln`: 32 epsilons of the scalar
+/// type (`3.8e-6` for f32, `7.1e-15` for f64), relative to `max(1, |expected|)`.
+fn tolerance<B: Backend>() -> f64 {
+    32.0 * <B::Scalar as num_traits::Float>::epsilon().to_f64()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test-side data: a deterministic generator, a host matrix, comparisons.
+// ---------------------------------------------------------------------------------------------
+
+/// A 64-bit linear congruential generator (Knuth's MMIX constants, high bits): deterministic
+/// inputs that do not change with a `rand` release.
+struct Lcg(u64);
+
+impl Lcg {
+    fn new(seed: u64) -> Self {
+        Lcg(seed)
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 32) as u32
+    }
+
+    /// Uniform in `0..n` (the modulo bias does not matter here).
+    fn below(&mut self, n: usize) -> usize {
+        self.next_u32() as usize % n
+    }
+
+    /// An integer in `-4..=4`.
+    fn small(&mut self) -> f64 {
+        self.below(9) as f64 - 4.0
+    }
+}
+
+/// A row-major `rows x cols` matrix of `f64` on the test's side: inputs are made here, and
+/// results are read back into one to be compared.
+#[derive(Clone, Debug)]
+struct Host {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl Host {
+    fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f64) -> Host {
+        let data = (0..rows * cols).map(|i| f(i / cols, i % cols)).collect();
+        Host { rows, cols, data }
+    }
+
+    fn filled(rows: usize, cols: usize, value: f64) -> Host {
+        Host::from_fn(rows, cols, |_, _| value)
+    }
+
+    /// Small integers in `-4..=4`.
+    fn small(rng: &mut Lcg, rows: usize, cols: usize) -> Host {
+        Host::from_fn(rows, cols, |_, _| rng.small())
+    }
+
+    fn at(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.cols + j]
+    }
+
+    fn at_mut(&mut self, i: usize, j: usize) -> &mut f64 {
+        &mut self.data[i * self.cols + j]
+    }
+
+    /// Element `(i, j)` of `op(self)`.
+    fn op_at(&self, t: Transpose, i: usize, j: usize) -> f64 {
+        match t {
+            Transpose::No => self.at(i, j),
+            Transpose::Yes => self.at(j, i),
+        }
+    }
+
+    fn upload<B: Backend>(&self, backend: &B) -> B::Matrix {
+        let data = self.data.iter().map(|&x| B::Scalar::of(x)).collect();
+        backend
+            .from_vec(self.rows, self.cols, data)
+            .expect("from_vec: data has rows * cols elements")
+    }
+}
+
+/// Reads a backend matrix back, with the shape the backend reports.
+fn download<B: Backend>(backend: &B, m: &B::Matrix) -> Host {
+    let (rows, cols) = backend.shape(m);
+    let data = backend.to_vec(m).into_iter().map(Scalar::to_f64).collect();
+    Host { rows, cols, data }
+}
+
+/// Whether `got` is within `tol * max(1, |want|)` of `want`; NaN matches only NaN, and `tol = 0`
+/// asks for equality.
+fn agrees(got: f64, want: f64, tol: f64) -> bool {
+    if want.is_nan() {
+        return got.is_nan();
+    }
+    got == want || (got - want).abs() <= tol * want.abs().max(1.0)
+}
+
+/// The first difference between `got` and `want` (shape, length or element), `None` if they
+/// agree within `tol` (see [`agrees`]).
+fn mismatch(got: &Host, want: &Host, tol: f64) -> Option<String> {
+    if (got.rows, got.cols, got.data.len()) != (want.rows, want.cols, want.data.len()) {
+        return Some(format!(
+            "shape {}x{} with {} elements, expected {}x{}",
+            got.rows,
+            got.cols,
+            got.data.len(),
+            want.rows,
+            want.cols
+        ));
+    }
+    let i = (0..want.data.len()).find(|&i| !agrees(got.data[i], want.data[i], tol))?;
+    let (r, c) = (i / want.cols, i % want.cols);
+    Some(format!(
+        "element ({r}, {c}) is {}, expected {}",
+        got.data[i], want.data[i]
+    ))
+}
+
+/// Panics with `context` and the first difference unless `got` equals `want` exactly.
+#[track_caller]
+fn assert_exact(got: &Host, want: &Host, context: fmt::Arguments) {
+    assert_close(got, want, 0.0, context);
+}
+
+/// Panics with `context` and the first difference unless `got` agrees with `want` within `tol`.
+#[track_caller]
+fn assert_close(got: &Host, want: &Host, tol: f64, context: fmt::Arguments) {
+    if let Some(difference) = mismatch(got, want, tol) {
+        panic!("{context}: {difference}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage: zeros, from_vec, to_vec, shape.
+// ---------------------------------------------------------------------------------------------
+
+const SHAPES: [(usize, usize); 7] = [(0, 0), (0, 3), (3, 0), (1, 1), (4, 7), (17, 1), (17, 17)];
+
+fn check_zeros<B: Backend>(backend: &B) {
+    for (rows, cols) in SHAPES {
+        let z = backend.zeros(rows, cols);
+        assert_eq!(backend.shape(&z), (rows, cols), "zeros: shape");
+        let got = download(backend, &z);
+        assert_exact(
+            &got,
+            &Host::filled(rows, cols, 0.0),
+            format_args!("zeros {rows}x{cols}"),
+        );
+    }
+}
+
+fn check_from_vec_round_trip<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(1);
+    for (rows, cols) in SHAPES {
+        let host = Host::small(&mut rng, rows, cols);
+        let m = host.upload(backend);
+        assert_eq!(backend.shape(&m), (rows, cols), "from_vec: shape");
+        // `to_vec` gives the elements back in the order they were given: row-major.
+        let got = download(backend, &m);
+        assert_exact(
+            &got,
+            &host,
+            format_args!("from_vec then to_vec, {rows}x{cols}"),
+        );
+    }
+}
+
+fn check_from_vec_rejects_wrong_length<B: Backend>(backend: &B) {
+    for (rows, cols, len) in [
+        (2, 3, 5),
+        (2, 3, 7),
+        (0, 3, 1),
+        (3, 0, 1),
+        (1, 1, 0),
+        (4, 4, 0),
+    ] {
+        let data = vec![B::Scalar::of(1.0); len];
+        let result = backend.from_vec(rows, cols, data);
+        assert!(
+            matches!(result, Err(Error::Shape { .. })),
+            "from_vec({rows}, {cols}) with {len} elements: {result:?}, expected Err(Error::Shape)"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM: C <- alpha * op(A) * op(B) + beta * C.
+// ---------------------------------------------------------------------------------------------
+
+/// `alpha * op(A) * op(B) + beta * C` by the definition; with `beta = 0`, `C` is not read.
+fn gemm_reference(
+    alpha: f64,
+    a: &Host,
+    ta: Transpose,
+    b: &Host,
+    tb: Transpose,
+    beta: f64,
+    c: &Host,
+) -> Host {
+    let (k, _) = tb.apply((b.rows, b.cols));
+    Host::from_fn(c.rows, c.cols, |i, j| {
+        let dot = (0..k).fold(0.0, |acc, p| acc + a.op_at(ta, i, p) * b.op_at(tb, p, j));
+        if beta == 0.0 {
+            alpha * dot
+        } else {
+            alpha * dot + beta * c.at(i, j)
+        }
+    })
+}
+
+/// One `gemm` with `op(A)`: `m x k`, `op(B)`: `k x n`, on fresh small-integer operands; `C` holds
+/// NaN when `beta = 0`. Compared exactly.
+fn gemm_case<B: Backend>(
+    backend: &B,
+    rng: &mut Lcg,
+    (m, n, k): (usize, usize, usize),
+    (ta, tb): (Transpose, Transpose),
+    (alpha, beta): (f64, f64),
+) {
+    // `apply` swaps for `Yes`, so it maps the shape of `op(A)` back to the stored shape too.
+    let (a_rows, a_cols) = ta.apply((m, k));
+    let (b_rows, b_cols) = tb.apply((k, n));
+    let a = Host::small(rng, a_rows, a_cols);
+    let b = Host::small(rng, b_rows, b_cols);
+    let c = if beta == 0.0 {
+        Host::filled(m, n, f64::NAN)
+    } else {
+        Host::small(rng, m, n)
+    };
+    let want = gemm_reference(alpha, &a, ta, &b, tb, beta, &c);
+
+    let mut c_dev = c.upload(backend);
+    let (a_dev, b_dev) = (a.upload(backend), b.upload(backend));
+    let (alpha_s, beta_s) = (B::Scalar::of(alpha), B::Scalar::of(beta));
+    backend.gemm(&mut c_dev, alpha_s, &a_dev, ta, &b_dev, tb, beta_s);
+    let got = download(backend, &c_dev);
+    assert_exact(
+        &got,
+        &want,
+        format_args!("gemm m={m} n={n} k={k} ta={ta:?} tb={tb:?} alpha={alpha} beta={beta}"),
+    );
+}
+
+/// Every `(m, n, k)` in `0..=17`, every transpose pair, every `(alpha, beta)`.
+fn check_gemm_every_size_to_17<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(2);
+    for m in 0..=17 {
+        for n in 0..=17 {
+            for k in 0..=17 {
+                for transposes in TRANSPOSES {
+                    for scalars in ALPHA_BETA {
+                        gemm_case(backend, &mut rng, (m, n, k), transposes, scalars);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sizes past any register or cache block, none a multiple of a power of two above 1.
+fn check_gemm_odd_large_sizes<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(3);
+    for size in [
+        (33, 65, 47),
+        (129, 31, 70),
+        (1, 100, 129),
+        (65, 1, 33),
+        (47, 47, 1),
+    ] {
+        for transposes in TRANSPOSES {
+            for scalars in ALPHA_BETA {
+                gemm_case(backend, &mut rng, size, transposes, scalars);
+            }
+        }
+    }
+}
+
+/// With `k = 0` the product is empty: `C <- beta * C`, and zeros when `beta = 0` even over NaN.
+fn check_gemm_k_zero_gives_beta_c<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(4);
+    for (m, n) in [(1, 1), (3, 5), (17, 4)] {
+        for (ta, tb) in TRANSPOSES {
+            for (alpha, beta) in ALPHA_BETA {
+                let a = backend.zeros(ta.apply((m, 0)).0, ta.apply((m, 0)).1);
+                let b = backend.zeros(tb.apply((0, n)).0, tb.apply((0, n)).1);
+                let (c, want) = if beta == 0.0 {
+                    (Host::filled(m, n, f64::NAN), Host::filled(m, n, 0.0))
+                } else {
+                    let c = Host::small(&mut rng, m, n);
+                    let want = Host::from_fn(m, n, |i, j| beta * c.at(i, j));
+                    (c, want)
+                };
+                let mut c_dev = c.upload(backend);
+                let (alpha_s, beta_s) = (B::Scalar::of(alpha), B::Scalar::of(beta));
+                backend.gemm(&mut c_dev, alpha_s, &a, ta, &b, tb, beta_s);
+                let got = download(backend, &c_dev);
+                assert_exact(
+                    &got,
+                    &want,
+                    format_args!("gemm k=0 {m}x{n} {ta:?} {tb:?} beta={beta}"),
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row and column kernels.
+// ---------------------------------------------------------------------------------------------
+
+fn check_copy_rows<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(5);
+    // (dst rows, src rows, cols, dst_row, src_row, count)
+    let cases = [
+        (5, 4, 3, 1, 0, 4),
+        (6, 6, 5, 0, 0, 6),
+        (7, 3, 2, 6, 2, 1),
+        (4, 4, 3, 2, 1, 0),
+        (3, 5, 0, 1, 2, 2),
+        (9, 8, 17, 3, 3, 5),
+    ];
+    for (dst_rows, src_rows, cols, dst_row, src_row, count) in cases {
+        // Recognisable values outside -4..=4, so that an untouched row is told from a copied one.
+        let dst = Host::from_fn(dst_rows, cols, |i, j| 100.0 + (i * cols + j) as f64);
+        let src = Host::small(&mut rng, src_rows, cols);
+        let mut want = dst.clone();
+        for r in 0..count {
+            for j in 0..cols {
+                *want.at_mut(dst_row + r, j) = src.at(src_row + r, j);
+            }
+        }
+        let mut dst_dev = dst.upload(backend);
+        backend.copy_rows(&mut dst_dev, dst_row, &src.upload(backend), src_row, count);
+        let got = download(backend, &dst_dev);
+        let case = (dst_rows, src_rows, cols, dst_row, src_row, count);
+        assert_exact(&got, &want, format_args!("copy_rows {case:?}"));
+    }
+}
+
+/// Table shapes `(R, V)` and id lists for the embedding kernels, with repeats and empty lists.
+fn embedding_cases(rng: &mut Lcg) -> Vec<((usize, usize), Vec<usize>)> {
+    let mut cases = vec![
+        ((5, 7), vec![]),
+        ((5, 7), vec![0, 6, 2, 2, 6, 0, 1]),
+        ((1, 1), vec![0, 0, 0]),
+    ];
+    for (r, v, n) in [(3, 4, 9), (17, 3, 5), (8, 33, 40)] {
+        cases.push(((r, v), (0..n).map(|_| rng.below(v)).collect()));
+    }
+    cases
+}
+
+fn check_gather_columns<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(6);
+    for ((r, v), ids) in embedding_cases(&mut rng) {
+        let table = Host::small(&mut rng, r, v);
+        let want = Host::from_fn(ids.len(), r, |row, j| table.at(j, ids[row]));
+        let mut out = Host::filled(ids.len(), r, f64::NAN).upload(backend);
+        backend.gather_columns(&mut out, &table.upload(backend), &ids);
+        let got = download(backend, &out);
+        assert_exact(
+            &got,
+            &want,
+            format_args!("gather_columns table {r}x{v}, ids {ids:?}"),
+        );
+    }
+}
+
+fn check_scatter_add_columns_accumulates<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(7);
+    for ((r, v), ids) in embedding_cases(&mut rng) {
+        // The table starts non-zero: the kernel adds, it does not overwrite.
+        let table = Host::small(&mut rng, r, v);
+        let src = Host::small(&mut rng, ids.len(), r);
+        let mut want = table.clone();
+        for (row, &id) in ids.iter().enumerate() {
+            for j in 0..r {
+                *want.at_mut(j, id) += src.at(row, j);
+            }
+        }
+        let mut table_dev = table.upload(backend);
+        backend.scatter_add_columns(&mut table_dev, &ids, &src.upload(backend));
+        let got = download(backend, &table_dev);
+        assert_exact(
+            &got,
+            &want,
+            format_args!("scatter_add_columns table {r}x{v}, ids {ids:?}"),
+        );
+    }
+}
+
+fn check_add_row<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(8);
+    for (rows, cols) in SHAPES {
+        let m = Host::small(&mut rng, rows, cols);
+        let row = Host::small(&mut rng, 1, cols);
+        let want = Host::from_fn(rows, cols, |i, j| m.at(i, j) + row.at(0, j));
+        let mut m_dev = m.upload(backend);
+        backend.add_row(&mut m_dev, &row.upload(backend));
+        let got = download(backend, &m_dev);
+        assert_exact(&got, &want, format_args!("add_row {rows}x{cols}"));
+    }
+}
+
+fn check_add_column_sums_accumulates<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(9);
+    for (rows, cols) in SHAPES {
+        let m = Host::small(&mut rng, rows, cols);
+        // The accumulator starts non-zero: the sums are added to it.
+        let acc = Host::small(&mut rng, 1, cols);
+        let want = Host::from_fn(1, cols, |_, j| {
+            acc.at(0, j) + (0..rows).map(|i| m.at(i, j)).sum::<f64>()
+        });
+        let mut acc_dev = acc.upload(backend);
+        backend.add_column_sums(&mut acc_dev, &m.upload(backend));
+        let got = download(backend, &acc_dev);
+        assert_exact(&got, &want, format_args!("add_column_sums {rows}x{cols}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise kernels.
+// ---------------------------------------------------------------------------------------------
+
+fn check_axpy<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(10);
+    for (rows, cols) in SHAPES {
+        for alpha in [0.0, 1.0, -1.0, 0.5, 3.0] {
+            let y = Host::small(&mut rng, rows, cols);
+            let x = Host::small(&mut rng, rows, cols);
+            let want = Host::from_fn(rows, cols, |i, j| y.at(i, j) + alpha * x.at(i, j));
+            let mut y_dev = y.upload(backend);
+            backend.axpy(&mut y_dev, B::Scalar::of(alpha), &x.upload(backend));
+            let got = download(backend, &y_dev);
+            assert_exact(
+                &got,
+                &want,
+                format_args!("axpy {rows}x{cols} alpha={alpha}"),
+            );
+        }
+    }
+}
+
+fn check_scale<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(11);
+    for (rows, cols) in SHAPES {
+        for alpha in [0.0, 1.0, -2.0, 0.25] {
+            let m = Host::small(&mut rng, rows, cols);
+            let want = Host::from_fn(rows, cols, |i, j| alpha * m.at(i, j));
+            let mut m_dev = m.upload(backend);
+            backend.scale(&mut m_dev, B::Scalar::of(alpha));
+            let got = download(backend, &m_dev);
+            assert_exact(
+                &got,
+                &want,
+                format_args!("scale {rows}x{cols} alpha={alpha}"),
+            );
+        }
+    }
+}
+
+fn check_clamp_keeps_nan<B: Backend>(backend: &B) {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let data = vec![
+        nan, -inf, inf, -1.5, 2.0, -1.75, 2.25, 0.0, -4.0, 4.0, nan, 1.0,
+    ];
+    let m = Host {
+        rows: 3,
+        cols: 4,
+        data,
+    };
+    for (lo, hi) in [(-1.5, 2.0), (0.5, 0.5), (-inf, 0.0)] {
+        let want = Host::from_fn(3, 4, |i, j| {
+            let x = m.at(i, j);
+            if x.is_nan() { x } else { x.max(lo).min(hi) }
+        });
+        let mut m_dev = m.upload(backend);
+        backend.clamp(&mut m_dev, B::Scalar::of(lo), B::Scalar::of(hi));
+        let got = download(backend, &m_dev);
+        assert_exact(&got, &want, format_args!("clamp into [{lo}, {hi}]"));
+    }
+}
+
+fn check_sum_squares<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(12);
+    for (rows, cols) in SHAPES.into_iter().chain([(33, 65)]) {
+        let m = Host::small(&mut rng, rows, cols);
+        let want: f64 = m.data.iter().map(|x| x * x).sum();
+        let got = backend.sum_squares(&m.upload(backend)).to_f64();
+        assert_eq!(got, want, "sum_squares {rows}x{cols}");
+    }
+}
+
+/// `act(x)` by the definition.
+fn activation_reference(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::Identity => x,
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::Relu => x.max(0.0),
+    }
+}
+
+/// `act'(x)` from the saved output `y = act(x)`.
+fn slope_reference(act: Activation, y: f64) -> f64 {
+    match act {
+        Activation::Identity => 1.0,
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+        Activation::Relu => f64::from(u8::from(y > 0.0)),
+    }
+}
+
+fn check_activate_every_variant<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(13);
+    // Row 0: saturating and exactly-representable specials; rows 1 and 2: multiples of 1/4.
+    let specials = [
+        0.0, 0.5, -0.5, 1.0, -1.0, 2.25, -3.75, 20.0, -20.0, 100.0, -100.0, 1000.0, -1000.0,
+    ];
+    let x = Host::from_fn(3, specials.len(), |i, j| {
+        if i == 0 {
+            specials[j]
+        } else {
+            rng.small() / 4.0
+        }
+    });
+    for act in ACTIVATIONS {
+        let tol = match act {
+            Activation::Identity | Activation::Relu => 0.0,
+            Activation::Tanh | Activation::Sigmoid => tolerance::<B>(),
+        };
+        let want = Host::from_fn(x.rows, x.cols, |i, j| activation_reference(act, x.at(i, j)));
+        let mut m = x.upload(backend);
+        backend.activate(&mut m, act);
+        let got = download(backend, &m);
+        assert_close(&got, &want, tol, format_args!("activate {act:?}"));
+    }
+}
+
+/// A saved output `y` that `act` can produce, dyadic so that the slope is exact in f32.
+fn saved_output(act: Activation, rng: &mut Lcg) -> f64 {
+    match act {
+        Activation::Identity => rng.small(),
+        Activation::Tanh => rng.below(17) as f64 / 8.0 - 1.0,
+        Activation::Sigmoid => rng.below(17) as f64 / 16.0,
+        // Includes y = 0, where the slope is 0.
+        Activation::Relu => rng.below(5) as f64 / 2.0,
+    }
+}
+
+fn check_activate_backward_every_variant<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(14);
+    for act in ACTIVATIONS {
+        for (rows, cols) in SHAPES {
+            let y = Host::from_fn(rows, cols, |_, _| saved_output(act, &mut rng));
+            let d = Host::small(&mut rng, rows, cols);
+            let want = Host::from_fn(rows, cols, |i, j| {
+                d.at(i, j) * slope_reference(act, y.at(i, j))
+            });
+            let mut d_dev = d.upload(backend);
+            backend.activate_backward(&mut d_dev, &y.upload(backend), act);
+            let got = download(backend, &d_dev);
+            assert_exact(
+                &got,
+                &want,
+                format_args!("activate_backward {act:?} {rows}x{cols}"),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax, log-softmax, cross-entropy.
+// ---------------------------------------------------------------------------------------------
+
+/// Logits: small integers, one column, no rows, and rows of +-1000 where an unshifted `exp`
+/// overflows (`e^1000`) or underflows every term to 0 (`e^-1000`).
+fn logit_cases(rng: &mut Lcg) -> Vec<Host> {
+    #[rustfmt::skip]
+    let huge = vec![
+        1000.0, 1000.0, 1000.0,
+        -1000.0, 999.0, 1000.0,
+        -1000.0, -1000.0, -999.0,
+        0.0, 1000.0, -1000.0,
+    ];
+    vec![
+        Host::small(rng, 7, 5),
+        Host {
+            rows: 4,
+            cols: 3,
+            data: huge,
+        },
+        Host::small(rng, 3, 1),
+        Host::small(rng, 0, 4),
+        Host::small(rng, 2, 17),
+    ]
+}
+
+/// `(max_j x[i, j], sum_j exp(x[i, j] - max))` of row `i`.
+fn row_max_and_sum(x: &Host, i: usize) -> (f64, f64) {
+    let max = (0..x.cols)
+        .map(|j| x.at(i, j))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let sum = (0..x.cols).map(|j| (x.at(i, j) - max).exp()).sum();
+    (max, sum)
+}
+
+fn softmax_reference(x: &Host) -> Host {
+    let stats: Vec<_> = (0..x.rows).map(|i| row_max_and_sum(x, i)).collect();
+    Host::from_fn(x.rows, x.cols, |i, j| {
+        (x.at(i, j) - stats[i].0).exp() / stats[i].1
+    })
+}
+
+fn log_softmax_reference(x: &Host) -> Host {
+    let stats: Vec<_> = (0..x.rows).map(|i| row_max_and_sum(x, i)).collect();
+    Host::from_fn(x.rows, x.cols, |i, j| {
+        x.at(i, j) - stats[i].0 - stats[i].1.ln()
+    })
+}
+
+fn check_softmax_rows<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(15);
+    let tol = tolerance::<B>();
+    for x in logit_cases(&mut rng) {
+        let mut m = x.upload(backend);
+        backend.softmax_rows(&mut m);
+        let got = download(backend, &m);
+        assert_close(
+            &got,
+            &softmax_reference(&x),
+            tol,
+            format_args!("softmax_rows of {x:?}"),
+        );
+        for i in 0..got.rows {
+            let sum: f64 = (0..got.cols).map(|j| got.at(i, j)).sum();
+            assert!(
+                agrees(sum, 1.0, tol),
+                "softmax_rows: row {i} of {x:?} sums to {sum}"
+            );
+        }
+    }
+}
+
+fn check_log_softmax_rows<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(16);
+    for x in logit_cases(&mut rng) {
+        let mut m = x.upload(backend);
+        backend.log_softmax_rows(&mut m);
+        let got = download(backend, &m);
+        let want = log_softmax_reference(&x);
+        assert_close(
+            &got,
+            &want,
+            tolerance::<B>(),
+            format_args!("log_softmax_rows of {x:?}"),
+        );
+    }
+}
+
+fn check_softmax_cross_entropy<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(17);
+    let tol = tolerance::<B>();
+    for x in logit_cases(&mut rng) {
+        // On the +-1000 rows these targets give losses from ln 3 up to 1000.
+        let targets: Vec<usize> = (0..x.rows).map(|r| r % x.cols).collect();
+        let log_p = log_softmax_reference(&x);
+        let want_loss: f64 = targets
+            .iter()
+            .enumerate()
+            .map(|(r, &t)| -log_p.at(r, t))
+            .sum();
+        let p = softmax_reference(&x);
+        let want_grad = Host::from_fn(x.rows, x.cols, |i, j| {
+            p.at(i, j) - f64::from(u8::from(j == targets[i]))
+        });
+
+        // The gradient starts as NaN: every element must be written.
+        let mut grad = Host::filled(x.rows, x.cols, f64::NAN).upload(backend);
+        let loss = backend
+            .softmax_cross_entropy(&x.upload(backend), &targets, &mut grad)
+            .to_f64();
+        assert!(
+            agrees(loss, want_loss, tol),
+            "softmax_cross_entropy of {x:?}: loss {loss}, expected {want_loss}"
+        );
+        let got = download(backend, &grad);
+        assert_close(
+            &got,
+            &want_grad,
+            tol,
+            format_args!("softmax_cross_entropy gradient of {x:?}"),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape misuse: a bug in the crate, which a kernel reports by panicking with its name.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `call`, which must panic with a message that contains `kernel`.
+fn expect_panic(kernel: &str, call: impl FnOnce()) {
+    let payload = catch_unwind(AssertUnwindSafe(call))
+        .err()
+        .unwrap_or_else(|| panic!("{kernel}: a shape misuse did not panic"));
+    let message = (payload.downcast_ref::<String>().map(String::as_str))
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(
+        message.contains(kernel),
+        "{kernel}: the panic {message:?} does not name the kernel"
+    );
+}
+
+fn check_kernels_panic_with_their_name<B: Backend>(backend: &B) {
+    let (one, z) = (B::Scalar::of(1.0), |r, c| backend.zeros(r, c));
+    let (m23, m32, m13) = (z(2, 3), z(3, 2), z(1, 3));
+    let no = Transpose::No;
+    expect_panic("gemm", || {
+        backend.gemm(&mut z(2, 2), one, &m23, no, &m23, no, one)
+    });
+    expect_panic("gemm", || {
+        backend.gemm(&mut z(3, 3), one, &m23, no, &m32, no, one)
+    });
+    expect_panic("copy_rows", || {
+        backend.copy_rows(&mut z(2, 3), 1, &m23, 0, 2)
+    });
+    expect_panic("gather_columns", || {
+        backend.gather_columns(&mut z(1, 2), &m23, &[3])
+    });
+    expect_panic("scatter_add_columns", || {
+        backend.scatter_add_columns(&mut z(2, 3), &[3], &z(1, 2))
+    });
+    expect_panic("add_row", || backend.add_row(&mut z(2, 3), &z(1, 2)));
+    expect_panic("add_column_sums", || {
+        backend.add_column_sums(&mut z(1, 2), &m23)
+    });
+    expect_panic("axpy", || backend.axpy(&mut z(2, 3), one, &m32));
+    expect_panic("activate_backward", || {
+        backend.activate_backward(&mut z(2, 3), &m32, Activation::Tanh)
+    });
+    expect_panic("softmax_cross_entropy", || {
+        backend.softmax_cross_entropy(&m13, &[3], &mut z(1, 3));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backends under test.
+// ---------------------------------------------------------------------------------------------
+
+/// One module per `module => backend` entry, with one `#[test]` per check.
+macro_rules! conformance_suite {
+    ($($module:ident => $backend:expr),+ $(,)?) => {$(
+        mod $module {
+            use super::*;
+
+            #[test] fn zeros() { check_zeros(&$backend) }
+            #[test] fn from_vec_round_trip() { check_from_vec_round_trip(&$backend) }
+            #[test] fn from_vec_rejects_wrong_length() { check_from_vec_rejects_wrong_length(&$backend) }
+            #[test] fn gemm_every_size_to_17() { check_gemm_every_size_to_17(&$backend) }
+            #[test] fn gemm_odd_large_sizes() { check_gemm_odd_large_sizes(&$backend) }
+            #[test] fn gemm_k_zero_gives_beta_c() { check_gemm_k_zero_gives_beta_c(&$backend) }
+            #[test] fn copy_rows() { check_copy_rows(&$backend) }
+            #[test] fn gather_columns() { check_gather_columns(&$backend) }
+            #[test] fn scatter_add_columns_accumulates() { check_scatter_add_columns_accumulates(&$backend) }
+            #[test] fn add_row() { check_add_row(&$backend) }
+            #[test] fn add_column_sums_accumulates() { check_add_column_sums_accumulates(&$backend) }
+            #[test] fn axpy() { check_axpy(&$backend) }
+            #[test] fn scale() { check_scale(&$backend) }
+            #[test] fn clamp_keeps_nan() { check_clamp_keeps_nan(&$backend) }
+            #[test] fn sum_squares() { check_sum_squares(&$backend) }
+            #[test] fn activate_every_variant() { check_activate_every_variant(&$backend) }
+            #[test] fn activate_backward_every_variant() { check_activate_backward_every_variant(&$backend) }
+            #[test] fn softmax_rows() { check_softmax_rows(&$backend) }
+            #[test] fn log_softmax_rows() { check_log_softmax_rows(&$backend) }
+            #[test] fn softmax_cross_entropy() { check_softmax_cross_entropy(&$backend) }
+            #[test] fn kernels_panic_with_their_name() { check_kernels_panic_with_their_name(&$backend) }
+        }
+    )+};
+}
+
+conformance_suite! {
+    naive_f32 => NaiveCpu::<f32>::new(),
+    naive_f64 => NaiveCpu::<f64>::new(),
+}
