@@ -27,7 +27,7 @@ use crate::error::{Error, Result, check_ids};
 use num_traits::One;
 
 /// The input of a layer for a whole sequence.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub enum LayerInput<'a, B: Backend> {
     /// Dense rows, `T*B x I`.
     Dense(&'a B::Matrix),
@@ -35,6 +35,15 @@ pub enum LayerInput<'a, B: Backend> {
     /// `W_ih`, never a one-hot GEMM.
     Ids(&'a [usize]),
 }
+
+// Manual impls: a derive would ask `B: Copy`, but only references are copied.
+impl<B: Backend> Clone for LayerInput<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: Backend> Copy for LayerInput<'_, B> {}
 
 impl<B: Backend> LayerInput<'_, B> {
     /// Number of rows, `T * B`.
@@ -74,10 +83,40 @@ impl<B: Backend> LayerInput<'_, B> {
     }
 }
 
+/// The batch entries whose sequence has ended before step `t`.
+fn ended(lengths: Option<&[usize]>, t: usize) -> impl Iterator<Item = usize> + '_ {
+    lengths
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter(move |&(_, &len)| t >= len)
+        .map(|(b, _)| b)
+}
+
+/// Checks per-sequence lengths: one per batch entry, each in `1..=steps`.
+pub(crate) fn check_lengths(lengths: &[usize], batch: usize, steps: usize) -> Result<()> {
+    if lengths.len() != batch {
+        return Err(Error::shape(
+            "sequence lengths (one per batch entry)",
+            batch,
+            lengths.len(),
+        ));
+    }
+    match lengths.iter().position(|&len| len == 0 || len > steps) {
+        Some(b) => Err(Error::Shape {
+            what: format!("length of sequence {b}"),
+            expected: format!("1..={steps} steps"),
+            given: format!("{} steps", lengths[b]),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What one layer's forward pass over a sequence keeps for backward.
 #[derive(Debug, Clone)]
 pub struct LayerTrace<B: Backend> {
     batch: usize,
+    lengths: Option<Vec<usize>>,
     initial: CellState<B>,
     steps: Vec<StepCache<B>>,
     /// `h_{t-1}` for every step, `T*B x H`: the right operand of `dW_hh`.
@@ -112,6 +151,11 @@ impl<B: Backend> LayerTrace<B> {
         self.batch
     }
 
+    /// The per-sequence lengths, if the batch has sequences of different lengths.
+    pub fn lengths(&self) -> Option<&[usize]> {
+        self.lengths.as_deref()
+    }
+
     /// The cache of step `t` (its output state and saved values).
     pub fn step(&self, t: usize) -> Option<&StepCache<B>> {
         self.steps.get(t)
@@ -128,22 +172,30 @@ impl<B: Backend> LayerTrace<B> {
 
 /// Runs one layer forward over a whole sequence of `T*B` rows with batch `batch`.
 ///
-/// `initial` is the state before the first step (zeros if `None`).
+/// `initial` is the state before the first step (zeros if `None`). With `lengths` (one per
+/// batch entry, each in `1..=T`), sequence `b` stops after `lengths[b]` steps: later steps keep
+/// its state unchanged and output zeros, so its final state is the one at its own last step and
+/// padded steps receive no gradient (what `pack_padded_sequence` gives in PyTorch, unsorted).
 ///
 /// # Errors
 /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] if the rows are not a
-/// multiple of `batch`, the input width is not the layer's input size, or `initial` is not
-/// `B x H`; [`Error::Index`] for a token id not below the input size.
+/// multiple of `batch`, the input width is not the layer's input size, `initial` is not
+/// `B x H`, or `lengths` does not hold `B` lengths in `1..=T`; [`Error::Index`] for a token id
+/// not below the input size.
 pub fn forward<B: Backend>(
     backend: &B,
     kind: CellKind,
     params: &CellParams<B>,
     input: LayerInput<'_, B>,
     batch: usize,
+    lengths: Option<&[usize]>,
     initial: Option<&CellState<B>>,
 ) -> Result<LayerTrace<B>> {
     let (input_size, hidden) = params.sizes(backend);
     let steps = input.check(backend, input_size, batch)?;
+    if let Some(lengths) = lengths {
+        check_lengths(lengths, batch, steps)?;
+    }
     let initial = match initial {
         Some(s) => {
             s.check(backend, "initial state", kind, batch, hidden)?;
@@ -158,8 +210,10 @@ pub fn forward<B: Backend>(
         LayerInput::Dense(x) => params.project_input(backend, x),
         LayerInput::Ids(ids) => params.project_ids(backend, ids),
     };
+    let zero_row = backend.zeros(1, hidden);
     let mut trace = LayerTrace {
         batch,
+        lengths: lengths.map(<[usize]>::to_vec),
         initial,
         steps: Vec::with_capacity(steps),
         h_prev: backend.zeros(rows, hidden),
@@ -174,9 +228,19 @@ pub fn forward<B: Backend>(
         let mut xp = backend.zeros(batch, gh);
         backend.copy_rows(&mut xp, 0, &xp_all, row, batch);
         let hh = params.project_hidden(backend, &prev.h);
-        let step = gates_forward(backend, kind, xp, &hh, prev);
+        let mut step = gates_forward(backend, kind, xp, hh, prev);
         backend.copy_rows(&mut trace.h_prev, row, &prev.h, 0, batch);
+        // A sequence that has ended keeps its state; its output is zero.
+        for b in ended(lengths, t) {
+            backend.copy_rows(&mut step.state.h, b, &prev.h, b, 1);
+            if let (Some(c), Some(c_prev)) = (&mut step.state.c, &prev.c) {
+                backend.copy_rows(c, b, c_prev, b, 1);
+            }
+        }
         backend.copy_rows(&mut trace.output, row, &step.state.h, 0, batch);
+        for b in ended(lengths, t) {
+            backend.copy_rows(&mut trace.output, row + b, &zero_row, 0, 1);
+        }
         trace.steps.push(step);
     }
     Ok(trace)
@@ -235,13 +299,24 @@ pub fn backward<B: Backend>(
     let gh = kind.gates() * hidden;
     let mut d_xp_all = backend.zeros(rows, gh);
     let mut d_hh_all = backend.zeros(rows, gh);
+    let lengths = trace.lengths.as_deref();
+    let zero_row = backend.zeros(1, hidden);
     for t in (0..steps).rev() {
         let row = t * batch;
+        // A sequence that has ended passed its state through this step unchanged: its gradient
+        // passes through too, and its (constant zero) output takes none.
+        let passed = ended(lengths, t).next().map(|_| d_next.clone());
         // dE/dh_t: from the layer's output at step t, plus what flows back from step t + 1.
         let mut dh = backend.zeros(batch, hidden);
         backend.copy_rows(&mut dh, 0, d_output, row, batch);
         backend.axpy(&mut dh, B::Scalar::one(), &d_next.h);
-        let d_state = CellState { h: dh, c: d_next.c };
+        let mut d_state = CellState { h: dh, c: d_next.c };
+        for b in ended(lengths, t) {
+            backend.copy_rows(&mut d_state.h, b, &zero_row, 0, 1);
+            if let Some(dc) = &mut d_state.c {
+                backend.copy_rows(dc, b, &zero_row, 0, 1);
+            }
+        }
         let g = gates_backward(
             backend,
             kind,
@@ -253,6 +328,14 @@ pub fn backward<B: Backend>(
             h: back_project(backend, &params.weight_hh, &g.d_hh, g.d_h_direct),
             c: g.d_c,
         };
+        if let Some(passed) = passed {
+            for b in ended(lengths, t) {
+                backend.copy_rows(&mut d_next.h, b, &passed.h, b, 1);
+                if let (Some(dc), Some(passed_c)) = (&mut d_next.c, &passed.c) {
+                    backend.copy_rows(dc, b, passed_c, b, 1);
+                }
+            }
+        }
         backend.copy_rows(&mut d_xp_all, row, &g.d_xp, 0, batch);
         backend.copy_rows(&mut d_hh_all, row, &g.d_hh, 0, batch);
     }

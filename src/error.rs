@@ -52,6 +52,27 @@ pub enum Error {
         /// Where it was found.
         what: String,
     },
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: String,
+        /// What the operating system said.
+        message: String,
+    },
+    /// Bytes that should be a `safetensors` file are not a valid one.
+    Format {
+        /// What is wrong with them.
+        message: String,
+    },
+    /// A state dict does not fit the model, as PyTorch's `load_state_dict` reports it.
+    StateDict {
+        /// Parameters the model has and the state dict lacks.
+        missing: Vec<String>,
+        /// Tensors the state dict has and the model does not (strict loading only).
+        unexpected: Vec<String>,
+        /// Tensors of the wrong shape or dtype, each with what was expected and given.
+        mismatched: Vec<String>,
+    },
 }
 
 /// `Result` with [`Error`] as its error type.
@@ -109,6 +130,24 @@ impl fmt::Display for Error {
                 known.join(", ")
             ),
             Error::NonFinite { what } => write!(f, "{what} holds a NaN or infinite value"),
+            Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::Format { message } => write!(f, "{message}"),
+            Error::StateDict {
+                missing,
+                unexpected,
+                mismatched,
+            } => {
+                write!(f, "the state dict does not fit the model")?;
+                let parts = [
+                    ("missing", missing),
+                    ("unexpected", unexpected),
+                    ("mismatched", mismatched),
+                ];
+                for (label, names) in parts.iter().filter(|(_, n)| !n.is_empty()) {
+                    write!(f, "; {label}: {}", names.join(", "))?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -138,7 +138,8 @@ pub fn check(
 
 /// Checks every gradient [`Rnn::backward`] gives for `loss` on `targets`: every entry of every
 /// parameter, of the dense input (if the input is dense) and of the initial state (zeros when
-/// `state` is `None`).
+/// `state` is `None`). For an input with lengths the loss counts only the real steps
+/// ([`Trace::mask`](crate::Trace::mask)).
 ///
 /// # Errors
 /// Any error of [`Rnn::forward`], [`CrossEntropy::forward`] or [`Rnn::backward`] on these inputs.
@@ -157,10 +158,12 @@ pub fn check_rnn<B: Backend<Scalar = f64>>(
     };
     let loss_of = |model: &Rnn<B>, input: &Input<B>, state: &State<B>| -> Result<f64> {
         let trace = model.forward(input, Some(state))?;
-        Ok(loss.forward(backend, trace.logits(), targets)?.0)
+        Ok(loss
+            .forward_masked(backend, trace.logits(), targets, trace.mask())?
+            .0)
     };
     let trace = rnn.forward(input, Some(&state))?;
-    let (_, d_logits) = loss.forward(backend, trace.logits(), targets)?;
+    let (_, d_logits) = loss.forward_masked(backend, trace.logits(), targets, trace.mask())?;
     let grads = rnn.backward(&trace, &d_logits)?;
 
     let mut report = Report::empty();

@@ -4,12 +4,14 @@
 //!
 //! - [`backend`]: the [`Backend`] trait, the only code that knows how numbers are stored, and
 //!   [`NaiveCpu`], its reference implementation.
-//! - [`cell`]: one time step of a recurrent cell, forward and backward ([`RnnCell`]).
+//! - [`cell`]: one time step of a recurrent cell, forward and backward ([`RnnCell`],
+//!   [`LstmCell`], [`GruCell`]).
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
 //! - [`bptt`]: backpropagation through time over one layer.
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
 //! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
 //! - [`gradcheck`]: finite-difference checks of every gradient.
+//! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
 //!
 //! # Conventions
 //!
@@ -26,6 +28,7 @@ pub mod cell;
 pub mod clip;
 mod error;
 pub mod gradcheck;
+pub mod io;
 pub mod loss;
 pub mod model;
 pub mod optim;
@@ -34,8 +37,11 @@ mod scalar;
 pub mod softmax;
 
 pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
-pub use cell::{Cell, CellKind, CellParams, CellState, Nonlinearity, RnnCell, StepCache};
+pub use cell::{
+    Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
+};
 pub use error::{Error, Result};
+pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};
 pub use model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
 pub use optim::Sgd;

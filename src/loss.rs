@@ -56,6 +56,24 @@ impl CrossEntropy {
         logits: &B::Matrix,
         targets: &[usize],
     ) -> Result<(B::Scalar, B::Matrix)> {
+        self.forward_masked(backend, logits, targets, None)
+    }
+
+    /// As [`forward`](CrossEntropy::forward), counting only the rows where `mask` is `true`
+    /// (the real steps of a variable-length batch, [`Trace::mask`](crate::Trace::mask)): the
+    /// others take no loss and get a zero gradient, and their targets are not read. The mean
+    /// divides by the number of rows counted.
+    ///
+    /// # Errors
+    /// As [`forward`](CrossEntropy::forward); also [`Error::Shape`] if `mask` has not one entry
+    /// per row, and [`Error::Empty`] if it selects no row.
+    pub fn forward_masked<B: Backend>(
+        &self,
+        backend: &B,
+        logits: &B::Matrix,
+        targets: &[usize],
+        mask: Option<&[bool]>,
+    ) -> Result<(B::Scalar, B::Matrix)> {
         let (rows, classes) = backend.shape(logits);
         if rows == 0 {
             return Err(Error::empty("logits"));
@@ -67,11 +85,44 @@ impl CrossEntropy {
                 targets.len(),
             ));
         }
-        check_ids("targets", targets, classes)?;
         let mut grad = backend.zeros(rows, classes);
-        let mut loss = backend.softmax_cross_entropy(logits, targets, &mut grad);
+        let mut loss = match mask {
+            None => {
+                check_ids("targets", targets, classes)?;
+                backend.softmax_cross_entropy(logits, targets, &mut grad)
+            }
+            Some(mask) => {
+                if mask.len() != rows {
+                    return Err(Error::shape("mask (one per logits row)", rows, mask.len()));
+                }
+                let kept: Vec<usize> = (0..rows).filter(|&r| mask[r]).collect();
+                if kept.is_empty() {
+                    return Err(Error::empty("mask selection"));
+                }
+                if let Some(&r) = kept.iter().find(|&&r| targets[r] >= classes) {
+                    return Err(Error::Index {
+                        what: "targets".to_string(),
+                        position: r,
+                        value: targets[r],
+                        bound: classes,
+                    });
+                }
+                let kept_targets: Vec<usize> = kept.iter().map(|&r| targets[r]).collect();
+                // Softmax cross-entropy of the kept rows, their gradient put back in place.
+                let mut kept_logits = backend.zeros(kept.len(), classes);
+                backend.gather_rows(&mut kept_logits, logits, &kept);
+                let mut kept_grad = backend.zeros(kept.len(), classes);
+                let loss =
+                    backend.softmax_cross_entropy(&kept_logits, &kept_targets, &mut kept_grad);
+                for (i, &r) in kept.iter().enumerate() {
+                    backend.copy_rows(&mut grad, r, &kept_grad, i, 1);
+                }
+                loss
+            }
+        };
         if self.reduction == Reduction::Mean {
-            let scale = B::Scalar::of(1.0 / rows as f64);
+            let counted = mask.map_or(rows, |m| m.iter().filter(|&&keep| keep).count());
+            let scale = B::Scalar::of(1.0 / counted as f64);
             loss = loss * scale;
             backend.scale(&mut grad, scale);
         }

@@ -34,14 +34,28 @@ impl<B: Backend> Linear<B> {
 /// called `out`: `weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..., out.weight, out.bias`.
 #[derive(Debug, Clone)]
 pub struct Params<B: Backend> {
+    /// One entry per layer and direction, index `layer * directions + direction`.
     pub(crate) layers: Vec<CellParams<B>>,
+    pub(crate) directions: usize,
     pub(crate) out: Option<Linear<B>>,
 }
 
 impl<B: Backend> Params<B> {
-    /// The parameters of layer `layer`.
-    pub fn layer(&self, layer: usize) -> Option<&CellParams<B>> {
-        self.layers.get(layer)
+    /// The parameters of layer `layer`, direction `direction` (0 forward, 1 backward).
+    pub fn layer(&self, layer: usize, direction: usize) -> Option<&CellParams<B>> {
+        match direction < self.directions {
+            true => self.layers.get(layer * self.directions + direction),
+            false => None,
+        }
+    }
+
+    /// PyTorch's name suffix of entry `index` of `layers`: `l0`, `l0_reverse`, `l1`, ...
+    fn suffix(&self, index: usize) -> String {
+        let layer = index / self.directions;
+        match index % self.directions {
+            0 => format!("l{layer}"),
+            _ => format!("l{layer}_reverse"),
+        }
     }
 
     /// The output projection, if the model has one.
@@ -52,8 +66,8 @@ impl<B: Backend> Params<B> {
     /// Every parameter with its PyTorch name, in `state_dict()` order.
     pub fn named(&self) -> Vec<(String, &B::Matrix)> {
         let mut out = Vec::new();
-        for (k, layer) in self.layers.iter().enumerate() {
-            out.extend(layer.named(&format!("l{k}")));
+        for (index, layer) in self.layers.iter().enumerate() {
+            out.extend(layer.named(&self.suffix(index)));
         }
         if let Some(linear) = &self.out {
             out.push(("out.weight".to_string(), &linear.weight));
@@ -67,8 +81,9 @@ impl<B: Backend> Params<B> {
     /// As [`named`](Params::named), mutable.
     pub fn named_mut(&mut self) -> Vec<(String, &mut B::Matrix)> {
         let mut out = Vec::new();
-        for (k, layer) in self.layers.iter_mut().enumerate() {
-            out.extend(layer.named_mut(&format!("l{k}")));
+        let suffixes: Vec<String> = (0..self.layers.len()).map(|i| self.suffix(i)).collect();
+        for (layer, suffix) in self.layers.iter_mut().zip(&suffixes) {
+            out.extend(layer.named_mut(suffix));
         }
         if let Some(linear) = &mut self.out {
             out.push(("out.weight".to_string(), &mut linear.weight));
@@ -115,6 +130,7 @@ impl<B: Backend> Params<B> {
     pub fn zeros_like(&self, backend: &B) -> Self {
         Params {
             layers: self.layers.iter().map(|l| l.zeros_like(backend)).collect(),
+            directions: self.directions,
             out: self.out.as_ref().map(|o| {
                 let zeros = |m: &B::Matrix| {
                     let (r, c) = backend.shape(m);

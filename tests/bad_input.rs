@@ -13,8 +13,7 @@ use rand::rngs::StdRng;
 use recurrent::gradcheck::{self, Options};
 use recurrent::{
     Backend, Cell, CellKind, CellParams, CellState, CrossEntropy, DenseMatrix, Error, Gradients,
-    Input, NaiveCpu, Nonlinearity, Result, Rnn, RnnCell, RnnConfig, Scalar, Sgd, State, StepCache,
-    clip,
+    Input, NaiveCpu, Nonlinearity, Result, Rnn, RnnCell, RnnConfig, Scalar, Sgd, State, clip,
 };
 use std::fmt::Debug;
 
@@ -374,7 +373,7 @@ fn forward_rejects_a_state_with_the_wrong_layer_count() {
     let m = one
         .forward(&ids(), Some(&two.zero_state(2)))
         .shape("1", "2");
-    mentions(&m, &["initial state (layers)"]);
+    mentions(&m, &["initial state (layers x directions)"]);
     one.forward(&ids(), Some(&State::new(vec![])))
         .shape("1", "0");
     two.forward(&ids(), Some(&one.zero_state(2)))
@@ -460,7 +459,7 @@ fn backward_with_state_rejects_a_final_state_gradient_that_does_not_fit() {
     let d_logits = matrix(b, 4, 4);
     let run = |d: State<F64>| rnn.backward_with_state(&trace, &d_logits, Some(&d));
     let m = run(model(F64::new(), 2).zero_state(2)).shape("1", "2");
-    mentions(&m, &["final state gradient (layers)"]);
+    mentions(&m, &["final state gradient (layers x directions)"]);
     run(State::new(vec![])).shape("1", "0");
     let m = run(state1(b, 2, 5, false)).shape("(2, 3)", "(2, 5)");
     mentions(&m, &["final state gradient h"]);
@@ -793,9 +792,10 @@ fn step_backward_rejects_gradients_of_another_shape_and_adds_nothing() {
 #[test]
 fn step_backward_rejects_a_step_cache_of_another_width() {
     let (b, cell, x, prev, d) = step();
-    let cache = StepCache {
-        state: state(&b, 2, 5, false),
-    };
+    let wide = RnnCell::new(&b, 4, 5, Nonlinearity::Tanh, &mut rng()).expect("valid");
+    let cache = wide
+        .step_forward(&b, &x, &state(&b, 2, 5, false))
+        .expect("valid step of the wider cell");
     let mut grads = cell.params().zeros_like(&b);
     let before = bits(&b, grads.named("l0"));
     cell.step_backward(&b, &x, &prev, &cache, &d, &mut grads)

@@ -28,7 +28,9 @@ fn train(seed: u64, steps: usize) -> Vec<f64> {
         }
     }
     let input = Input::ids(ids, 2);
-    let config = RnnConfig::rnn(vocab.len(), 32).layers(2).output(vocab.len());
+    let config = RnnConfig::rnn(vocab.len(), 32)
+        .layers(2)
+        .output(vocab.len());
     let mut rnn = Rnn::new(F64::new(), config, &mut rng(seed)).unwrap();
     let sgd = Sgd::new(0.02).unwrap();
     (0..steps)

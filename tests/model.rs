@@ -100,12 +100,7 @@ fn mean_reduction_is_the_sum_divided_by_the_positions() {
 fn f32_follows_f64_on_the_same_weights() {
     let (vocab, batch, steps) = (5, 2, 6);
     let wide = model(RnnConfig::rnn(vocab, 4).layers(2).output(vocab), 9);
-    let mut narrow = Rnn::new(
-        NaiveCpu::<f32>::new(),
-        wide.config().clone(),
-        &mut rng(9),
-    )
-    .unwrap();
+    let mut narrow = Rnn::new(NaiveCpu::<f32>::new(), wide.config().clone(), &mut rng(9)).unwrap();
     for (name, m) in wide.parameters() {
         let data = m.as_slice().iter().map(|&v| v as f32).collect();
         narrow.set_parameter(&name, data).unwrap();

@@ -112,6 +112,25 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         count: usize,
     );
 
+    /// Copies the column block `src_col .. src_col + width` of `src` over the block
+    /// `dst_col .. dst_col + width` of `dst`, for every row. Both have the same number of rows.
+    /// This joins the two directions of a bidirectional layer and splits their gradient.
+    fn copy_columns(
+        &self,
+        dst: &mut Self::Matrix,
+        dst_col: usize,
+        src: &Self::Matrix,
+        src_col: usize,
+        width: usize,
+    );
+
+    /// Row gather: row `r` of `out` (`n x c`, `n = rows.len()`) becomes row `rows[r]` of `src`
+    /// (`m x c`). Indices are below `m`.
+    fn gather_rows(&self, out: &mut Self::Matrix, src: &Self::Matrix, rows: &[usize]);
+
+    /// Element-wise product in place: `a <- a * b`, same shapes.
+    fn mul(&self, a: &mut Self::Matrix, b: &Self::Matrix);
+
     /// Embedding lookup on a weight stored as PyTorch stores `weight_ih`, `(R, V)`:
     /// row `r` of `out` (`n x R`, `n = ids.len()`) becomes column `ids[r]` of `table`.
     ///
@@ -146,6 +165,78 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// The activation's backward pass from its saved output: `d <- d * act'(x)`, with the
     /// derivative computed from `y = act(x)` (see [`Activation`]).
     fn activate_backward(&self, d: &mut Self::Matrix, y: &Self::Matrix, act: Activation);
+
+    /// The LSTM cell's element-wise step, fused. On entry `gates` (`B x 4H`) holds the
+    /// pre-activations `xp + hh` in PyTorch's order i, f, g, o; on exit their activations
+    /// `sigmoid, sigmoid, tanh, sigmoid`. Then `c = f * c_prev + i * g` and `h = o * tanh(c)`
+    /// (`B x H` each).
+    fn lstm_cell(
+        &self,
+        gates: &mut Self::Matrix,
+        c_prev: &Self::Matrix,
+        c: &mut Self::Matrix,
+        h: &mut Self::Matrix,
+    );
+
+    /// Backward of [`lstm_cell`](Backend::lstm_cell) from the saved activated `gates`, `c_prev`
+    /// and `c`, given `dh` and `dc`, the gradients reaching `h` and (from the next step) `c`.
+    /// Writes `d_gates` (`B x 4H`), the gradient of the pre-activations, and `dc_prev`:
+    ///
+    /// ```text
+    /// dc_t  = dc + dh * o * (1 - tanh(c)^2)
+    /// d_i = dc_t * g * i(1-i)   d_f = dc_t * c_prev * f(1-f)   d_g = dc_t * i * (1-g^2)
+    /// d_o = dh * tanh(c) * o(1-o)                               dc_prev = dc_t * f
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_cell_backward(
+        &self,
+        gates: &Self::Matrix,
+        c_prev: &Self::Matrix,
+        c: &Self::Matrix,
+        dh: &Self::Matrix,
+        dc: &Self::Matrix,
+        d_gates: &mut Self::Matrix,
+        dc_prev: &mut Self::Matrix,
+    );
+
+    /// The GRU cell's element-wise step, fused, from `xp` and `hh` (`B x 3H`, order r, z, n):
+    ///
+    /// ```text
+    /// r = sigmoid(xp_r + hh_r)   z = sigmoid(xp_z + hh_z)   n = tanh(xp_n + r * hh_n)
+    /// h = (1 - z) * n + z * h_prev
+    /// ```
+    ///
+    /// The reset gate multiplies `hh_n = W_hn h_prev + b_hn` after the product, as PyTorch
+    /// does. Writes the activations r, z, n to `gates` (`B x 3H`) and the new state to `h`.
+    fn gru_cell(
+        &self,
+        xp: &Self::Matrix,
+        hh: &Self::Matrix,
+        h_prev: &Self::Matrix,
+        gates: &mut Self::Matrix,
+        h: &mut Self::Matrix,
+    );
+
+    /// Backward of [`gru_cell`](Backend::gru_cell) from the saved `gates`, `hh` and `h_prev`,
+    /// given `dh`. Writes `d_xp` and `d_hh` (`B x 3H`) and `dh_prev`, the part of the gradient
+    /// reaching `h_prev` directly (`dh * z`; the part through `W_hh` is added by the caller):
+    ///
+    /// ```text
+    /// d_an = dh * (1 - z) * (1 - n^2)        d_xp_n = d_an     d_hh_n = d_an * r
+    /// d_ar = d_an * hh_n * r(1-r)            d_xp_r = d_hh_r = d_ar
+    /// d_az = dh * (h_prev - n) * z(1-z)      d_xp_z = d_hh_z = d_az
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    fn gru_cell_backward(
+        &self,
+        gates: &Self::Matrix,
+        hh: &Self::Matrix,
+        h_prev: &Self::Matrix,
+        dh: &Self::Matrix,
+        d_xp: &mut Self::Matrix,
+        d_hh: &mut Self::Matrix,
+        dh_prev: &mut Self::Matrix,
+    );
 
     /// Softmax of every row in place, shifted by the row maximum so that no `exp` overflows.
     fn softmax_rows(&self, m: &mut Self::Matrix);

@@ -32,6 +32,10 @@ fn op_get<T: Scalar>(m: &DenseMatrix<T>, t: Transpose, i: usize, j: usize) -> T 
     }
 }
 
+fn sigmoid<T: Scalar>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
 fn same_shape<T: Scalar>(op: &str, a: &DenseMatrix<T>, b: &DenseMatrix<T>) {
     assert_eq!(a.shape(), b.shape(), "{op}: operand shapes differ");
 }
@@ -101,6 +105,51 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
             for j in 0..src.cols() {
                 dst.row_mut(dst_row + r)[j] = src.get(src_row + r, j);
             }
+        }
+    }
+
+    fn copy_columns(
+        &self,
+        dst: &mut DenseMatrix<T>,
+        dst_col: usize,
+        src: &DenseMatrix<T>,
+        src_col: usize,
+        width: usize,
+    ) {
+        assert_eq!(dst.rows(), src.rows(), "copy_columns: row counts differ");
+        assert!(
+            dst_col + width <= dst.cols(),
+            "copy_columns: dst too narrow"
+        );
+        assert!(
+            src_col + width <= src.cols(),
+            "copy_columns: src too narrow"
+        );
+        for r in 0..src.rows() {
+            for j in 0..width {
+                dst.row_mut(r)[dst_col + j] = src.get(r, src_col + j);
+            }
+        }
+    }
+
+    fn gather_rows(&self, out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, rows: &[usize]) {
+        assert_eq!(
+            out.shape(),
+            (rows.len(), src.cols()),
+            "gather_rows: out shape"
+        );
+        for (r, &from) in rows.iter().enumerate() {
+            assert!(from < src.rows(), "gather_rows: row out of range");
+            for j in 0..src.cols() {
+                out.row_mut(r)[j] = src.get(from, j);
+            }
+        }
+    }
+
+    fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
+        same_shape("mul", a, b);
+        for (ai, &bi) in a.as_mut_slice().iter_mut().zip(b.as_slice()) {
+            *ai = *ai * bi;
         }
     }
 
@@ -190,7 +239,7 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
             *v = match act {
                 Activation::Identity => *v,
                 Activation::Tanh => v.tanh(),
-                Activation::Sigmoid => T::one() / (T::one() + (-*v).exp()),
+                Activation::Sigmoid => sigmoid(*v),
                 // Not `max`, which would turn NaN into 0: NaN must propagate.
                 Activation::Relu if *v < T::zero() => T::zero(),
                 Activation::Relu => *v,
@@ -209,6 +258,156 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
                 Activation::Relu => T::zero(),
             };
             *di = *di * slope;
+        }
+    }
+
+    fn lstm_cell(
+        &self,
+        gates: &mut DenseMatrix<T>,
+        c_prev: &DenseMatrix<T>,
+        c: &mut DenseMatrix<T>,
+        h: &mut DenseMatrix<T>,
+    ) {
+        let (batch, hidden) = c_prev.shape();
+        assert_eq!(gates.shape(), (batch, 4 * hidden), "lstm_cell: gates shape");
+        assert_eq!(c.shape(), (batch, hidden), "lstm_cell: c shape");
+        assert_eq!(h.shape(), (batch, hidden), "lstm_cell: h shape");
+        for b in 0..batch {
+            for j in 0..hidden {
+                let g = gates.row_mut(b);
+                let i = sigmoid(g[j]);
+                let f = sigmoid(g[hidden + j]);
+                let gg = g[2 * hidden + j].tanh();
+                let o = sigmoid(g[3 * hidden + j]);
+                g[j] = i;
+                g[hidden + j] = f;
+                g[2 * hidden + j] = gg;
+                g[3 * hidden + j] = o;
+                let c_new = f * c_prev.get(b, j) + i * gg;
+                c.row_mut(b)[j] = c_new;
+                h.row_mut(b)[j] = o * c_new.tanh();
+            }
+        }
+    }
+
+    fn lstm_cell_backward(
+        &self,
+        gates: &DenseMatrix<T>,
+        c_prev: &DenseMatrix<T>,
+        c: &DenseMatrix<T>,
+        dh: &DenseMatrix<T>,
+        dc: &DenseMatrix<T>,
+        d_gates: &mut DenseMatrix<T>,
+        dc_prev: &mut DenseMatrix<T>,
+    ) {
+        let (batch, hidden) = c_prev.shape();
+        assert_eq!(
+            gates.shape(),
+            (batch, 4 * hidden),
+            "lstm_cell_backward: gates shape"
+        );
+        assert_eq!(
+            d_gates.shape(),
+            (batch, 4 * hidden),
+            "lstm_cell_backward: d_gates shape"
+        );
+        for m in [c, dh, dc, &*dc_prev] {
+            assert_eq!(
+                m.shape(),
+                (batch, hidden),
+                "lstm_cell_backward: state shapes"
+            );
+        }
+        let one = T::one();
+        for b in 0..batch {
+            for j in 0..hidden {
+                let g = gates.row(b);
+                let (i, f, gg, o) = (g[j], g[hidden + j], g[2 * hidden + j], g[3 * hidden + j]);
+                let tc = c.get(b, j).tanh();
+                let dh = dh.get(b, j);
+                let dc_t = dc.get(b, j) + dh * o * (one - tc * tc);
+                let d = d_gates.row_mut(b);
+                d[j] = dc_t * gg * i * (one - i);
+                d[hidden + j] = dc_t * c_prev.get(b, j) * f * (one - f);
+                d[2 * hidden + j] = dc_t * i * (one - gg * gg);
+                d[3 * hidden + j] = dh * tc * o * (one - o);
+                dc_prev.row_mut(b)[j] = dc_t * f;
+            }
+        }
+    }
+
+    fn gru_cell(
+        &self,
+        xp: &DenseMatrix<T>,
+        hh: &DenseMatrix<T>,
+        h_prev: &DenseMatrix<T>,
+        gates: &mut DenseMatrix<T>,
+        h: &mut DenseMatrix<T>,
+    ) {
+        let (batch, hidden) = h_prev.shape();
+        for m in [xp, hh, &*gates] {
+            assert_eq!(m.shape(), (batch, 3 * hidden), "gru_cell: gate shapes");
+        }
+        assert_eq!(h.shape(), (batch, hidden), "gru_cell: h shape");
+        for b in 0..batch {
+            for j in 0..hidden {
+                let (x, u) = (xp.row(b), hh.row(b));
+                let r = sigmoid(x[j] + u[j]);
+                let z = sigmoid(x[hidden + j] + u[hidden + j]);
+                let n = (x[2 * hidden + j] + r * u[2 * hidden + j]).tanh();
+                let g = gates.row_mut(b);
+                g[j] = r;
+                g[hidden + j] = z;
+                g[2 * hidden + j] = n;
+                h.row_mut(b)[j] = (T::one() - z) * n + z * h_prev.get(b, j);
+            }
+        }
+    }
+
+    fn gru_cell_backward(
+        &self,
+        gates: &DenseMatrix<T>,
+        hh: &DenseMatrix<T>,
+        h_prev: &DenseMatrix<T>,
+        dh: &DenseMatrix<T>,
+        d_xp: &mut DenseMatrix<T>,
+        d_hh: &mut DenseMatrix<T>,
+        dh_prev: &mut DenseMatrix<T>,
+    ) {
+        let (batch, hidden) = h_prev.shape();
+        for m in [gates, hh, &*d_xp, &*d_hh] {
+            assert_eq!(
+                m.shape(),
+                (batch, 3 * hidden),
+                "gru_cell_backward: gate shapes"
+            );
+        }
+        for m in [dh, &*dh_prev] {
+            assert_eq!(
+                m.shape(),
+                (batch, hidden),
+                "gru_cell_backward: state shapes"
+            );
+        }
+        let one = T::one();
+        for b in 0..batch {
+            for j in 0..hidden {
+                let g = gates.row(b);
+                let (r, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
+                let hh_n = hh.get(b, 2 * hidden + j);
+                let dh = dh.get(b, j);
+                let d_an = dh * (one - z) * (one - n * n);
+                let d_ar = d_an * hh_n * r * (one - r);
+                let d_az = dh * (h_prev.get(b, j) - n) * z * (one - z);
+                let (dx, du) = (d_xp.row_mut(b), &mut d_hh.as_mut_slice()[b * 3 * hidden..]);
+                dx[j] = d_ar;
+                dx[hidden + j] = d_az;
+                dx[2 * hidden + j] = d_an;
+                du[j] = d_ar;
+                du[hidden + j] = d_az;
+                du[2 * hidden + j] = d_an * r;
+                dh_prev.row_mut(b)[j] = dh * z;
+            }
         }
     }
 

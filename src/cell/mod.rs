@@ -13,8 +13,12 @@
 //! `dW_hh += d hh^T h_{t-1}`, `db_hh += colsum(d hh)`, `dh_{t-1} += d hh W_hh` and the same for
 //! the input side. Parameters keep PyTorch's shapes and names, gates stacked by rows.
 
+mod gru;
+mod lstm;
 mod rnn;
 
+pub use gru::GruCell;
+pub use lstm::LstmCell;
 pub use rnn::RnnCell;
 
 use crate::backend::{Activation, Backend, Transpose};
@@ -48,6 +52,12 @@ impl Nonlinearity {
 pub enum CellKind {
     /// The Elman cell: `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, one gate.
     Rnn(Nonlinearity),
+    /// The LSTM cell, PyTorch's `nn.LSTM`: four gates in the order i, f, g, o, and a cell
+    /// vector `c` carried beside `h`.
+    Lstm,
+    /// The GRU cell, PyTorch's `nn.GRU`: three gates in the order r, z, n, with the reset gate
+    /// applied after the recurrent product (`n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`).
+    Gru,
 }
 
 impl CellKind {
@@ -55,12 +65,23 @@ impl CellKind {
     pub fn gates(self) -> usize {
         match self {
             CellKind::Rnn(_) => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
         }
     }
 
-    /// Whether the state carries a cell vector `c` besides `h`.
+    /// Whether the state carries a cell vector `c` besides `h` (only the LSTM).
     pub fn has_cell_state(self) -> bool {
-        false
+        self == CellKind::Lstm
+    }
+
+    /// The cell's name as in PyTorch's module names: `RNN`, `LSTM` or `GRU`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Rnn(_) => "RNN",
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+        }
     }
 }
 
@@ -104,6 +125,49 @@ impl<B: Backend> CellParams<B> {
         } else {
             (None, None)
         };
+        Ok(CellParams {
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+        })
+    }
+
+    /// Parameters from given weights: `weight_ih` `(G*H, I)`, `weight_hh` `(G*H, H)` and
+    /// optional biases `(1, G*H)` each, with `G` = [`CellKind::gates`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the first weight that does not fit (`weight_ih` fixes `H`);
+    /// [`Error::Config`] if `H` is zero.
+    pub fn from_weights(
+        backend: &B,
+        kind: CellKind,
+        weight_ih: B::Matrix,
+        weight_hh: B::Matrix,
+        biases: Option<(B::Matrix, B::Matrix)>,
+    ) -> Result<Self> {
+        // weight_ih fixes H: its rows are the G gate blocks of H rows each.
+        let (gh, input) = backend.shape(&weight_ih);
+        let gates = kind.gates();
+        if gh == 0 {
+            return Err(Error::config("hidden size must be at least 1, given 0"));
+        }
+        if !gh.is_multiple_of(gates) {
+            let expected = format!("({gates} * H, {input}) for the {} cell", kind.name());
+            return Err(Error::shape("weight_ih", expected, (gh, input)));
+        }
+        let hidden = gh / gates;
+        let mut expect = vec![("weight_hh", &weight_hh, (gh, hidden))];
+        if let Some((bi, bh)) = &biases {
+            expect.push(("bias_ih", bi, (1, gh)));
+            expect.push(("bias_hh", bh, (1, gh)));
+        }
+        for (name, m, want) in expect {
+            if backend.shape(m) != want {
+                return Err(Error::shape(name, want, backend.shape(m)));
+            }
+        }
+        let (bias_ih, bias_hh) = biases.unzip();
         Ok(CellParams {
             weight_ih,
             weight_hh,
@@ -283,12 +347,16 @@ impl<B: Backend> CellState<B> {
     }
 }
 
-/// What the forward pass of one step keeps for its backward pass. The Elman cell needs only the
-/// new state: its derivative comes from the output, `1 - h_t^2` for tanh.
+/// What the forward pass of one step keeps for its backward pass: the new state, and for the
+/// gated cells their activated gates (LSTM: i, f, g, o; GRU: r, z, n) and, for the GRU, the
+/// recurrent projection `hh` whose `n` block the reset gate multiplied. The Elman cell needs only
+/// the new state: its derivative comes from the output, `1 - h_t^2` for tanh.
 #[derive(Debug, Clone)]
 pub struct StepCache<B: Backend> {
     /// The state after the step.
     pub state: CellState<B>,
+    pub(crate) gates: Option<B::Matrix>,
+    pub(crate) hh: Option<B::Matrix>,
 }
 
 /// The element-wise part of a step's backward pass.
@@ -309,16 +377,43 @@ pub(crate) fn gates_forward<B: Backend>(
     backend: &B,
     kind: CellKind,
     mut xp: B::Matrix,
-    hh: &B::Matrix,
-    _prev: &CellState<B>,
+    hh: B::Matrix,
+    prev: &CellState<B>,
 ) -> StepCache<B> {
+    let (batch, hidden) = backend.shape(&prev.h);
     match kind {
         CellKind::Rnn(nonlinearity) => {
             // h_t = act(xp + hh)
-            backend.axpy(&mut xp, B::Scalar::one(), hh);
+            backend.axpy(&mut xp, B::Scalar::one(), &hh);
             backend.activate(&mut xp, nonlinearity.activation());
             StepCache {
                 state: CellState { h: xp, c: None },
+                gates: None,
+                hh: None,
+            }
+        }
+        CellKind::Lstm => {
+            // gates = xp + hh, then i, f, g, o; c = f c_prev + i g; h = o tanh(c)
+            backend.axpy(&mut xp, B::Scalar::one(), &hh);
+            let (mut c, mut h) = (backend.zeros(batch, hidden), backend.zeros(batch, hidden));
+            let c_prev = prev.c.as_ref().expect("checked: an LSTM state has c");
+            backend.lstm_cell(&mut xp, c_prev, &mut c, &mut h);
+            StepCache {
+                state: CellState { h, c: Some(c) },
+                gates: Some(xp),
+                hh: None,
+            }
+        }
+        CellKind::Gru => {
+            let (mut gates, mut h) = (
+                backend.zeros(batch, 3 * hidden),
+                backend.zeros(batch, hidden),
+            );
+            backend.gru_cell(&xp, &hh, &prev.h, &mut gates, &mut h);
+            StepCache {
+                state: CellState { h, c: None },
+                gates: Some(gates),
+                hh: Some(hh),
             }
         }
     }
@@ -330,9 +425,10 @@ pub(crate) fn gates_backward<B: Backend>(
     backend: &B,
     kind: CellKind,
     step: &StepCache<B>,
-    _prev: &CellState<B>,
+    prev: &CellState<B>,
     d_state: &CellState<B>,
 ) -> GateGrads<B> {
+    let (batch, hidden) = backend.shape(&prev.h);
     match kind {
         CellKind::Rnn(nonlinearity) => {
             // d pre = dh * act'(pre), from the saved output h_t.
@@ -342,6 +438,58 @@ pub(crate) fn gates_backward<B: Backend>(
                 d_xp: d_pre.clone(),
                 d_hh: d_pre,
                 d_h_direct: None,
+                d_c: None,
+            }
+        }
+        CellKind::Lstm => {
+            let gates = step.gates.as_ref().expect("an LSTM step saves its gates");
+            let (c_prev, c) = (prev.c.as_ref(), step.state.c.as_ref());
+            let (c_prev, c) = (c_prev.expect("LSTM state"), c.expect("LSTM state"));
+            let zeros;
+            let dc = match &d_state.c {
+                Some(dc) => dc,
+                None => {
+                    zeros = backend.zeros(batch, hidden);
+                    &zeros
+                }
+            };
+            let mut d_gates = backend.zeros(batch, 4 * hidden);
+            let mut dc_prev = backend.zeros(batch, hidden);
+            backend.lstm_cell_backward(
+                gates,
+                c_prev,
+                c,
+                &d_state.h,
+                dc,
+                &mut d_gates,
+                &mut dc_prev,
+            );
+            GateGrads {
+                d_xp: d_gates.clone(),
+                d_hh: d_gates,
+                d_h_direct: None,
+                d_c: Some(dc_prev),
+            }
+        }
+        CellKind::Gru => {
+            let gates = step.gates.as_ref().expect("a GRU step saves its gates");
+            let hh = step.hh.as_ref().expect("a GRU step saves hh");
+            let mut d_xp = backend.zeros(batch, 3 * hidden);
+            let mut d_hh = backend.zeros(batch, 3 * hidden);
+            let mut dh_prev = backend.zeros(batch, hidden);
+            backend.gru_cell_backward(
+                gates,
+                hh,
+                &prev.h,
+                &d_state.h,
+                &mut d_xp,
+                &mut d_hh,
+                &mut dh_prev,
+            );
+            GateGrads {
+                d_xp,
+                d_hh,
+                d_h_direct: Some(dh_prev),
                 d_c: None,
             }
         }
@@ -380,7 +528,7 @@ pub trait Cell<B: Backend> {
         prev.check(backend, "previous state", self.kind(), batch, hidden)?;
         let xp = params.project_input(backend, x);
         let hh = params.project_hidden(backend, &prev.h);
-        Ok(gates_forward(backend, self.kind(), xp, &hh, prev))
+        Ok(gates_forward(backend, self.kind(), xp, hh, prev))
     }
 
     /// The backward pass of one step taken by [`step_forward`](Cell::step_forward) on `x` from

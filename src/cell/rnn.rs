@@ -2,7 +2,7 @@
 
 use super::{Cell, CellKind, CellParams, Nonlinearity};
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use rand::Rng;
 
 /// The Elman (vanilla) recurrent cell, as PyTorch's `nn.RNNCell`:
@@ -52,35 +52,10 @@ impl<B: Backend> RnnCell<B> {
         biases: Option<(B::Matrix, B::Matrix)>,
         nonlinearity: Nonlinearity,
     ) -> Result<Self> {
-        let (hidden, _) = backend.shape(&weight_ih);
-        if hidden == 0 {
-            return Err(Error::config("hidden size must be at least 1, given 0"));
-        }
-        if backend.shape(&weight_hh) != (hidden, hidden) {
-            return Err(Error::shape(
-                "weight_hh",
-                (hidden, hidden),
-                backend.shape(&weight_hh),
-            ));
-        }
-        let (bias_ih, bias_hh) = match biases {
-            Some((bi, bh)) => {
-                for (name, b) in [("bias_ih", &bi), ("bias_hh", &bh)] {
-                    if backend.shape(b) != (1, hidden) {
-                        return Err(Error::shape(name, (1, hidden), backend.shape(b)));
-                    }
-                }
-                (Some(bi), Some(bh))
-            }
-            None => (None, None),
-        };
+        let kind = CellKind::Rnn(nonlinearity);
+        let params = CellParams::from_weights(backend, kind, weight_ih, weight_hh, biases)?;
         Ok(RnnCell {
-            params: CellParams {
-                weight_ih,
-                weight_hh,
-                bias_ih,
-                bias_hh,
-            },
+            params,
             nonlinearity,
         })
     }

@@ -1,0 +1,564 @@
+//! Weight exchange with PyTorch through `safetensors` files.
+//!
+//! A file holds a `state_dict()`: `nn.RNN` / `nn.LSTM` / `nn.GRU` parameters under their PyTorch
+//! names (`weight_ih_l0`, `bias_hh_l1_reverse`, ...) and, optionally, an output `nn.Linear` called
+//! `out` (`out.weight`, `out.bias`), in `f32` or `f64`. Export from PyTorch with
+//! `safetensors.torch.save_file(model.state_dict(), "model.safetensors")`.
+//!
+//! Reading never trusts the file: the header is parsed by the `safetensors` crate (its size is
+//! bounded and every offset checked against the file), names, shapes and dtypes are checked
+//! against the model before anything changes, and an error says exactly which tensors are
+//! missing, unexpected or mis-shaped. Writing goes to a temporary file in the same directory,
+//! synced to disk, then renamed over the target, so a crash never leaves a torn file.
+
+use crate::backend::Backend;
+use crate::cell::{CellKind, Nonlinearity};
+use crate::error::{Error, Result};
+use crate::model::{Rnn, RnnConfig};
+use crate::scalar::Scalar;
+use safetensors::{Dtype as FileDtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+/// The element types this crate reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dtype {
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+    /// 64-bit signed integer (token ids, targets, lengths).
+    I64,
+}
+
+impl Dtype {
+    fn width(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F64 | Dtype::I64 => 8,
+        }
+    }
+
+    fn to_file(self) -> FileDtype {
+        match self {
+            Dtype::F32 => FileDtype::F32,
+            Dtype::F64 => FileDtype::F64,
+            Dtype::I64 => FileDtype::I64,
+        }
+    }
+}
+
+/// One named array of a [`StateDict`]: a dtype, a shape and its row-major values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: TensorData,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum TensorData {
+    Float(Vec<f64>),
+    Int(Vec<i64>),
+}
+
+impl Tensor {
+    /// A float tensor stored as `dtype` (`F32` values are rounded to `f32` when written).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `data` does not hold `shape`'s element count; [`Error::Config`] for
+    /// `dtype = I64`.
+    pub fn float(dtype: Dtype, shape: Vec<usize>, data: Vec<f64>) -> Result<Self> {
+        if dtype == Dtype::I64 {
+            return Err(Error::config("a float tensor needs dtype F32 or F64"));
+        }
+        check_count(&shape, data.len())?;
+        Ok(Tensor {
+            dtype,
+            shape,
+            data: TensorData::Float(data),
+        })
+    }
+
+    /// An `I64` tensor.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `data` does not hold `shape`'s element count.
+    pub fn int(shape: Vec<usize>, data: Vec<i64>) -> Result<Self> {
+        check_count(&shape, data.len())?;
+        Ok(Tensor {
+            dtype: Dtype::I64,
+            shape,
+            data: TensorData::Int(data),
+        })
+    }
+
+    /// The stored element type.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The shape, as PyTorch reports it (a bias is `[n]`, a scalar `[]`).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The values of a float tensor, widened to `f64` (exact for `F32`).
+    pub fn floats(&self) -> Option<&[f64]> {
+        match &self.data {
+            TensorData::Float(v) => Some(v),
+            TensorData::Int(_) => None,
+        }
+    }
+
+    /// The values of an `I64` tensor.
+    pub fn ints(&self) -> Option<&[i64]> {
+        match &self.data {
+            TensorData::Int(v) => Some(v),
+            TensorData::Float(_) => None,
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        match &self.data {
+            TensorData::Float(v) if self.dtype == Dtype::F32 => {
+                v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect()
+            }
+            TensorData::Float(v) => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
+            TensorData::Int(v) => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+fn check_count(shape: &[usize], len: usize) -> Result<()> {
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    match count {
+        Some(n) if n == len => Ok(()),
+        _ => Err(Error::shape(
+            format!("tensor data for shape {shape:?}"),
+            count,
+            len,
+        )),
+    }
+}
+
+/// A tensor ready to hand to `safetensors::serialize`.
+struct Encoded {
+    dtype: FileDtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &Encoded {
+    fn dtype(&self) -> FileDtype {
+        self.dtype
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Named tensors and string metadata: the contents of a `safetensors` file, as PyTorch's
+/// `state_dict()` plus the file's `__metadata__`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateDict {
+    tensors: BTreeMap<String, Tensor>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl StateDict {
+    /// An empty state dict.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses the bytes of a `safetensors` file. `F32`, `F64` and `I64` tensors are read; a
+    /// tensor of any other dtype is an error naming it.
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a malformed file (truncated, a header that lies about offsets or
+    /// sizes, an unsupported dtype).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let format = |e: safetensors::SafeTensorError| Error::Format {
+            message: format!("not a valid safetensors file: {e}"),
+        };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(format)?;
+        let file = SafeTensors::deserialize(bytes).map_err(format)?;
+        let mut dict = StateDict::new();
+        if let Some(meta) = header.metadata() {
+            dict.metadata = meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
+        for (name, view) in file.iter() {
+            let raw = view.data();
+            let dtype = match view.dtype() {
+                FileDtype::F32 => Dtype::F32,
+                FileDtype::F64 => Dtype::F64,
+                FileDtype::I64 => Dtype::I64,
+                other => {
+                    return Err(Error::Format {
+                        message: format!(
+                            "tensor {name}: dtype {other:?} is not supported (F32, F64, I64 are)"
+                        ),
+                    });
+                }
+            };
+            let words = raw.chunks_exact(dtype.width());
+            let data = match dtype {
+                Dtype::F32 => TensorData::Float(
+                    words
+                        .map(|w| f32::from_le_bytes(w.try_into().expect("4 bytes")) as f64)
+                        .collect(),
+                ),
+                Dtype::F64 => TensorData::Float(
+                    words
+                        .map(|w| f64::from_le_bytes(w.try_into().expect("8 bytes")))
+                        .collect(),
+                ),
+                Dtype::I64 => TensorData::Int(
+                    words
+                        .map(|w| i64::from_le_bytes(w.try_into().expect("8 bytes")))
+                        .collect(),
+                ),
+            };
+            let tensor = Tensor {
+                dtype,
+                shape: view.shape().to_vec(),
+                data,
+            };
+            dict.tensors.insert(name.to_string(), tensor);
+        }
+        Ok(dict)
+    }
+
+    /// Reads a `safetensors` file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, [`Error::Format`] as for
+    /// [`from_bytes`](StateDict::from_bytes).
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The file's bytes.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if the header would exceed the format's limit.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let encoded: Vec<(String, Encoded)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| {
+                let e = Encoded {
+                    dtype: t.dtype.to_file(),
+                    shape: t.shape.clone(),
+                    bytes: t.bytes(),
+                };
+                (name.clone(), e)
+            })
+            .collect();
+        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let meta = (!meta.is_empty()).then_some(meta);
+        safetensors::serialize(encoded.iter().map(|(n, e)| (n.as_str(), e)), meta).map_err(|e| {
+            Error::Format {
+                message: format!("cannot encode safetensors: {e}"),
+            }
+        })
+    }
+
+    /// Writes the file atomically: to a temporary file beside `path`, synced, then renamed over
+    /// `path`. On any error the previous file at `path`, if one exists, is untouched.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path, [`Error::Format`] as for [`to_bytes`](StateDict::to_bytes).
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomic(path.as_ref(), &self.to_bytes()?)
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    /// Adds or replaces the tensor called `name`.
+    pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) {
+        self.tensors.insert(name.into(), tensor);
+    }
+
+    /// The tensor names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// The file's string metadata (`__metadata__`).
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
+    /// Sets one metadata entry.
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.metadata.insert(key.into(), value.into());
+    }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Writes `bytes` to a temporary file in `path`'s directory, syncs it, and renames it over
+/// `path`; the directory is synced so the rename itself survives a crash.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        path: path.display().to_string(),
+        message: "not a file path".to_string(),
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error(path, e));
+    }
+    // Best effort: not every platform can open a directory to sync it.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Saves `rnn`'s parameters to `path` as a PyTorch-compatible `state_dict` in the model's
+/// scalar type, with the configuration in the metadata. Atomic (see [`StateDict::write`]).
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Format`].
+pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
+    rnn.state_dict().write(path)
+}
+
+/// Loads a model from a `safetensors` state dict, inferring its configuration from the names
+/// and shapes (see [`RnnConfig::from_state_dict`]).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Format`], or [`Error::StateDict`] when the tensors do not form a
+/// model.
+pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
+    let dict = StateDict::read(path)?;
+    let config = RnnConfig::from_state_dict(&dict)?;
+    Rnn::from_state_dict(backend, config, &dict, true)
+}
+
+impl RnnConfig {
+    /// The configuration a PyTorch state dict describes: the cell from the gate count (rows of
+    /// `weight_hh_l0` over its columns: 1 RNN, 3 GRU, 4 LSTM), sizes from the shapes, layers and
+    /// directions from the names, biases and the output layer from their presence. The Elman
+    /// non-linearity is not in a state dict: `tanh` unless the metadata says
+    /// `nonlinearity = relu` (as [`save`] writes it).
+    ///
+    /// # Errors
+    /// [`Error::StateDict`] if `weight_ih_l0` or `weight_hh_l0` is missing or mis-shaped.
+    pub fn from_state_dict(dict: &StateDict) -> Result<RnnConfig> {
+        let matrix = |name: &str| match dict.get(name).map(Tensor::shape) {
+            Some(&[rows, cols]) => Ok((rows, cols)),
+            Some(shape) => Err(mismatch(name, "2 dimensions", format!("{shape:?}"))),
+            None => Err(Error::StateDict {
+                missing: vec![name.to_string()],
+                unexpected: vec![],
+                mismatched: vec![],
+            }),
+        };
+        let (gh, hidden) = matrix("weight_hh_l0")?;
+        let (_, input) = matrix("weight_ih_l0")?;
+        let kind = match (hidden > 0).then(|| gh / hidden) {
+            Some(1) if gh == hidden => {
+                match dict.metadata().get("nonlinearity").map(String::as_str) {
+                    Some("relu") => CellKind::Rnn(Nonlinearity::Relu),
+                    _ => CellKind::Rnn(Nonlinearity::Tanh),
+                }
+            }
+            Some(3) if gh == 3 * hidden => CellKind::Gru,
+            Some(4) if gh == 4 * hidden => CellKind::Lstm,
+            _ => {
+                return Err(mismatch(
+                    "weight_hh_l0",
+                    "(G * H, H) with G = 1, 3 or 4",
+                    format!("{:?}", (gh, hidden)),
+                ));
+            }
+        };
+        let layers = (0..)
+            .take_while(|k| dict.get(&format!("weight_ih_l{k}")).is_some())
+            .count();
+        let mut config = RnnConfig::new(kind, input, hidden)
+            .layers(layers)
+            .bidirectional(dict.get("weight_ih_l0_reverse").is_some())
+            .bias(dict.get("bias_ih_l0").is_some());
+        if let Ok((size, _)) = matrix("out.weight") {
+            config = config
+                .output(size)
+                .output_bias(dict.get("out.bias").is_some());
+        }
+        Ok(config)
+    }
+}
+
+fn mismatch(name: &str, expected: &str, given: String) -> Error {
+    Error::StateDict {
+        missing: vec![],
+        unexpected: vec![],
+        mismatched: vec![format!("{name}: expected {expected}, given {given}")],
+    }
+}
+
+impl<B: Backend> Rnn<B> {
+    /// The parameters as a PyTorch `state_dict`: PyTorch's names and shapes (biases `[n]`), in
+    /// the model's scalar type, with the configuration in the metadata.
+    pub fn state_dict(&self) -> StateDict {
+        let backend = self.backend();
+        let dtype = if std::mem::size_of::<B::Scalar>() == 4 {
+            Dtype::F32
+        } else {
+            Dtype::F64
+        };
+        let mut dict = StateDict::new();
+        for (name, m) in self.parameters() {
+            let (rows, cols) = backend.shape(m);
+            let shape = if name.starts_with("bias") || name == "out.bias" {
+                vec![cols]
+            } else {
+                vec![rows, cols]
+            };
+            let data = backend.to_vec(m).into_iter().map(Scalar::to_f64).collect();
+            let tensor = Tensor::float(dtype, shape, data).expect("shape from the matrix");
+            dict.insert(name, tensor);
+        }
+        let config = self.config();
+        dict.set_metadata("cell", config.kind().name());
+        if let CellKind::Rnn(n) = config.kind() {
+            dict.set_metadata(
+                "nonlinearity",
+                if n == Nonlinearity::Relu {
+                    "relu"
+                } else {
+                    "tanh"
+                },
+            );
+        }
+        dict.set_metadata("format", "pt");
+        dict
+    }
+
+    /// A model of shape `config` with its parameters from `dict` (see
+    /// [`load_state_dict`](Rnn::load_state_dict)).
+    ///
+    /// # Errors
+    /// As [`Rnn::new`] and [`load_state_dict`](Rnn::load_state_dict).
+    pub fn from_state_dict(
+        backend: B,
+        config: RnnConfig,
+        dict: &StateDict,
+        strict: bool,
+    ) -> Result<Self> {
+        // The values are all replaced; a fixed seed only fills the shapes first.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let mut rnn = Rnn::new(backend, config, &mut rng)?;
+        rnn.load_state_dict(dict, strict)?;
+        Ok(rnn)
+    }
+
+    /// Copies every parameter from `dict`, as PyTorch's `load_state_dict`: names must match,
+    /// shapes must be PyTorch's (`[n]` or `[1, n]` for biases), values `F32` or `F64` (converted
+    /// to the model's scalar type) and finite. With `strict`, tensors the model does not have
+    /// are an error too; without it they are ignored (a file may hold more, such as test data).
+    ///
+    /// All or nothing: on error the model is unchanged.
+    ///
+    /// # Errors
+    /// [`Error::StateDict`] listing every missing, unexpected and mis-shaped (or mis-typed)
+    /// tensor; [`Error::NonFinite`] naming a tensor with a NaN or infinity.
+    pub fn load_state_dict(&mut self, dict: &StateDict, strict: bool) -> Result<()> {
+        let backend = self.backend().clone();
+        let (mut missing, mut mismatched, mut values) = (vec![], vec![], vec![]);
+        for (name, m) in self.parameters() {
+            let (rows, cols) = backend.shape(m);
+            let Some(tensor) = dict.get(&name) else {
+                missing.push(name);
+                continue;
+            };
+            let is_bias = rows == 1 && (name.starts_with("bias") || name == "out.bias");
+            let fits = tensor.shape() == [rows, cols] || (is_bias && tensor.shape() == [cols]);
+            match (tensor.floats(), fits) {
+                (Some(data), true) => {
+                    if data.iter().any(|v| !v.is_finite()) {
+                        return Err(Error::NonFinite {
+                            what: format!("tensor {name}"),
+                        });
+                    }
+                    values.push((
+                        name,
+                        data.iter().map(|&v| B::Scalar::of(v)).collect::<Vec<_>>(),
+                    ));
+                }
+                (None, _) => mismatched.push(format!(
+                    "{name}: expected F32 or F64, given {:?}",
+                    tensor.dtype()
+                )),
+                (_, false) => {
+                    let want = if is_bias {
+                        format!("[{cols}]")
+                    } else {
+                        format!("[{rows}, {cols}]")
+                    };
+                    mismatched.push(format!(
+                        "{name}: expected shape {want}, given {:?}",
+                        tensor.shape()
+                    ));
+                }
+            }
+        }
+        let known: Vec<String> = self.parameters().into_iter().map(|(n, _)| n).collect();
+        let unexpected: Vec<String> = match strict {
+            true => dict
+                .names()
+                .filter(|n| !known.iter().any(|k| k == n))
+                .map(str::to_string)
+                .collect(),
+            false => vec![],
+        };
+        if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
+            return Err(Error::StateDict {
+                missing,
+                unexpected,
+                mismatched,
+            });
+        }
+        for (name, data) in values {
+            self.set_parameter(&name, data)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! `RnnConfig`: the shape of a model, as PyTorch's `nn.RNN` / `nn.LSTM` / `nn.GRU` arguments.
+
+use crate::cell::{CellKind, Nonlinearity};
+use crate::error::{Error, Result};
+
+/// The shape of an [`Rnn`](crate::Rnn): cell kind, sizes, layers, directions, biases, dropout and
+/// the optional output layer.
+///
+/// Built with a constructor for the cell kind and chained setters, mirroring PyTorch's
+/// constructor arguments:
+///
+/// ```
+/// use recurrent::{Nonlinearity, RnnConfig};
+/// let config = RnnConfig::lstm(65, 128).layers(2).bidirectional(true).dropout(0.2).output(65);
+/// assert_eq!(config.directions(), 2);
+/// let elman = RnnConfig::rnn(65, 128).nonlinearity(Nonlinearity::Relu);
+/// assert_eq!(elman.hidden_size(), 128);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RnnConfig {
+    kind: CellKind,
+    input_size: usize,
+    hidden_size: usize,
+    layers: usize,
+    bidirectional: bool,
+    dropout: f64,
+    output: Option<usize>,
+    bias: bool,
+    output_bias: bool,
+}
+
+impl RnnConfig {
+    /// A model of `kind` cells with `input_size` inputs (the vocabulary size for token ids) and
+    /// `hidden_size` units: one layer, one direction, biases on, no dropout, no output layer.
+    pub fn new(kind: CellKind, input_size: usize, hidden_size: usize) -> Self {
+        RnnConfig {
+            kind,
+            input_size,
+            hidden_size,
+            layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+            output: None,
+            bias: true,
+            output_bias: true,
+        }
+    }
+
+    /// An Elman RNN (tanh; see [`nonlinearity`](RnnConfig::nonlinearity)), as `nn.RNN`.
+    pub fn rnn(input_size: usize, hidden_size: usize) -> Self {
+        Self::new(CellKind::Rnn(Nonlinearity::Tanh), input_size, hidden_size)
+    }
+
+    /// An LSTM, as `nn.LSTM`.
+    pub fn lstm(input_size: usize, hidden_size: usize) -> Self {
+        Self::new(CellKind::Lstm, input_size, hidden_size)
+    }
+
+    /// A GRU, as `nn.GRU`.
+    pub fn gru(input_size: usize, hidden_size: usize) -> Self {
+        Self::new(CellKind::Gru, input_size, hidden_size)
+    }
+
+    /// Number of stacked layers (PyTorch's `num_layers`).
+    pub fn layers(mut self, layers: usize) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Whether every layer also runs backwards in time (PyTorch's `bidirectional`): parameters
+    /// of the backward direction end in `_reverse`, and a layer's output is the forward and the
+    /// backward hidden states side by side, `T*B x 2H`.
+    pub fn bidirectional(mut self, bidirectional: bool) -> Self {
+        self.bidirectional = bidirectional;
+        self
+    }
+
+    /// Dropout probability on the outputs of every layer but the last, applied by
+    /// [`Rnn::forward_train`](crate::Rnn::forward_train) only (PyTorch's `dropout`).
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// Adds an output projection to `size` outputs (the logits): `out.weight` `(size, D*H)`.
+    pub fn output(mut self, size: usize) -> Self {
+        self.output = Some(size);
+        self
+    }
+
+    /// The Elman cell's non-linearity; ignored by LSTM and GRU, which have none to choose.
+    pub fn nonlinearity(mut self, nonlinearity: Nonlinearity) -> Self {
+        if let CellKind::Rnn(_) = self.kind {
+            self.kind = CellKind::Rnn(nonlinearity);
+        }
+        self
+    }
+
+    /// Whether the cells have `bias_ih` and `bias_hh` (PyTorch's `bias`, default true).
+    pub fn bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Whether the output projection has `out.bias` (default true; the walkthrough has none).
+    pub fn output_bias(mut self, bias: bool) -> Self {
+        self.output_bias = bias;
+        self
+    }
+
+    /// The cell kind.
+    pub fn kind(&self) -> CellKind {
+        self.kind
+    }
+
+    /// Input width `I` (vocabulary size for token ids).
+    pub fn input_size(&self) -> usize {
+        self.input_size
+    }
+
+    /// Hidden units `H` per layer and direction.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers
+    }
+
+    /// Number of directions `D`: 2 if bidirectional, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// The dropout probability between layers.
+    pub fn dropout_probability(&self) -> f64 {
+        self.dropout
+    }
+
+    /// Whether the cells have biases.
+    pub fn has_bias(&self) -> bool {
+        self.bias
+    }
+
+    /// Whether the output layer has a bias.
+    pub fn has_output_bias(&self) -> bool {
+        self.output_bias
+    }
+
+    /// Output size `V`, if there is an output layer.
+    pub fn output_size(&self) -> Option<usize> {
+        self.output
+    }
+
+    /// Input width of layer `layer`: `I` for the first, `D*H` above it.
+    pub fn layer_input_size(&self, layer: usize) -> usize {
+        match layer {
+            0 => self.input_size,
+            _ => self.directions() * self.hidden_size,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let sizes = [
+            ("input size", self.input_size),
+            ("hidden size", self.hidden_size),
+            ("layer count", self.layers),
+            ("output size", self.output.unwrap_or(1)),
+        ];
+        if let Some((what, value)) = sizes.iter().find(|(_, value)| *value == 0) {
+            return Err(Error::config(format!(
+                "{what} must be at least 1, given {value}"
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config(format!(
+                "dropout must be in [0, 1), given {}",
+                self.dropout
+            )));
+        }
+        Ok(())
+    }
+}

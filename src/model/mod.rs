@@ -1,0 +1,554 @@
+//! `Rnn`: input -> stacked recurrent layers (one or two directions) -> output projection, with
+//! forward and backward.
+
+mod config;
+mod data;
+mod trace;
+
+pub use config::RnnConfig;
+pub use data::{Input, State};
+pub use trace::{Gradients, Trace};
+
+use crate::backend::{Backend, Transpose};
+use crate::bptt::{self, LayerInput, check_lengths};
+use crate::cell::{CellParams, CellState};
+use crate::error::{Error, Result};
+use crate::params::{Linear, Params, uniform};
+use crate::scalar::Scalar;
+use data::InputData;
+use num_traits::{Float, One, Zero};
+use rand::{Rng, RngExt};
+use trace::{LayerRecord, time_reversal};
+
+/// A recurrent network: input -> stacked recurrent layers -> optional output projection.
+///
+/// `forward` and `backward` take `&self`: the model is only changed by an optimiser step or by
+/// [`set_parameter`](Rnn::set_parameter), so one model can run forward on several threads and the
+/// gradients are a value to inspect, clip, sum and hand to any optimiser.
+#[derive(Debug, Clone)]
+pub struct Rnn<B: Backend> {
+    backend: B,
+    config: RnnConfig,
+    params: Params<B>,
+}
+
+impl<B: Backend> Rnn<B> {
+    /// A model of shape `config`, initialised as PyTorch initialises its modules: every entry
+    /// uniform in `[-1/sqrt(H), 1/sqrt(H)]` (`nn.Linear`: `1/sqrt(D*H)`), drawn from `rng` in
+    /// `state_dict()` order.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a size or the layer count is zero or dropout is not in `[0, 1)`.
+    pub fn new<R: Rng + ?Sized>(backend: B, config: RnnConfig, rng: &mut R) -> Result<Self> {
+        config.validate()?;
+        let (kind, hidden, dirs) = (config.kind(), config.hidden_size(), config.directions());
+        let mut layers = Vec::with_capacity(config.num_layers() * dirs);
+        for layer in 0..config.num_layers() {
+            let input = config.layer_input_size(layer);
+            for _ in 0..dirs {
+                let cell = CellParams::init(&backend, kind, input, hidden, config.has_bias(), rng)?;
+                layers.push(cell);
+            }
+        }
+        let out = match config.output_size() {
+            Some(size) => Some(init_linear(
+                &backend,
+                dirs * hidden,
+                size,
+                config.has_output_bias(),
+                rng,
+            )?),
+            None => None,
+        };
+        Ok(Rnn {
+            backend,
+            config,
+            params: Params {
+                layers,
+                directions: dirs,
+                out,
+            },
+        })
+    }
+
+    /// The backend the model computes on.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &RnnConfig {
+        &self.config
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params<B> {
+        &self.params
+    }
+
+    /// The parameters, mutable, for optimisers, which keep the shapes.
+    pub(crate) fn params_mut(&mut self) -> &mut Params<B> {
+        &mut self.params
+    }
+
+    /// Every parameter with its PyTorch name, in `state_dict()` order.
+    pub fn parameters(&self) -> Vec<(String, &B::Matrix)> {
+        self.params.named()
+    }
+
+    /// The parameter called `name`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`] listing the known names.
+    pub fn parameter(&self, name: &str) -> Result<&B::Matrix> {
+        self.params.get(name)
+    }
+
+    /// Replaces the values of the parameter called `name` with row-major `data` (biases: their
+    /// `V` or `G*H` entries). The shape stays.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`], [`Error::Shape`] if `data` has the wrong length, or
+    /// [`Error::NonFinite`] if it holds a NaN or infinity; the model is unchanged on error.
+    pub fn set_parameter(&mut self, name: &str, data: Vec<B::Scalar>) -> Result<()> {
+        let backend = self.backend.clone();
+        let slot = self.params.get_mut(name)?;
+        let (rows, cols) = backend.shape(slot);
+        if data.len() != rows * cols {
+            return Err(Error::shape(name, (rows, cols), data.len()));
+        }
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: format!("new value of {name}"),
+            });
+        }
+        *slot = backend.from_vec(rows, cols, data)?;
+        Ok(())
+    }
+
+    /// The zero state for a batch of `batch`.
+    pub fn zero_state(&self, batch: usize) -> State<B> {
+        let (kind, hidden) = (self.config.kind(), self.config.hidden_size());
+        let count = self.params.layers.len();
+        State::new(
+            (0..count)
+                .map(|_| CellState::zeros(&self.backend, kind, batch, hidden))
+                .collect(),
+        )
+    }
+
+    /// Runs the model over a whole sequence from `initial_state` (zeros if `None`), in
+    /// inference mode (no dropout).
+    ///
+    /// Input is `T*B` rows, time-major; the output ([`Trace::logits`]) is `T*B x V`.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] for input rows that are
+    /// not a multiple of the batch, a dense input whose width is not the input size, lengths
+    /// that are not one per sequence in `1..=T`, or a state of the wrong count or shape;
+    /// [`Error::Index`] for a token id not below the input size.
+    pub fn forward(&self, input: &Input<B>, initial_state: Option<&State<B>>) -> Result<Trace<B>> {
+        self.run(input, initial_state, None)
+    }
+
+    /// As [`forward`](Rnn::forward), in training mode: with a dropout probability `p > 0` in the
+    /// configuration, each output of every layer but the last is zeroed with probability `p`
+    /// and the rest scaled by `1/(1-p)`, drawing from `rng` (the same seed gives the same masks).
+    ///
+    /// # Errors
+    /// As [`forward`](Rnn::forward).
+    pub fn forward_train<R: Rng + ?Sized>(
+        &self,
+        input: &Input<B>,
+        initial_state: Option<&State<B>>,
+        rng: &mut R,
+    ) -> Result<Trace<B>> {
+        let mut draw = |rows, cols| {
+            dropout_mask(
+                &self.backend,
+                rows,
+                cols,
+                self.config.dropout_probability(),
+                rng,
+            )
+        };
+        self.run(input, initial_state, Some(&mut draw))
+    }
+
+    fn run(
+        &self,
+        input: &Input<B>,
+        initial_state: Option<&State<B>>,
+        mut dropout: Option<&mut dyn FnMut(usize, usize) -> Option<B::Matrix>>,
+    ) -> Result<Trace<B>> {
+        let backend = &self.backend;
+        let (kind, batch) = (self.config.kind(), input.batch());
+        let lengths = input.lengths();
+        if let Some(state) = initial_state {
+            self.check_state_count("initial state", state)?;
+        }
+        let steps = input.layer_input().rows(backend) / batch.max(1);
+        if let Some(lengths) = lengths {
+            check_lengths(lengths, batch, steps)?;
+        }
+        let bidirectional = self.config.directions() == 2;
+        let reversal = bidirectional.then(|| time_reversal(steps, batch, lengths));
+        let layers = self.config.num_layers();
+        let mut records: Vec<LayerRecord<B>> = Vec::with_capacity(layers);
+        for layer in 0..layers {
+            let layer_input = match records.last() {
+                None => input.layer_input(),
+                Some(below) => LayerInput::Dense(below.next_input()),
+            };
+            let index = layer * self.config.directions();
+            let run_direction = |dir: usize, input: LayerInput<'_, B>| {
+                let initial = initial_state.map(|s| &s.layers()[index + dir]);
+                let params = &self.params.layers[index + dir];
+                bptt::forward(backend, kind, params, input, batch, lengths, initial)
+                    .map_err(|e| in_layer(e, layer))
+            };
+            let forward = run_direction(0, layer_input)?;
+            let mut record = LayerRecord {
+                forward,
+                reverse: None,
+                joined: None,
+                dropout: None,
+            };
+            if let Some(rows) = &reversal {
+                // The backward direction reads every sequence from its last real step to its first.
+                let reversed = InputData::permuted(backend, layer_input, rows);
+                let trace = run_direction(1, reversed.as_layer_input())?;
+                record.joined = Some(self.join_directions(&record.forward, &trace, rows));
+                record.reverse = Some((trace, reversed));
+            }
+            if let (Some(draw), true) = (dropout.as_mut(), layer + 1 < layers) {
+                let (rows, cols) = backend.shape(record.output());
+                if let Some(mask) = draw(rows, cols) {
+                    let mut dropped = record.output().clone();
+                    backend.mul(&mut dropped, &mask);
+                    record.dropout = Some((mask, dropped));
+                }
+            }
+            records.push(record);
+        }
+        let top = records
+            .last()
+            .expect("validated: at least one layer")
+            .output();
+        let logits = match &self.params.out {
+            Some(linear) => project_output(backend, linear, top),
+            None => top.clone(),
+        };
+        let mask = lengths.map(|l| {
+            (0..steps * batch)
+                .map(|r| r / batch < l[r % batch])
+                .collect()
+        });
+        Ok(Trace {
+            input: input.clone(),
+            records,
+            reversal,
+            mask,
+            logits,
+        })
+    }
+
+    /// The two directions' outputs side by side, `T*B x 2H`, the backward one put back in time
+    /// order.
+    fn join_directions(
+        &self,
+        forward: &bptt::LayerTrace<B>,
+        reverse: &bptt::LayerTrace<B>,
+        reversal: &[usize],
+    ) -> B::Matrix {
+        let backend = &self.backend;
+        let (rows, hidden) = backend.shape(forward.output());
+        let mut in_order = backend.zeros(rows, hidden);
+        backend.gather_rows(&mut in_order, reverse.output(), reversal);
+        let mut joined = backend.zeros(rows, 2 * hidden);
+        backend.copy_columns(&mut joined, 0, forward.output(), 0, hidden);
+        backend.copy_columns(&mut joined, hidden, &in_order, 0, hidden);
+        joined
+    }
+
+    /// Backpropagation through time from `d_logits = dE/d logits` (`T*B x V`), e.g. the second
+    /// value of [`CrossEntropy::forward`](crate::CrossEntropy::forward).
+    ///
+    /// Returns the gradients of every parameter, summed over all steps and the batch, of the
+    /// dense input and of the initial state.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `d_logits` is not the shape of [`Trace::logits`], or the trace was
+    /// made by a model of another shape.
+    pub fn backward(&self, trace: &Trace<B>, d_logits: &B::Matrix) -> Result<Gradients<B>> {
+        self.backward_with_state(trace, d_logits, None)
+    }
+
+    /// As [`backward`](Rnn::backward), with a gradient reaching the final state as well (when the
+    /// loss also depends on `h_n`, or on the next window's output in a longer unroll).
+    ///
+    /// # Errors
+    /// As [`backward`](Rnn::backward); also [`Error::Shape`] if `d_final` does not fit the model.
+    pub fn backward_with_state(
+        &self,
+        trace: &Trace<B>,
+        d_logits: &B::Matrix,
+        d_final: Option<&State<B>>,
+    ) -> Result<Gradients<B>> {
+        let backend = &self.backend;
+        self.check_trace(trace)?;
+        if let Some(state) = d_final {
+            self.check_state_count("final state gradient", state)?;
+        }
+        let want = backend.shape(&trace.logits);
+        if backend.shape(d_logits) != want {
+            return Err(Error::shape(
+                "logits gradient",
+                want,
+                backend.shape(d_logits),
+            ));
+        }
+        let mut grads = self.params.zeros_like(backend);
+        let mut d_hidden = match (&self.params.out, &mut grads.out) {
+            (Some(linear), Some(g)) => {
+                output_backward(backend, linear, g, trace.hidden(), d_logits)
+            }
+            _ => d_logits.clone(),
+        };
+        let dirs = self.config.directions();
+        let mut d_initial: Vec<Option<CellState<B>>> = vec![None; self.params.layers.len()];
+        let mut d_input = None;
+        for layer in (0..trace.records.len()).rev() {
+            let record = &trace.records[layer];
+            if let Some((mask, _)) = &record.dropout {
+                backend.mul(&mut d_hidden, mask);
+            }
+            let layer_input = match layer {
+                0 => trace.input.layer_input(),
+                _ => LayerInput::Dense(trace.records[layer - 1].next_input()),
+            };
+            let (rows, width) = backend.shape(&d_hidden);
+            let hidden = width / dirs;
+            let mut d_below: Option<B::Matrix> = None;
+            for (dir, layer_trace) in record.directions().enumerate() {
+                let index = layer * dirs + dir;
+                // This direction's share of the output gradient, in the order it ran.
+                let (d_out, input) = match (&record.reverse, &trace.reversal) {
+                    (Some((_, reversed)), Some(reversal)) if dir == 1 => {
+                        let mut part = backend.zeros(rows, hidden);
+                        backend.copy_columns(&mut part, 0, &d_hidden, hidden, hidden);
+                        let mut in_run_order = backend.zeros(rows, hidden);
+                        backend.gather_rows(&mut in_run_order, &part, reversal);
+                        (in_run_order, reversed.as_layer_input())
+                    }
+                    _ if dirs == 2 => {
+                        let mut part = backend.zeros(rows, hidden);
+                        backend.copy_columns(&mut part, 0, &d_hidden, 0, hidden);
+                        (part, layer_input)
+                    }
+                    _ => (d_hidden.clone(), layer_input),
+                };
+                let d_fin = d_final.map(|s| &s.layers()[index]);
+                let params = &self.params.layers[index];
+                let grads_here = &mut grads.layers[index];
+                let kind = self.config.kind();
+                let (d_in, d_h0) = bptt::backward(
+                    backend,
+                    kind,
+                    params,
+                    input,
+                    layer_trace,
+                    &d_out,
+                    d_fin,
+                    grads_here,
+                )
+                .map_err(|e| in_layer(e, layer))?;
+                d_initial[index] = Some(d_h0);
+                if let Some(mut d_in) = d_in {
+                    if let (1, Some(reversal)) = (dir, &trace.reversal) {
+                        let mut in_order = backend.zeros(rows, backend.shape(&d_in).1);
+                        backend.gather_rows(&mut in_order, &d_in, reversal);
+                        d_in = in_order;
+                    }
+                    match &mut d_below {
+                        Some(sum) => backend.axpy(sum, B::Scalar::one(), &d_in),
+                        None => d_below = Some(d_in),
+                    }
+                }
+            }
+            match (layer, d_below) {
+                (0, d) => d_input = d,
+                (_, Some(d)) => d_hidden = d,
+                (_, None) => unreachable!("layers above the first read dense input"),
+            }
+        }
+        Ok(Gradients {
+            backend: backend.clone(),
+            params: grads,
+            input: d_input,
+            initial_state: State::new(
+                d_initial
+                    .into_iter()
+                    .map(|d| d.expect("every direction ran"))
+                    .collect(),
+            ),
+        })
+    }
+
+    fn check_state_count(&self, what: &str, state: &State<B>) -> Result<()> {
+        let want = self.params.layers.len();
+        if state.layers().len() != want {
+            return Err(Error::shape(
+                format!("{what} (layers x directions)"),
+                want,
+                state.layers().len(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that `trace` was made by a model of this shape.
+    fn check_trace(&self, trace: &Trace<B>) -> Result<()> {
+        let backend = &self.backend;
+        let dirs = self.config.directions();
+        if trace.records.len() != self.config.num_layers() {
+            return Err(Error::shape(
+                "trace layers",
+                self.config.num_layers(),
+                trace.records.len(),
+            ));
+        }
+        let rows = trace.steps() * trace.batch();
+        for (layer, record) in trace.records.iter().enumerate() {
+            let want = (rows, dirs * self.config.hidden_size());
+            let given = backend.shape(record.output());
+            if given != want {
+                let what = "trace (made by a model of another size)";
+                return Err(in_layer(Error::shape(what, want, given), layer));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `y = h W^T + b` for `h` (`n x K`), giving `n x V`.
+fn project_output<B: Backend>(backend: &B, linear: &Linear<B>, h: &B::Matrix) -> B::Matrix {
+    let (rows, _) = backend.shape(h);
+    let (size, _) = backend.shape(&linear.weight);
+    let mut y = backend.zeros(rows, size);
+    let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+    backend.gemm(
+        &mut y,
+        one,
+        h,
+        Transpose::No,
+        &linear.weight,
+        Transpose::Yes,
+        zero,
+    );
+    if let Some(b) = &linear.bias {
+        backend.add_row(&mut y, b);
+    }
+    y
+}
+
+/// The output layer's backward: `dW += dY^T H`, `db += colsum(dY)`; returns `dH = dY W`.
+fn output_backward<B: Backend>(
+    backend: &B,
+    linear: &Linear<B>,
+    grads: &mut Linear<B>,
+    h: &B::Matrix,
+    d_logits: &B::Matrix,
+) -> B::Matrix {
+    let one = B::Scalar::one();
+    backend.gemm(
+        &mut grads.weight,
+        one,
+        d_logits,
+        Transpose::Yes,
+        h,
+        Transpose::No,
+        one,
+    );
+    if let Some(db) = &mut grads.bias {
+        backend.add_column_sums(db, d_logits);
+    }
+    let (rows, width) = backend.shape(h);
+    let mut d_h = backend.zeros(rows, width);
+    backend.gemm(
+        &mut d_h,
+        one,
+        d_logits,
+        Transpose::No,
+        &linear.weight,
+        Transpose::No,
+        B::Scalar::zero(),
+    );
+    d_h
+}
+
+/// `nn.Linear(fan_in, size)` initialised as PyTorch does: uniform in `[-1/sqrt(fan_in), ..]`.
+fn init_linear<B: Backend, R: Rng + ?Sized>(
+    backend: &B,
+    fan_in: usize,
+    size: usize,
+    bias: bool,
+    rng: &mut R,
+) -> Result<Linear<B>> {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    Ok(Linear {
+        weight: uniform(backend, size, fan_in, bound, rng)?,
+        bias: if bias {
+            Some(uniform(backend, 1, size, bound, rng)?)
+        } else {
+            None
+        },
+    })
+}
+
+/// An inverted-dropout mask: each entry `0` with probability `p`, else `1/(1-p)`. `None` when
+/// `p = 0`, so that no mask is applied.
+fn dropout_mask<B: Backend, R: Rng + ?Sized>(
+    backend: &B,
+    rows: usize,
+    cols: usize,
+    p: f64,
+    rng: &mut R,
+) -> Option<B::Matrix> {
+    if p == 0.0 {
+        return None;
+    }
+    let keep = B::Scalar::of(1.0 / (1.0 - p));
+    let data = (0..rows * cols)
+        .map(|_| {
+            if rng.random::<f64>() < p {
+                B::Scalar::zero()
+            } else {
+                keep
+            }
+        })
+        .collect();
+    Some(backend.from_vec(rows, cols, data).expect("sized to fit"))
+}
+
+/// Prefixes a layer's error with its index, so a user of a stack knows where it arose.
+fn in_layer(e: Error, layer: usize) -> Error {
+    if layer == 0 {
+        return e;
+    }
+    match e {
+        Error::Shape {
+            what,
+            expected,
+            given,
+        } => Error::Shape {
+            what: format!("layer {layer}: {what}"),
+            expected,
+            given,
+        },
+        Error::Config { message } => Error::Config {
+            message: format!("layer {layer}: {message}"),
+        },
+        other => other,
+    }
+}

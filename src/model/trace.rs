@@ -1,0 +1,166 @@
+//! What a forward pass keeps (`Trace`) and what a backward pass gives (`Gradients`).
+
+use super::data::{Input, InputData, State};
+use crate::backend::Backend;
+use crate::bptt::LayerTrace;
+use crate::error::Result;
+use crate::params::Params;
+
+/// One layer's part of a trace: each direction's [`LayerTrace`], the time-reversed input the
+/// backward direction read, and the layer's output (joined across directions, with dropout).
+#[derive(Debug, Clone)]
+pub(crate) struct LayerRecord<B: Backend> {
+    pub(crate) forward: LayerTrace<B>,
+    /// The backward direction's trace and the reversed input it ran on.
+    pub(crate) reverse: Option<(LayerTrace<B>, InputData<B>)>,
+    /// Both directions' outputs side by side, `T*B x 2H`, when bidirectional.
+    pub(crate) joined: Option<B::Matrix>,
+    /// The dropout mask (entries 0 or `1/(1-p)`) and the output times it, in training mode.
+    pub(crate) dropout: Option<(B::Matrix, B::Matrix)>,
+}
+
+impl<B: Backend> LayerRecord<B> {
+    /// The layer's output, `T*B x D*H`.
+    pub(crate) fn output(&self) -> &B::Matrix {
+        self.joined.as_ref().unwrap_or(self.forward.output())
+    }
+
+    /// What the layer above reads: the output, after dropout in training mode.
+    pub(crate) fn next_input(&self) -> &B::Matrix {
+        match &self.dropout {
+            Some((_, dropped)) => dropped,
+            None => self.output(),
+        }
+    }
+
+    /// The traces of the directions, forward first.
+    pub(crate) fn directions(&self) -> impl Iterator<Item = &LayerTrace<B>> {
+        std::iter::once(&self.forward).chain(self.reverse.as_ref().map(|(t, _)| t))
+    }
+}
+
+/// The row order that runs every sequence backwards in time: row `(t, b)` and row
+/// `(len_b - 1 - t, b)` trade places for `t < len_b`; padding stays where it is. Applying it
+/// twice gives the identity, so it maps a reversed sequence back as well.
+pub(crate) fn time_reversal(steps: usize, batch: usize, lengths: Option<&[usize]>) -> Vec<usize> {
+    let mut rows = Vec::with_capacity(steps * batch);
+    for t in 0..steps {
+        for b in 0..batch {
+            let len = lengths.map_or(steps, |l| l[b]);
+            let source = if t < len { len - 1 - t } else { t };
+            rows.push(source * batch + b);
+        }
+    }
+    rows
+}
+
+/// What [`Rnn::forward`](crate::Rnn::forward) computed and keeps for
+/// [`Rnn::backward`](crate::Rnn::backward).
+#[derive(Debug, Clone)]
+pub struct Trace<B: Backend> {
+    pub(crate) input: Input<B>,
+    pub(crate) records: Vec<LayerRecord<B>>,
+    /// The time reversal of the input's rows, for bidirectional models.
+    pub(crate) reversal: Option<Vec<usize>>,
+    pub(crate) mask: Option<Vec<bool>>,
+    pub(crate) logits: B::Matrix,
+}
+
+impl<B: Backend> Trace<B> {
+    /// The model's output, `T*B x V`: the logits `y_t = h_t W_hy^T (+ b_y)` when the model has an
+    /// output layer, otherwise the top layer's hidden states `T*B x D*H`. At padded steps of a
+    /// variable-length batch the hidden state is zero, so the logits there are `b_y`.
+    pub fn logits(&self) -> &B::Matrix {
+        &self.logits
+    }
+
+    /// The top layer's hidden states `h_1 .. h_T`, `T*B x D*H`, both directions side by side
+    /// (PyTorch's `output`, flattened time-major).
+    pub fn hidden(&self) -> &B::Matrix {
+        self.records
+            .last()
+            .expect("a model has at least one layer")
+            .output()
+    }
+
+    /// The state after the last step of every layer and direction, to pass to the next
+    /// `forward` (truncated BPTT); PyTorch's `h_n` (and `c_n`). For a variable-length batch it
+    /// is each sequence's state at its own last step; for the backward direction, the state
+    /// after reading the sequence back to its first step.
+    pub fn final_state(&self) -> State<B> {
+        let states = self.records.iter().flat_map(LayerRecord::directions);
+        State::new(states.map(|t| t.final_state().clone()).collect())
+    }
+
+    /// The trace of one layer and direction (0 forward, 1 backward).
+    pub fn layer(&self, layer: usize, direction: usize) -> Option<&LayerTrace<B>> {
+        self.records.get(layer)?.directions().nth(direction)
+    }
+
+    /// Which rows hold real steps (`true`) rather than padding: `Some` only for an input with
+    /// lengths. Pass it to [`CrossEntropy::forward_masked`](crate::CrossEntropy::forward_masked)
+    /// so that padding takes no loss.
+    pub fn mask(&self) -> Option<&[bool]> {
+        self.mask.as_deref()
+    }
+
+    /// Number of time steps `T`.
+    pub fn steps(&self) -> usize {
+        self.records[0].forward.steps()
+    }
+
+    /// Batch size `B`.
+    pub fn batch(&self) -> usize {
+        self.input.batch()
+    }
+}
+
+/// The gradients of one backward pass: every parameter (same names and shapes as the model),
+/// the dense input and the initial state.
+#[derive(Debug, Clone)]
+pub struct Gradients<B: Backend> {
+    pub(crate) backend: B,
+    pub(crate) params: Params<B>,
+    pub(crate) input: Option<B::Matrix>,
+    pub(crate) initial_state: State<B>,
+}
+
+impl<B: Backend> Gradients<B> {
+    /// The backend the gradients live on.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The parameter gradients, a mirror of [`Rnn::params`](crate::Rnn::params).
+    pub fn params(&self) -> &Params<B> {
+        &self.params
+    }
+
+    /// The parameter gradients, mutable (for clipping, or summing across shards).
+    pub fn params_mut(&mut self) -> &mut Params<B> {
+        &mut self.params
+    }
+
+    /// Every parameter gradient with its PyTorch name.
+    pub fn named(&self) -> Vec<(String, &B::Matrix)> {
+        self.params.named()
+    }
+
+    /// The gradient of the parameter called `name`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`](crate::Error::UnknownParameter) listing the known names.
+    pub fn get(&self, name: &str) -> Result<&B::Matrix> {
+        self.params.get(name)
+    }
+
+    /// `dE/dx` for dense input (`T*B x I`); `None` for token ids.
+    pub fn input(&self) -> Option<&B::Matrix> {
+        self.input.as_ref()
+    }
+
+    /// `dE/d h_0` (and `c_0`) for every layer and direction, in PyTorch's order.
+    pub fn initial_state(&self) -> &State<B> {
+        &self.initial_state
+    }
+}

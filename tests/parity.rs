@@ -1,0 +1,248 @@
+//! Parity with PyTorch: every case written by `tests/fixtures/generate.py` (PyTorch 2.15, f64)
+//! is run here and compared with what PyTorch computed: outputs, final states, logits, the summed
+//! cross-entropy loss, and the gradients of that loss for every parameter, the input and the
+//! initial state.
+//!
+//! The fixtures cover RNN, LSTM and GRU, 1 and 2 layers, one and two directions, batch 1 and 3,
+//! with and without an initial state, and variable-length batches. The independent fixtures in
+//! `../shared/golden/` are checked the same way when that folder exists.
+//!
+//! Tolerance: `1e-10` relative to `max(1, |expected|)`. Both sides compute in f64 the same
+//! formulas in a different order, so differences are a few ulps; the worst seen is printed.
+
+use recurrent::{
+    Backend, CellState, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict,
+};
+use std::path::{Path, PathBuf};
+
+const TOLERANCE: f64 = 1e-10;
+
+type F64 = NaiveCpu<f64>;
+
+/// The worst error seen in one case, and where.
+#[derive(Default, Debug)]
+struct Worst {
+    error: f64,
+    at: String,
+}
+
+impl Worst {
+    fn compare(&mut self, what: &str, got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let error = (g - w).abs() / w.abs().max(1.0);
+            assert!(
+                error <= TOLERANCE,
+                "{what}[{i}]: got {g}, PyTorch {w} (error {error:.2e})"
+            );
+            if error > self.error {
+                self.error = error;
+                self.at = format!("{what}[{i}]");
+            }
+        }
+    }
+}
+
+fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
+    dict.get(name)
+        .unwrap_or_else(|| panic!("fixture lacks {name}"))
+        .floats()
+        .expect("floats")
+}
+
+fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
+    let values = dict
+        .get(name)
+        .unwrap_or_else(|| panic!("fixture lacks {name}"))
+        .ints()
+        .expect("ints");
+    values
+        .iter()
+        .map(|&v| usize::try_from(v).expect("non-negative"))
+        .collect()
+}
+
+/// PyTorch's `(L*D, B, H)` state tensors as one `B x H` state per layer and direction.
+fn state(backend: &F64, dict: &StateDict, h: &str, c: Option<&str>) -> Option<State<F64>> {
+    let shape = dict.get(h)?.shape().to_vec();
+    let (count, batch, hidden) = (shape[0], shape[1], shape[2]);
+    let part = |name: &str, k: usize| {
+        let data = floats(dict, name)[k * batch * hidden..(k + 1) * batch * hidden].to_vec();
+        backend.from_vec(batch, hidden, data).unwrap()
+    };
+    let layers = (0..count)
+        .map(|k| CellState {
+            h: part(h, k),
+            c: c.filter(|c| dict.get(c).is_some()).map(|c| part(c, k)),
+        })
+        .collect();
+    Some(State::new(layers))
+}
+
+fn flatten_state(backend: &F64, state: &State<F64>, cell: bool) -> Vec<f64> {
+    state
+        .layers()
+        .iter()
+        .flat_map(|s| backend.to_vec(if cell { s.c.as_ref().unwrap() } else { &s.h }))
+        .collect()
+}
+
+/// Runs one fixture through the model and compares everything; returns the worst error.
+fn check_case(path: &Path, ids: bool) -> Worst {
+    let backend = F64::new();
+    let dict = StateDict::read(path).unwrap();
+    let config = RnnConfig::from_state_dict(&dict).unwrap();
+    let rnn = Rnn::from_state_dict(backend, config.clone(), &dict, false).unwrap();
+    let shape = dict.get("input").unwrap().shape().to_vec();
+    let (steps, batch, width) = (shape[0], shape[1], shape[2]);
+    let mut input = match ids {
+        true => Input::ids(ints(&dict, "input_tokens"), batch),
+        false => Input::dense(
+            backend
+                .from_vec(steps * batch, width, floats(&dict, "input").to_vec())
+                .unwrap(),
+            batch,
+        ),
+    };
+    // Equal-length cases run without lengths, the path most users take.
+    if dict
+        .metadata()
+        .get("variable_lengths")
+        .is_some_and(|v| v == "true")
+    {
+        input = input.with_lengths(ints(&dict, "lengths"));
+    }
+    let h0 = state(&backend, &dict, "h0", Some("c0"));
+    let trace = rnn.forward(&input, h0.as_ref()).unwrap();
+    let mut worst = Worst::default();
+    worst.compare(
+        "output",
+        &backend.to_vec(trace.hidden()),
+        floats(&dict, "output"),
+    );
+    worst.compare(
+        "logits",
+        &backend.to_vec(trace.logits()),
+        floats(&dict, "logits"),
+    );
+    let final_state = trace.final_state();
+    worst.compare(
+        "h_n",
+        &flatten_state(&backend, &final_state, false),
+        floats(&dict, "h_n"),
+    );
+    if dict.get("c_n").is_some() {
+        worst.compare(
+            "c_n",
+            &flatten_state(&backend, &final_state, true),
+            floats(&dict, "c_n"),
+        );
+    }
+    let targets = ints(&dict, "targets");
+    let (loss, d_logits) = CrossEntropy::sum()
+        .forward_masked(rnn.backend(), trace.logits(), &targets, trace.mask())
+        .unwrap();
+    worst.compare("loss", &[loss], floats(&dict, "loss"));
+    let grads = rnn.backward(&trace, &d_logits).unwrap();
+    for (name, g) in grads.named() {
+        worst.compare(
+            &format!("grad.{name}"),
+            &backend.to_vec(g),
+            floats(&dict, &format!("grad.{name}")),
+        );
+    }
+    if !ids {
+        worst.compare(
+            "grad.input",
+            &backend.to_vec(grads.input().unwrap()),
+            floats(&dict, "grad.input"),
+        );
+    }
+    if h0.is_some() {
+        let d0 = grads.initial_state();
+        worst.compare(
+            "grad.h0",
+            &flatten_state(&backend, d0, false),
+            floats(&dict, "grad.h0"),
+        );
+        if dict.get("grad.c0").is_some() {
+            worst.compare(
+                "grad.c0",
+                &flatten_state(&backend, d0, true),
+                floats(&dict, "grad.c0"),
+            );
+        }
+    }
+    worst
+}
+
+fn fixtures(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_fixture_matches_pytorch() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let files = fixtures(&dir);
+    assert_eq!(files.len(), 54, "the generator writes 54 cases");
+    let mut per_cell: Vec<(String, Worst)> = Vec::new();
+    for path in &files {
+        let case = path.file_stem().unwrap().to_string_lossy().to_string();
+        let worst = check_case(path, false);
+        let cell = case.split('_').next().unwrap().to_string();
+        match per_cell.iter_mut().find(|(c, _)| *c == cell) {
+            Some((_, w)) if worst.error > w.error => {
+                *w = Worst {
+                    error: worst.error,
+                    at: format!("{case}: {}", worst.at),
+                }
+            }
+            Some(_) => {}
+            None => per_cell.push((
+                cell,
+                Worst {
+                    error: worst.error,
+                    at: format!("{case}: {}", worst.at),
+                },
+            )),
+        }
+    }
+    for (cell, worst) in &per_cell {
+        println!(
+            "{cell}: worst relative error {:.2e} at {}",
+            worst.error, worst.at
+        );
+    }
+    assert_eq!(per_cell.len(), 3);
+}
+
+#[test]
+fn the_shared_golden_fixtures_match_when_present() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden");
+    if !dir.exists() {
+        println!("{} not found: cross-check skipped", dir.display());
+        return;
+    }
+    for path in fixtures(&dir) {
+        let dict = StateDict::read(&path).unwrap();
+        let mut worst = check_case(&path, false);
+        if dict.get("input_tokens").is_some() {
+            let by_ids = check_case(&path, true);
+            if by_ids.error > worst.error {
+                worst = by_ids;
+            }
+        }
+        println!(
+            "{}: worst relative error {:.2e} at {}",
+            path.display(),
+            worst.error,
+            worst.at
+        );
+    }
+}
