@@ -189,7 +189,11 @@ pub fn check_rnn<B: Backend<Scalar = f64>>(
             &backend.to_vec(x),
             &backend.to_vec(dx),
             |v| {
-                let moved = Input::dense(backend.from_vec(rows, cols, v.to_vec())?, input.batch());
+                let mut moved =
+                    Input::dense(backend.from_vec(rows, cols, v.to_vec())?, input.batch());
+                if let Some(lengths) = input.lengths() {
+                    moved = moved.with_lengths(lengths.to_vec());
+                }
                 loss_of(rnn, &moved, &state)
             },
             options,

@@ -151,7 +151,10 @@ struct Case {
     /// quotient, so ReLU cases step by `eps = 1e-4` (rounding then limits accuracy instead).
     eps: f64,
     layers: usize,
+    bidirectional: bool,
     batch: usize,
+    /// Per-sequence lengths (batch 3 only), or all `T`.
+    lengths: Option<Vec<usize>>,
     ids: bool,
     initial_state: bool,
     config: MakeConfig,
@@ -164,12 +167,15 @@ fn check_model(case: &Case, seed: u64) -> Report {
     let (vocab, hidden, steps) = (5, 4, 4);
     let config = (case.config)(vocab, hidden)
         .layers(case.layers)
+        .bidirectional(case.bidirectional)
         .output(vocab);
+    let has_c = config.kind().has_cell_state();
+    let states = case.layers * config.directions();
     let rnn = model(config, seed);
     let backend = F64::new();
     let mut r = rng(seed + 100);
     let rows = steps * case.batch;
-    let input = if case.ids {
+    let mut input = if case.ids {
         Input::ids(random_ids(rows, vocab, &mut r), case.batch)
     } else {
         Input::dense(
@@ -177,13 +183,17 @@ fn check_model(case: &Case, seed: u64) -> Report {
             case.batch,
         )
     };
+    if let Some(lengths) = &case.lengths {
+        input = input.with_lengths(lengths.clone());
+    }
     let targets = random_ids(rows, vocab, &mut r);
     let state = case.initial_state.then(|| {
+        let mut part = || random_matrix(&backend, case.batch, hidden, 0.5, &mut r);
         State::new(
-            (0..case.layers)
+            (0..states)
                 .map(|_| CellState {
-                    h: random_matrix(&backend, case.batch, hidden, 0.5, &mut r),
-                    c: None,
+                    h: part(),
+                    c: has_c.then(&mut part),
                 })
                 .collect(),
         )
@@ -204,7 +214,7 @@ fn check_model(case: &Case, seed: u64) -> Report {
 }
 
 #[test]
-fn whole_model_gradients_match_finite_differences() {
+fn elman_model_gradients_match_finite_differences() {
     let smooth = Options::default().eps;
     let configs: [(&str, f64, MakeConfig); 3] = [
         ("tanh", smooth, RnnConfig::rnn),
@@ -225,18 +235,54 @@ fn whole_model_gradients_match_finite_differences() {
                         let case = Case {
                             eps,
                             layers,
+                            bidirectional: false,
                             batch,
+                            lengths: None,
                             ids,
                             initial_state,
                             config,
                         };
                         let report = check_model(&case, seed);
-                        assert_passes(
-                            &format!(
-                                "{label}, {layers} layer(s), batch {batch}, ids {ids}, h0 {initial_state}"
-                            ),
-                            &report,
+                        let what = format!(
+                            "{label}, {layers} layer(s), batch {batch}, ids {ids}, h0 {initial_state}"
                         );
+                        assert_passes(&what, &report);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gated_and_bidirectional_model_gradients_match_finite_differences() {
+    let configs: [(&str, MakeConfig); 3] = [
+        ("rnn", RnnConfig::rnn),
+        ("lstm", RnnConfig::lstm),
+        ("gru", RnnConfig::gru),
+    ];
+    let mut seed = 200;
+    for (label, config) in configs {
+        for layers in [1, 2] {
+            for bidirectional in [false, true] {
+                for (batch, lengths) in [(1, None), (3, None), (3, Some(vec![4, 2, 1]))] {
+                    for ids in [false, true] {
+                        seed += 1;
+                        let case = Case {
+                            eps: Options::default().eps,
+                            layers,
+                            bidirectional,
+                            batch,
+                            lengths: lengths.clone(),
+                            ids,
+                            initial_state: true,
+                            config,
+                        };
+                        let report = check_model(&case, seed);
+                        let what = format!(
+                            "{label}, {layers} layer(s), bidirectional {bidirectional}, batch {batch}, lengths {lengths:?}, ids {ids}"
+                        );
+                        assert_passes(&what, &report);
                     }
                 }
             }
