@@ -7,7 +7,8 @@ mod common;
 use common::{F64, model, random_ids, random_matrix, rng};
 use recurrent::gradcheck::{self, Options, Report};
 use recurrent::{
-    Backend, Cell, CellState, CrossEntropy, Input, Nonlinearity, RnnCell, RnnConfig, State,
+    Backend, Cell, CellKind, CellState, CrossEntropy, GruCell, Input, LstmCell, Nonlinearity,
+    RnnCell, RnnConfig, State,
 };
 
 const TOLERANCE: f64 = 1e-6;
@@ -28,96 +29,164 @@ fn assert_passes(what: &str, report: &Report) {
     );
 }
 
-/// The scalar `E = sum(w ⊙ h_t)` of one cell step, so that every entry of `h_t` matters.
-fn cell_loss(backend: &F64, cell: &RnnCell<F64>, x: &[f64], h: &[f64], w: &[f64]) -> f64 {
-    let (_, hidden) = backend.shape(cell.params().weight_hh());
-    let batch = h.len() / hidden;
-    let x = backend
-        .from_vec(batch, x.len() / batch, x.to_vec())
-        .unwrap();
-    let prev = CellState {
-        h: backend.from_vec(batch, hidden, h.to_vec()).unwrap(),
-        c: None,
-    };
-    let step = cell.step_forward(backend, &x, &prev).unwrap();
-    backend
-        .to_vec(&step.state.h)
-        .iter()
-        .zip(w)
-        .map(|(a, b)| a * b)
-        .sum()
+type Matrix = <F64 as Backend>::Matrix;
+
+/// A cell of `kind` from its four parameters, in PyTorch's order.
+fn rebuild(backend: &F64, kind: CellKind, params: Vec<Matrix>) -> Box<dyn Cell<F64>> {
+    let [wi, wh, bi, bh]: [Matrix; 4] = params.try_into().expect("four parameters");
+    let biases = Some((bi, bh));
+    match kind {
+        CellKind::Rnn(n) => Box::new(RnnCell::from_weights(backend, wi, wh, biases, n).unwrap()),
+        CellKind::Lstm => Box::new(LstmCell::from_weights(backend, wi, wh, biases).unwrap()),
+        CellKind::Gru => Box::new(GruCell::from_weights(backend, wi, wh, biases).unwrap()),
+        other => unreachable!("no such cell in this test: {other:?}"),
+    }
 }
 
-#[test]
-fn rnn_cell_step_gradients_match_finite_differences() {
-    let backend = F64::new();
-    for nonlinearity in [Nonlinearity::Tanh, Nonlinearity::Relu] {
-        let mut r = rng(1);
-        let (batch, input, hidden) = (2, 4, 3);
-        let cell = RnnCell::new(&backend, input, hidden, nonlinearity, &mut r).unwrap();
-        let x = random_matrix(&backend, batch, input, 1.0, &mut r);
-        let h = random_matrix(&backend, batch, hidden, 1.0, &mut r);
-        let w = random_matrix(&backend, batch, hidden, 1.0, &mut r);
-        let prev = CellState {
-            h: h.clone(),
-            c: None,
-        };
-        let step = cell.step_forward(&backend, &x, &prev).unwrap();
-        let mut grads = cell.params().zeros_like(&backend);
-        let d_state = CellState {
-            h: w.clone(),
-            c: None,
-        };
-        let (dx, dprev) = cell
-            .step_backward(&backend, &x, &prev, &step, &d_state, &mut grads)
+/// Where a step is taken: input rows and previous state, flattened, and the weights `w` of the
+/// scalar `E = sum(w_h * h_t) + sum(w_c * c_t)`, so that every entry of the new state matters.
+struct StepPoint {
+    batch: usize,
+    x: Vec<f64>,
+    h: Vec<f64>,
+    c: Option<Vec<f64>>,
+    w_h: Vec<f64>,
+    w_c: Option<Vec<f64>>,
+}
+
+impl StepPoint {
+    fn state(&self, backend: &F64, h: &[f64], c: Option<&[f64]>) -> CellState<F64> {
+        let hidden = h.len() / self.batch;
+        let m = |v: &[f64]| backend.from_vec(self.batch, hidden, v.to_vec()).unwrap();
+        CellState {
+            h: m(h),
+            c: c.map(m),
+        }
+    }
+
+    fn x(&self, backend: &F64, x: &[f64]) -> Matrix {
+        backend
+            .from_vec(self.batch, x.len() / self.batch, x.to_vec())
+            .unwrap()
+    }
+
+    fn loss(
+        &self,
+        backend: &F64,
+        cell: &dyn Cell<F64>,
+        x: &[f64],
+        h: &[f64],
+        c: Option<&[f64]>,
+    ) -> f64 {
+        let step = cell
+            .step_forward(backend, &self.x(backend, x), &self.state(backend, h, c))
             .unwrap();
-        let (xv, hv, wv) = (backend.to_vec(&x), backend.to_vec(&h), backend.to_vec(&w));
-        let opts = Options::default();
-        let mut report = gradcheck::check(
-            "x",
-            &xv,
-            &backend.to_vec(&dx),
-            |v| Ok(cell_loss(&backend, &cell, v, &hv, &wv)),
+        let dot = |m: &Matrix, w: &[f64]| -> f64 {
+            backend.to_vec(m).iter().zip(w).map(|(a, b)| a * b).sum()
+        };
+        let from_c = match (&step.state.c, &self.w_c) {
+            (Some(c), Some(w)) => dot(c, w),
+            _ => 0.0,
+        };
+        dot(&step.state.h, &self.w_h) + from_c
+    }
+}
+
+fn check_cell_step(backend: &F64, cell: &dyn Cell<F64>, seed: u64) -> Report {
+    let mut r = rng(seed);
+    let (input, hidden) = cell.params().sizes(backend);
+    let batch = 2;
+    let has_c = cell.kind().has_cell_state();
+    let mut draw = |cols: usize| backend.to_vec(&random_matrix(backend, batch, cols, 1.0, &mut r));
+    let point = StepPoint {
+        batch,
+        x: draw(input),
+        h: draw(hidden),
+        c: has_c.then(|| draw(hidden)),
+        w_h: draw(hidden),
+        w_c: has_c.then(|| draw(hidden)),
+    };
+    let c = point.c.as_deref();
+    let prev = point.state(backend, &point.h, c);
+    let x = point.x(backend, &point.x);
+    let step = cell.step_forward(backend, &x, &prev).unwrap();
+    let mut grads = cell.params().zeros_like(backend);
+    let d_state = point.state(backend, &point.w_h, point.w_c.as_deref());
+    let (dx, d_prev) = cell
+        .step_backward(backend, &x, &prev, &step, &d_state, &mut grads)
+        .unwrap();
+    let opts = Options::default();
+    let mut report = gradcheck::check(
+        "x",
+        &point.x,
+        &backend.to_vec(&dx),
+        |v| Ok(point.loss(backend, cell, v, &point.h, c)),
+        opts,
+    )
+    .unwrap();
+    report = report.merge(
+        gradcheck::check(
+            "h_prev",
+            &point.h,
+            &backend.to_vec(&d_prev.h),
+            |v| Ok(point.loss(backend, cell, &point.x, v, c)),
             opts,
         )
-        .unwrap();
+        .unwrap(),
+    );
+    if let (Some(c), Some(dc)) = (&point.c, &d_prev.c) {
         report = report.merge(
             gradcheck::check(
-                "h_prev",
-                &hv,
-                &backend.to_vec(&dprev.h),
-                |v| Ok(cell_loss(&backend, &cell, &xv, v, &wv)),
+                "c_prev",
+                c,
+                &backend.to_vec(dc),
+                |v| Ok(point.loss(backend, cell, &point.x, &point.h, Some(v))),
                 opts,
             )
             .unwrap(),
         );
-        for ((name, p), (_, g)) in cell.params().named("l0").into_iter().zip(grads.named("l0")) {
-            let (rows, cols) = backend.shape(p);
-            report = report.merge(
-                gradcheck::check(
-                    &name,
-                    &backend.to_vec(p),
-                    &backend.to_vec(g),
-                    |v| {
-                        let mut params = vec![];
-                        for (n, m) in cell.params().named("l0") {
-                            params.push(if n == name {
-                                backend.from_vec(rows, cols, v.to_vec()).unwrap()
-                            } else {
-                                m.clone()
-                            });
-                        }
-                        let [wi, wh, bi, bh]: [_; 4] = params.try_into().unwrap();
-                        let moved =
-                            RnnCell::from_weights(&backend, wi, wh, Some((bi, bh)), nonlinearity)?;
-                        Ok(cell_loss(&backend, &moved, &xv, &hv, &wv))
-                    },
-                    opts,
-                )
-                .unwrap(),
-            );
-        }
-        assert_passes(&format!("RnnCell {nonlinearity:?}"), &report);
+    }
+    let named = cell.params().named("l0");
+    for (k, ((name, p), (_, g))) in named.iter().zip(grads.named("l0")).enumerate() {
+        let (rows, cols) = backend.shape(p);
+        report = report.merge(
+            gradcheck::check(
+                name,
+                &backend.to_vec(p),
+                &backend.to_vec(g),
+                |v| {
+                    let mut params: Vec<Matrix> = named.iter().map(|(_, m)| (*m).clone()).collect();
+                    params[k] = backend.from_vec(rows, cols, v.to_vec())?;
+                    Ok(point.loss(
+                        backend,
+                        rebuild(backend, cell.kind(), params).as_ref(),
+                        &point.x,
+                        &point.h,
+                        c,
+                    ))
+                },
+                opts,
+            )
+            .unwrap(),
+        );
+    }
+    report
+}
+
+#[test]
+fn every_cell_step_gradient_matches_finite_differences() {
+    let backend = F64::new();
+    let (input, hidden) = (4, 3);
+    let mut r = rng(1);
+    let cells: Vec<Box<dyn Cell<F64>>> = vec![
+        Box::new(RnnCell::new(&backend, input, hidden, Nonlinearity::Tanh, &mut r).unwrap()),
+        Box::new(RnnCell::new(&backend, input, hidden, Nonlinearity::Relu, &mut r).unwrap()),
+        Box::new(LstmCell::new(&backend, input, hidden, &mut r).unwrap()),
+        Box::new(GruCell::new(&backend, input, hidden, &mut r).unwrap()),
+    ];
+    for (seed, cell) in cells.iter().enumerate() {
+        let report = check_cell_step(&backend, cell.as_ref(), seed as u64 + 2);
+        assert_passes(&format!("{:?} cell step", cell.kind()), &report);
     }
 }
 

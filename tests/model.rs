@@ -182,3 +182,73 @@ fn without_an_output_layer_the_output_is_the_top_hidden_state() {
     assert_eq!(trace.logits().shape(), (6, 4));
     assert_eq!((trace.steps(), trace.batch()), (3, 2));
 }
+
+#[test]
+fn dropout_is_seeded_and_off_at_inference() {
+    let (vocab, batch, steps) = (5, 4, 6);
+    let config = RnnConfig::lstm(vocab, 16)
+        .layers(3)
+        .dropout(0.5)
+        .output(vocab);
+    let rnn = model(config, 15);
+    let input = Input::ids(random_ids(steps * batch, vocab, &mut rng(16)), batch);
+    let plain = rnn.forward(&input, None).unwrap();
+    let a = rnn.forward_train(&input, None, &mut rng(1)).unwrap();
+    let b = rnn.forward_train(&input, None, &mut rng(1)).unwrap();
+    let c = rnn.forward_train(&input, None, &mut rng(2)).unwrap();
+    assert_eq!(a.logits(), b.logits(), "the same seed gives the same masks");
+    assert_ne!(a.logits(), c.logits());
+    assert_ne!(a.logits(), plain.logits());
+    assert_eq!(rnn.forward(&input, None).unwrap().logits(), plain.logits());
+    // Without dropout in the configuration, training mode is inference mode.
+    let no_dropout = model(RnnConfig::lstm(vocab, 16).layers(3).output(vocab), 15);
+    let trained = no_dropout.forward_train(&input, None, &mut rng(3)).unwrap();
+    assert_eq!(
+        trained.logits(),
+        no_dropout.forward(&input, None).unwrap().logits()
+    );
+}
+
+#[test]
+fn dropout_gradients_match_finite_differences_under_the_same_mask() {
+    let (vocab, batch, steps) = (4, 2, 3);
+    let config = RnnConfig::gru(vocab, 5)
+        .layers(2)
+        .bidirectional(true)
+        .dropout(0.3)
+        .output(vocab);
+    let rnn = model(config, 17);
+    let mut r = rng(18);
+    let input = Input::ids(random_ids(steps * batch, vocab, &mut r), batch);
+    let targets = random_ids(steps * batch, vocab, &mut r);
+    // Re-seeding before every forward pass draws the same masks, so the loss is a smooth
+    // function of the weights that finite differences can follow.
+    let loss_of = |m: &Rnn<F64>| -> recurrent::Result<f64> {
+        let trace = m.forward_train(&input, None, &mut rng(5))?;
+        Ok(CrossEntropy::sum()
+            .forward(m.backend(), trace.logits(), &targets)?
+            .0)
+    };
+    let trace = rnn.forward_train(&input, None, &mut rng(5)).unwrap();
+    let (_, d) = CrossEntropy::sum()
+        .forward(rnn.backend(), trace.logits(), &targets)
+        .unwrap();
+    let grads = rnn.backward(&trace, &d).unwrap();
+    for name in ["weight_ih_l0", "weight_hh_l0_reverse", "bias_ih_l1"] {
+        let point = rnn.backend().to_vec(rnn.parameter(name).unwrap());
+        let analytic = rnn.backend().to_vec(grads.get(name).unwrap());
+        let report = recurrent::gradcheck::check(
+            name,
+            &point,
+            &analytic,
+            |v| {
+                let mut moved = rnn.clone();
+                moved.set_parameter(name, v.to_vec())?;
+                loss_of(&moved)
+            },
+            recurrent::gradcheck::Options::default(),
+        )
+        .unwrap();
+        assert!(report.worst < 1e-6, "{report:?}");
+    }
+}

@@ -1,0 +1,212 @@
+//! Weight exchange: state dicts round-trip through safetensors files, PyTorch files load, and
+//! saving is atomic.
+
+mod common;
+
+use common::model;
+use recurrent::io::{self, Dtype};
+use recurrent::{Backend, Error, NaiveCpu, Nonlinearity, Rnn, RnnConfig, StateDict, Tensor};
+use std::path::{Path, PathBuf};
+
+/// A directory of its own for one test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("recurrent-io-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn same_parameters<B: Backend>(a: &Rnn<B>, b: &Rnn<B>) {
+    let (pa, pb) = (a.parameters(), b.parameters());
+    assert_eq!(pa.len(), pb.len());
+    for ((na, ma), (nb, mb)) in pa.iter().zip(&pb) {
+        assert_eq!(na, nb);
+        assert_eq!(a.backend().to_vec(ma), b.backend().to_vec(mb), "{na}");
+    }
+}
+
+#[test]
+fn every_cell_kind_round_trips_bit_for_bit() {
+    let dir = TempDir::new("roundtrip");
+    let configs = [
+        RnnConfig::rnn(5, 4)
+            .nonlinearity(Nonlinearity::Relu)
+            .output(5),
+        RnnConfig::lstm(5, 4)
+            .layers(2)
+            .bidirectional(true)
+            .output(5),
+        RnnConfig::gru(5, 4).layers(2).bias(false),
+    ];
+    for (k, config) in configs.into_iter().enumerate() {
+        let rnn = model(config.clone(), 40 + k as u64);
+        let path = dir.path(&format!("model{k}.safetensors"));
+        io::save(&rnn, &path).unwrap();
+        let loaded = io::load(NaiveCpu::<f64>::new(), &path).unwrap();
+        assert_eq!(loaded.config(), &config, "the configuration is read back");
+        same_parameters(&rnn, &loaded);
+    }
+    assert_eq!(
+        dir.files().len(),
+        3,
+        "no temporary files left: {:?}",
+        dir.files()
+    );
+}
+
+#[test]
+fn the_file_is_a_pytorch_state_dict() {
+    let rnn = model(RnnConfig::lstm(3, 2).output(3), 50);
+    let bytes = rnn.state_dict().to_bytes().unwrap();
+    let dict = StateDict::from_bytes(&bytes).unwrap();
+    let names: Vec<&str> = dict.names().collect();
+    let want = [
+        "bias_hh_l0",
+        "bias_ih_l0",
+        "out.bias",
+        "out.weight",
+        "weight_hh_l0",
+        "weight_ih_l0",
+    ];
+    assert_eq!(names, want);
+    assert_eq!(dict.get("weight_ih_l0").unwrap().shape(), [8, 3]);
+    assert_eq!(
+        dict.get("bias_ih_l0").unwrap().shape(),
+        [8],
+        "biases are vectors, as in PyTorch"
+    );
+    assert_eq!(dict.get("out.bias").unwrap().dtype(), Dtype::F64);
+    assert_eq!(
+        dict.metadata().get("cell").map(String::as_str),
+        Some("LSTM")
+    );
+}
+
+#[test]
+fn f32_models_save_f32_and_load_f64_files() {
+    let dir = TempDir::new("dtypes");
+    let config = RnnConfig::gru(4, 3).output(4);
+    let wide = model(config.clone(), 60);
+    let path = dir.path("wide.safetensors");
+    io::save(&wide, &path).unwrap();
+    // An f64 file into an f32 model: every value rounded to nearest.
+    let narrow = io::load(NaiveCpu::<f32>::new(), &path).unwrap();
+    for ((name, a), (_, b)) in wide.parameters().into_iter().zip(narrow.parameters()) {
+        let rounded: Vec<f32> = a.as_slice().iter().map(|&v| v as f32).collect();
+        assert_eq!(rounded, b.as_slice(), "{name}");
+    }
+    // An f32 model writes F32, which loads back exactly.
+    let path32 = dir.path("narrow.safetensors");
+    io::save(&narrow, &path32).unwrap();
+    let dict = StateDict::read(&path32).unwrap();
+    assert_eq!(dict.get("weight_hh_l0").unwrap().dtype(), Dtype::F32);
+    let again = io::load(NaiveCpu::<f32>::new(), &path32).unwrap();
+    same_parameters(&narrow, &again);
+}
+
+#[test]
+fn a_pytorch_fixture_loads_leniently_and_is_refused_strictly() {
+    let dict = StateDict::read(fixture("lstm_l2_bi_b3_h0.safetensors")).unwrap();
+    let config = RnnConfig::from_state_dict(&dict).unwrap();
+    assert_eq!(
+        config,
+        RnnConfig::lstm(3, 4)
+            .layers(2)
+            .bidirectional(true)
+            .output(5)
+    );
+    let lenient = Rnn::from_state_dict(NaiveCpu::<f64>::new(), config.clone(), &dict, false);
+    let lenient = lenient.unwrap();
+    let w = dict.get("weight_hh_l1_reverse").unwrap().floats().unwrap();
+    assert_eq!(
+        lenient
+            .parameter("weight_hh_l1_reverse")
+            .unwrap()
+            .as_slice(),
+        w
+    );
+    // The fixture also holds inputs, outputs and gradients: strict loading names them.
+    let strict = Rnn::from_state_dict(NaiveCpu::<f64>::new(), config, &dict, true);
+    match strict {
+        Err(Error::StateDict {
+            missing,
+            unexpected,
+            mismatched,
+        }) => {
+            assert!(missing.is_empty() && mismatched.is_empty());
+            assert!(unexpected.contains(&"input".to_string()), "{unexpected:?}");
+            assert!(
+                unexpected.contains(&"grad.out.weight".to_string()),
+                "{unexpected:?}"
+            );
+        }
+        other => panic!("expected a StateDict error, got {other:?}"),
+    }
+}
+
+#[test]
+fn saving_over_a_file_replaces_it_whole_and_a_failed_save_keeps_it() {
+    let dir = TempDir::new("atomic");
+    let path = dir.path("model.safetensors");
+    let first = model(RnnConfig::rnn(3, 2).output(3), 70);
+    let second = model(RnnConfig::rnn(3, 2).output(3), 71);
+    io::save(&first, &path).unwrap();
+    io::save(&second, &path).unwrap();
+    same_parameters(&second, &io::load(NaiveCpu::<f64>::new(), &path).unwrap());
+    // A save that cannot complete (the target is a directory) leaves the old file loadable.
+    let blocked = dir.path("blocked.safetensors");
+    std::fs::create_dir(&blocked).unwrap();
+    assert!(matches!(io::save(&first, &blocked), Err(Error::Io { .. })));
+    same_parameters(&second, &io::load(NaiveCpu::<f64>::new(), &path).unwrap());
+    assert_eq!(
+        dir.files(),
+        ["blocked.safetensors", "model.safetensors"],
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn tensors_check_their_element_count() {
+    assert!(Tensor::float(Dtype::F64, vec![2, 3], vec![0.0; 6]).is_ok());
+    assert!(matches!(
+        Tensor::float(Dtype::F32, vec![2, 3], vec![0.0; 5]),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        Tensor::int(vec![usize::MAX, 2], vec![]),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        Tensor::float(Dtype::I64, vec![1], vec![0.0]),
+        Err(Error::Config { .. })
+    ));
+}
