@@ -33,11 +33,7 @@ impl<B: Backend> InputData<B> {
     /// `input` with rows reordered: row `r` of the result is row `rows[r]` of `input`.
     pub(crate) fn permuted(backend: &B, input: LayerInput<'_, B>, rows: &[usize]) -> Self {
         match input {
-            LayerInput::Dense(x) => {
-                let mut out = backend.zeros(rows.len(), backend.shape(x).1);
-                backend.gather_rows(&mut out, x, rows);
-                InputData::Dense(out)
-            }
+            LayerInput::Dense(x) => InputData::Dense(super::permute_rows(backend, x, rows)),
             LayerInput::Ids(ids) => InputData::Ids(rows.iter().map(|&r| ids[r]).collect()),
         }
     }

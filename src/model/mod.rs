@@ -18,6 +18,7 @@ use crate::scalar::Scalar;
 use data::InputData;
 use num_traits::{Float, One, Zero};
 use rand::{Rng, RngExt};
+use std::borrow::Cow;
 use trace::{LayerRecord, time_reversal};
 
 /// A recurrent network: input -> stacked recurrent layers -> optional output projection.
@@ -263,8 +264,7 @@ impl<B: Backend> Rnn<B> {
     ) -> B::Matrix {
         let backend = &self.backend;
         let (rows, hidden) = backend.shape(forward.output());
-        let mut in_order = backend.zeros(rows, hidden);
-        backend.gather_rows(&mut in_order, reverse.output(), reversal);
+        let in_order = permute_rows(backend, reverse.output(), reversal);
         let mut joined = backend.zeros(rows, 2 * hidden);
         backend.copy_columns(&mut joined, 0, forward.output(), 0, hidden);
         backend.copy_columns(&mut joined, hidden, &in_order, 0, hidden);
@@ -315,83 +315,106 @@ impl<B: Backend> Rnn<B> {
             }
             _ => d_logits.clone(),
         };
-        let dirs = self.config.directions();
-        let mut d_initial: Vec<Option<CellState<B>>> = vec![None; self.params.layers.len()];
+        let mut d_initial = Vec::with_capacity(self.params.layers.len());
         let mut d_input = None;
         for layer in (0..trace.records.len()).rev() {
-            let record = &trace.records[layer];
-            if let Some((mask, _)) = &record.dropout {
+            if let Some((mask, _)) = &trace.records[layer].dropout {
                 backend.mul(&mut d_hidden, mask);
             }
-            let layer_input = match layer {
-                0 => trace.input.layer_input(),
-                _ => LayerInput::Dense(trace.records[layer - 1].next_input()),
-            };
-            let (rows, width) = backend.shape(&d_hidden);
-            let hidden = width / dirs;
-            let mut d_below: Option<B::Matrix> = None;
-            for (dir, layer_trace) in record.directions().enumerate() {
-                let index = layer * dirs + dir;
-                // This direction's share of the output gradient, in the order it ran.
-                let (d_out, input) = match (&record.reverse, &trace.reversal) {
-                    (Some((_, reversed)), Some(reversal)) if dir == 1 => {
-                        let mut part = backend.zeros(rows, hidden);
-                        backend.copy_columns(&mut part, 0, &d_hidden, hidden, hidden);
-                        let mut in_run_order = backend.zeros(rows, hidden);
-                        backend.gather_rows(&mut in_run_order, &part, reversal);
-                        (in_run_order, reversed.as_layer_input())
-                    }
-                    _ if dirs == 2 => {
-                        let mut part = backend.zeros(rows, hidden);
-                        backend.copy_columns(&mut part, 0, &d_hidden, 0, hidden);
-                        (part, layer_input)
-                    }
-                    _ => (d_hidden.clone(), layer_input),
-                };
-                let d_fin = d_final.map(|s| &s.layers()[index]);
-                let params = &self.params.layers[index];
-                let grads_here = &mut grads.layers[index];
-                let kind = self.config.kind();
-                let (d_in, d_h0) = bptt::backward(
-                    backend,
-                    kind,
-                    params,
-                    input,
-                    layer_trace,
-                    &d_out,
-                    d_fin,
-                    grads_here,
-                )
-                .map_err(|e| in_layer(e, layer))?;
-                d_initial[index] = Some(d_h0);
-                if let Some(mut d_in) = d_in {
-                    if let (1, Some(reversal)) = (dir, &trace.reversal) {
-                        let mut in_order = backend.zeros(rows, backend.shape(&d_in).1);
-                        backend.gather_rows(&mut in_order, &d_in, reversal);
-                        d_in = in_order;
-                    }
-                    match &mut d_below {
-                        Some(sum) => backend.axpy(sum, B::Scalar::one(), &d_in),
-                        None => d_below = Some(d_in),
-                    }
-                }
-            }
-            match (layer, d_below) {
-                (0, d) => d_input = d,
-                (_, Some(d)) => d_hidden = d,
-                (_, None) => unreachable!("layers above the first read dense input"),
+            let (d_in, d_h0) = self.layer_backward(trace, layer, &d_hidden, d_final, &mut grads)?;
+            // Layers run top-down: this layer's states go before those above it.
+            d_initial.splice(0..0, d_h0);
+            match d_in {
+                Some(d) if layer > 0 => d_hidden = d,
+                d => d_input = d,
             }
         }
         Ok(Gradients {
             backend: backend.clone(),
             params: grads,
             input: d_input,
-            initial_state: State::new(
-                d_initial
-                    .into_iter()
-                    .map(|d| d.expect("every direction ran"))
-                    .collect(),
-            ),
+            initial_state: State::new(d_initial),
+        })
+    }
+
+    /// Backward through layer `layer`, every direction, from the gradient of its output
+    /// (`T*B x D*H`): adds its parameter gradients into `grads` and returns the gradient of its
+    /// input (`None` for token ids) and of its initial state, one per direction.
+    fn layer_backward(
+        &self,
+        trace: &Trace<B>,
+        layer: usize,
+        d_output: &B::Matrix,
+        d_final: Option<&State<B>>,
+        grads: &mut Params<B>,
+    ) -> Result<(Option<B::Matrix>, Vec<CellState<B>>)> {
+        let backend = &self.backend;
+        let dirs = self.config.directions();
+        let record = &trace.records[layer];
+        let mut d_input: Option<B::Matrix> = None;
+        let mut d_initial = Vec::with_capacity(dirs);
+        for (dir, layer_trace) in record.directions().enumerate() {
+            let index = layer * dirs + dir;
+            // The backward direction ran on time-reversed rows: its input and gradients too.
+            let (input, reversal) = match (&record.reverse, &trace.reversal) {
+                (Some((_, reversed)), Some(rows)) if dir == 1 => {
+                    (reversed.as_layer_input(), Some(rows))
+                }
+                _ if layer == 0 => (trace.input.layer_input(), None),
+                _ => (
+                    LayerInput::Dense(trace.records[layer - 1].next_input()),
+                    None,
+                ),
+            };
+            let d_out = self.direction_share(d_output, dir, reversal.map(Vec::as_slice));
+            let d_fin = d_final.map(|s| &s.layers()[index]);
+            let (params, kind) = (&self.params.layers[index], self.config.kind());
+            let into = &mut grads.layers[index];
+            let (d_in, d_h0) = bptt::backward(
+                backend,
+                kind,
+                params,
+                input,
+                layer_trace,
+                &d_out,
+                d_fin,
+                into,
+            )
+            .map_err(|e| in_layer(e, layer))?;
+            d_initial.push(d_h0);
+            if let Some(d_in) = d_in {
+                let d_in = match reversal {
+                    Some(rows) => permute_rows(backend, &d_in, rows),
+                    None => d_in,
+                };
+                match &mut d_input {
+                    Some(sum) => backend.axpy(sum, B::Scalar::one(), &d_in),
+                    None => d_input = Some(d_in),
+                }
+            }
+        }
+        Ok((d_input, d_initial))
+    }
+
+    /// Direction `dir`'s columns of a layer's output gradient, in the row order that direction
+    /// ran (time-reversed for the backward one).
+    fn direction_share<'a>(
+        &self,
+        d_output: &'a B::Matrix,
+        dir: usize,
+        reversal: Option<&[usize]>,
+    ) -> Cow<'a, B::Matrix> {
+        let backend = &self.backend;
+        if self.config.directions() == 1 {
+            return Cow::Borrowed(d_output);
+        }
+        let (rows, width) = backend.shape(d_output);
+        let hidden = width / 2;
+        let mut part = backend.zeros(rows, hidden);
+        backend.copy_columns(&mut part, 0, d_output, dir * hidden, hidden);
+        Cow::Owned(match reversal {
+            Some(order) => permute_rows(backend, &part, order),
+            None => part,
         })
     }
 
@@ -429,6 +452,14 @@ impl<B: Backend> Rnn<B> {
         }
         Ok(())
     }
+}
+
+/// `m` with its rows reordered: row `r` of the result is row `order[r]` of `m`.
+fn permute_rows<B: Backend>(backend: &B, m: &B::Matrix, order: &[usize]) -> B::Matrix {
+    let (rows, cols) = backend.shape(m);
+    let mut out = backend.zeros(rows, cols);
+    backend.gather_rows(&mut out, m, order);
+    out
 }
 
 /// `y = h W^T + b` for `h` (`n x K`), giving `n x V`.
