@@ -12,10 +12,13 @@
 //!   transpose pair and every `(alpha, beta)` in [`ALPHA_BETA`], and for a few odd large sizes.
 //!   With `beta = 0` the output starts full of NaN, so a kernel that reads `C` (or forgets to
 //!   write it) fails: BLAS semantics. `k = 0` gives `beta * C`.
-//! - The row kernels (`copy_rows`, `gather_columns`, `scatter_add_columns` with repeated ids,
-//!   `add_row`, `add_column_sums` into a non-zero accumulator), the element-wise kernels (`axpy`,
-//!   `scale`, `clamp` keeping NaN, `sum_squares`) and every [`Activation`] forward and backward
-//!   match their definitions.
+//! - The row and column kernels (`copy_rows`; `copy_columns` for every row count and width in
+//!   `0..=17` at several offsets, leaving the columns outside the block untouched; `gather_rows`
+//!   with empty and repeated row lists; `gather_columns`, `scatter_add_columns` with repeated
+//!   ids, `add_row`, `add_column_sums` into a non-zero accumulator), the element-wise kernels
+//!   (`axpy`, `scale`, `mul` on every shape up to `17 x 17`, `clamp` keeping NaN,
+//!   `sum_squares`) and every [`Activation`] forward and backward match their definitions.
+//!   Outputs that must be overwritten start as NaN.
 //! - `softmax_rows`, `log_softmax_rows` and `softmax_cross_entropy` (loss and `p - onehot`)
 //!   match their definitions and stay finite for logits of +-1000, which overflow or underflow
 //!   `exp` without the max shift; softmax rows sum to 1.
@@ -27,13 +30,21 @@
 //! 32 epsilons of the scalar type relative to `max(1, |expected|)`, that is about `3.8e-6` for
 //! f32 and `7.1e-15` for f64.
 //!
+//! The fused LSTM and GRU cells are checked in `backend_conformance_cells.rs`; the test-side
+//! helpers both files use are in `common/conformance.rs`.
+//!
 //! A new backend joins by adding one line per scalar type to the `conformance_suite!` call at the
-//! bottom, `module_name => backend_value`. Every check then runs as a `#[test]` in that module:
+//! bottom, `module_name => backend_value` (and one to the call in `backend_conformance_cells.rs`).
+//! Every check then runs as a `#[test]` in that module:
 //! `cargo test --test backend_conformance module_name::`.
 
+#[path = "common/conformance.rs"]
+mod conformance;
+
+use conformance::{
+    Host, Lcg, agrees, assert_close, assert_exact, download, expect_panic, tolerance,
+};
 use recurrent::{Activation, Backend, Error, NaiveCpu, Scalar, Transpose};
-use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Every `(op(A), op(B))` combination.
 const TRANSPOSES: [(Transpose, Transpose); 4] = [
@@ -62,143 +73,6 @@ const ACTIVATIONS: [Activation; 4] = [
     Activation::Sigmoid,
     Activation::Relu,
 ];
-
-/// The tolerance for results computed through `tanh`, `exp` or `ln`: 32 epsilons of the scalar
-/// type (`3.8e-6` for f32, `7.1e-15` for f64), relative to `max(1, |expected|)`.
-fn tolerance<B: Backend>() -> f64 {
-    32.0 * <B::Scalar as num_traits::Float>::epsilon().to_f64()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Test-side data: a deterministic generator, a host matrix, comparisons.
-// ---------------------------------------------------------------------------------------------
-
-/// A 64-bit linear congruential generator (Knuth's MMIX constants, high bits): deterministic
-/// inputs that do not change with a `rand` release.
-struct Lcg(u64);
-
-impl Lcg {
-    fn new(seed: u64) -> Self {
-        Lcg(seed)
-    }
-
-    fn next_u32(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 32) as u32
-    }
-
-    /// Uniform in `0..n` (the modulo bias does not matter here).
-    fn below(&mut self, n: usize) -> usize {
-        self.next_u32() as usize % n
-    }
-
-    /// An integer in `-4..=4`.
-    fn small(&mut self) -> f64 {
-        self.below(9) as f64 - 4.0
-    }
-}
-
-/// A row-major `rows x cols` matrix of `f64` on the test's side: inputs are made here, and
-/// results are read back into one to be compared.
-#[derive(Clone, Debug)]
-struct Host {
-    rows: usize,
-    cols: usize,
-    data: Vec<f64>,
-}
-
-impl Host {
-    fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f64) -> Host {
-        let data = (0..rows * cols).map(|i| f(i / cols, i % cols)).collect();
-        Host { rows, cols, data }
-    }
-
-    fn filled(rows: usize, cols: usize, value: f64) -> Host {
-        Host::from_fn(rows, cols, |_, _| value)
-    }
-
-    /// Small integers in `-4..=4`.
-    fn small(rng: &mut Lcg, rows: usize, cols: usize) -> Host {
-        Host::from_fn(rows, cols, |_, _| rng.small())
-    }
-
-    fn at(&self, i: usize, j: usize) -> f64 {
-        self.data[i * self.cols + j]
-    }
-
-    fn at_mut(&mut self, i: usize, j: usize) -> &mut f64 {
-        &mut self.data[i * self.cols + j]
-    }
-
-    /// Element `(i, j)` of `op(self)`.
-    fn op_at(&self, t: Transpose, i: usize, j: usize) -> f64 {
-        match t {
-            Transpose::No => self.at(i, j),
-            Transpose::Yes => self.at(j, i),
-        }
-    }
-
-    fn upload<B: Backend>(&self, backend: &B) -> B::Matrix {
-        let data = self.data.iter().map(|&x| B::Scalar::of(x)).collect();
-        backend
-            .from_vec(self.rows, self.cols, data)
-            .expect("from_vec: data has rows * cols elements")
-    }
-}
-
-/// Reads a backend matrix back, with the shape the backend reports.
-fn download<B: Backend>(backend: &B, m: &B::Matrix) -> Host {
-    let (rows, cols) = backend.shape(m);
-    let data = backend.to_vec(m).into_iter().map(Scalar::to_f64).collect();
-    Host { rows, cols, data }
-}
-
-/// Whether `got` is within `tol * max(1, |want|)` of `want`; NaN matches only NaN, and `tol = 0`
-/// asks for equality.
-fn agrees(got: f64, want: f64, tol: f64) -> bool {
-    if want.is_nan() {
-        return got.is_nan();
-    }
-    got == want || (got - want).abs() <= tol * want.abs().max(1.0)
-}
-
-/// The first difference between `got` and `want` (shape, length or element), `None` if they
-/// agree within `tol` (see [`agrees`]).
-fn mismatch(got: &Host, want: &Host, tol: f64) -> Option<String> {
-    if (got.rows, got.cols, got.data.len()) != (want.rows, want.cols, want.data.len()) {
-        return Some(format!(
-            "shape {}x{} with {} elements, expected {}x{}",
-            got.rows,
-            got.cols,
-            got.data.len(),
-            want.rows,
-            want.cols
-        ));
-    }
-    let i = (0..want.data.len()).find(|&i| !agrees(got.data[i], want.data[i], tol))?;
-    let (r, c) = (i / want.cols, i % want.cols);
-    Some(format!(
-        "element ({r}, {c}) is {}, expected {}",
-        got.data[i], want.data[i]
-    ))
-}
-
-/// Panics with `context` and the first difference unless `got` equals `want` exactly.
-#[track_caller]
-fn assert_exact(got: &Host, want: &Host, context: fmt::Arguments) {
-    assert_close(got, want, 0.0, context);
-}
-
-/// Panics with `context` and the first difference unless `got` agrees with `want` within `tol`.
-#[track_caller]
-fn assert_close(got: &Host, want: &Host, tol: f64, context: fmt::Arguments) {
-    if let Some(difference) = mismatch(got, want, tol) {
-        panic!("{context}: {difference}");
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Storage: zeros, from_vec, to_vec, shape.
@@ -407,6 +281,70 @@ fn check_copy_rows<B: Backend>(backend: &B) {
     }
 }
 
+/// One `copy_columns` of the block `src_col .. src_col + width` of a fresh `rows x src_cols`
+/// matrix over `dst_col ..` of a `rows x dst_cols` one. The destination block starts as NaN (it
+/// must be overwritten), the rest as recognisable values outside `-4..=4` (it must stay).
+fn copy_columns_case<B: Backend>(
+    backend: &B,
+    rng: &mut Lcg,
+    rows: usize,
+    (dst_cols, dst_col): (usize, usize),
+    (src_cols, src_col): (usize, usize),
+    width: usize,
+) {
+    let in_block = |j: usize| (dst_col..dst_col + width).contains(&j);
+    let dst = Host::from_fn(rows, dst_cols, |i, j| {
+        if in_block(j) {
+            f64::NAN
+        } else {
+            100.0 + (i * dst_cols + j) as f64
+        }
+    });
+    let src = Host::small(rng, rows, src_cols);
+    let want = Host::from_fn(rows, dst_cols, |i, j| {
+        if in_block(j) {
+            src.at(i, src_col + j - dst_col)
+        } else {
+            dst.at(i, j)
+        }
+    });
+    let mut dst_dev = dst.upload(backend);
+    backend.copy_columns(&mut dst_dev, dst_col, &src.upload(backend), src_col, width);
+    let got = download(backend, &dst_dev);
+    let case = (rows, dst_cols, dst_col, src_cols, src_col, width);
+    assert_exact(
+        &got,
+        &want,
+        format_args!("copy_columns (rows, dst_cols, dst_col, src_cols, src_col, width) {case:?}"),
+    );
+}
+
+/// Every `rows` and `width` in `0..=17`, with the block at the left edge, the right edge or
+/// inside each matrix; then a few odd large blocks.
+fn check_copy_columns<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(18);
+    // (dst_col, columns right of the dst block, src_col, columns right of the src block)
+    let placements = [(0, 0, 0, 0), (0, 3, 2, 0), (5, 0, 0, 1), (1, 2, 3, 4)];
+    for rows in 0..=17 {
+        for width in 0..=17 {
+            for (dst_col, dst_right, src_col, src_right) in placements {
+                let dst = (dst_col + width + dst_right, dst_col);
+                let src = (src_col + width + src_right, src_col);
+                copy_columns_case(backend, &mut rng, rows, dst, src, width);
+            }
+        }
+    }
+    // (rows, (dst_cols, dst_col), (src_cols, src_col), width)
+    for (rows, dst, src, width) in [
+        (129, (70, 33), (37, 0), 37),
+        (33, (65, 0), (129, 64), 65),
+        (1, (200, 67), (133, 1), 131),
+        (47, (9, 4), (5, 0), 5),
+    ] {
+        copy_columns_case(backend, &mut rng, rows, dst, src, width);
+    }
+}
+
 /// Table shapes `(R, V)` and id lists for the embedding kernels, with repeats and empty lists.
 fn embedding_cases(rng: &mut Lcg) -> Vec<((usize, usize), Vec<usize>)> {
     let mut cases = vec![
@@ -432,6 +370,43 @@ fn check_gather_columns<B: Backend>(backend: &B) {
             &got,
             &want,
             format_args!("gather_columns table {r}x{v}, ids {ids:?}"),
+        );
+    }
+}
+
+/// `src` shapes `(m, c)` and row lists for `gather_rows`: every `m` and `c` in `0..=17` with a
+/// random list (repeats likely, empty for some), explicit empty, repeated and reversed lists, and
+/// odd large sizes.
+fn gather_rows_cases(rng: &mut Lcg) -> Vec<((usize, usize), Vec<usize>)> {
+    let mut cases = vec![
+        ((5, 3), vec![]),
+        ((5, 3), vec![4, 4, 4, 0, 0]),
+        ((1, 17), vec![0, 0, 0, 0]),
+        ((33, 129), (0..33).rev().collect()),
+    ];
+    for m in 0..=17 {
+        for c in 0..=17 {
+            let n = if m == 0 { 0 } else { rng.below(2 * m + 1) };
+            cases.push(((m, c), (0..n).map(|_| rng.below(m)).collect()));
+        }
+    }
+    cases.push(((129, 33), (0..70).map(|_| rng.below(129)).collect()));
+    cases
+}
+
+fn check_gather_rows<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(19);
+    for ((m, c), rows) in gather_rows_cases(&mut rng) {
+        let src = Host::small(&mut rng, m, c);
+        let want = Host::from_fn(rows.len(), c, |r, j| src.at(rows[r], j));
+        // Every element of `out` must be written.
+        let mut out = Host::filled(rows.len(), c, f64::NAN).upload(backend);
+        backend.gather_rows(&mut out, &src.upload(backend), &rows);
+        let got = download(backend, &out);
+        assert_exact(
+            &got,
+            &want,
+            format_args!("gather_rows src {m}x{c}, rows {rows:?}"),
         );
     }
 }
@@ -526,6 +501,21 @@ fn check_scale<B: Backend>(backend: &B) {
                 format_args!("scale {rows}x{cols} alpha={alpha}"),
             );
         }
+    }
+}
+
+/// Every shape up to `17 x 17` and a few odd large ones.
+fn check_mul<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(20);
+    let sizes = (0..=17).flat_map(|rows| (0..=17).map(move |cols| (rows, cols)));
+    for (rows, cols) in sizes.chain([(33, 65), (129, 31), (1, 1000)]) {
+        let a = Host::small(&mut rng, rows, cols);
+        let b = Host::small(&mut rng, rows, cols);
+        let want = Host::from_fn(rows, cols, |i, j| a.at(i, j) * b.at(i, j));
+        let mut a_dev = a.upload(backend);
+        backend.mul(&mut a_dev, &b.upload(backend));
+        let got = download(backend, &a_dev);
+        assert_exact(&got, &want, format_args!("mul {rows}x{cols}"));
     }
 }
 
@@ -768,20 +758,6 @@ fn check_softmax_cross_entropy<B: Backend>(backend: &B) {
 // Shape misuse: a bug in the crate, which a kernel reports by panicking with its name.
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `call`, which must panic with a message that contains `kernel`.
-fn expect_panic(kernel: &str, call: impl FnOnce()) {
-    let payload = catch_unwind(AssertUnwindSafe(call))
-        .err()
-        .unwrap_or_else(|| panic!("{kernel}: a shape misuse did not panic"));
-    let message = (payload.downcast_ref::<String>().map(String::as_str))
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or_default();
-    assert!(
-        message.contains(kernel),
-        "{kernel}: the panic {message:?} does not name the kernel"
-    );
-}
-
 fn check_kernels_panic_with_their_name<B: Backend>(backend: &B) {
     let (one, z) = (B::Scalar::of(1.0), |r, c| backend.zeros(r, c));
     let (m23, m32, m13) = (z(2, 3), z(3, 2), z(1, 3));
@@ -795,6 +771,19 @@ fn check_kernels_panic_with_their_name<B: Backend>(backend: &B) {
     expect_panic("copy_rows", || {
         backend.copy_rows(&mut z(2, 3), 1, &m23, 0, 2)
     });
+    expect_panic("copy_columns", || {
+        backend.copy_columns(&mut z(3, 3), 0, &m23, 0, 2)
+    });
+    expect_panic("copy_columns", || {
+        backend.copy_columns(&mut z(2, 3), 2, &m23, 0, 2)
+    });
+    expect_panic("gather_rows", || {
+        backend.gather_rows(&mut z(2, 2), &m23, &[0, 1])
+    });
+    expect_panic("gather_rows", || {
+        backend.gather_rows(&mut z(1, 3), &m23, &[2])
+    });
+    expect_panic("mul", || backend.mul(&mut z(2, 3), &m32));
     expect_panic("gather_columns", || {
         backend.gather_columns(&mut z(1, 2), &m23, &[3])
     });
@@ -831,12 +820,15 @@ macro_rules! conformance_suite {
             #[test] fn gemm_odd_large_sizes() { check_gemm_odd_large_sizes(&$backend) }
             #[test] fn gemm_k_zero_gives_beta_c() { check_gemm_k_zero_gives_beta_c(&$backend) }
             #[test] fn copy_rows() { check_copy_rows(&$backend) }
+            #[test] fn copy_columns() { check_copy_columns(&$backend) }
+            #[test] fn gather_rows() { check_gather_rows(&$backend) }
             #[test] fn gather_columns() { check_gather_columns(&$backend) }
             #[test] fn scatter_add_columns_accumulates() { check_scatter_add_columns_accumulates(&$backend) }
             #[test] fn add_row() { check_add_row(&$backend) }
             #[test] fn add_column_sums_accumulates() { check_add_column_sums_accumulates(&$backend) }
             #[test] fn axpy() { check_axpy(&$backend) }
             #[test] fn scale() { check_scale(&$backend) }
+            #[test] fn mul() { check_mul(&$backend) }
             #[test] fn clamp_keeps_nan() { check_clamp_keeps_nan(&$backend) }
             #[test] fn sum_squares() { check_sum_squares(&$backend) }
             #[test] fn activate_every_variant() { check_activate_every_variant(&$backend) }

@@ -321,10 +321,10 @@ impl<B: Backend> Rnn<B> {
             if let Some((mask, _)) = &trace.records[layer].dropout {
                 backend.mul(&mut d_hidden, mask);
             }
-            let (d_in, d_h0) = self.layer_backward(trace, layer, &d_hidden, d_final, &mut grads)?;
+            let layer_grads = self.layer_backward(trace, layer, &d_hidden, d_final, &mut grads)?;
             // Layers run top-down: this layer's states go before those above it.
-            d_initial.splice(0..0, d_h0);
-            match d_in {
+            d_initial.splice(0..0, layer_grads.initial);
+            match layer_grads.input {
                 Some(d) if layer > 0 => d_hidden = d,
                 d => d_input = d,
             }
@@ -347,7 +347,7 @@ impl<B: Backend> Rnn<B> {
         d_output: &B::Matrix,
         d_final: Option<&State<B>>,
         grads: &mut Params<B>,
-    ) -> Result<(Option<B::Matrix>, Vec<CellState<B>>)> {
+    ) -> Result<LayerGrads<B>> {
         let backend = &self.backend;
         let dirs = self.config.directions();
         let record = &trace.records[layer];
@@ -393,7 +393,10 @@ impl<B: Backend> Rnn<B> {
                 }
             }
         }
-        Ok((d_input, d_initial))
+        Ok(LayerGrads {
+            input: d_input,
+            initial: d_initial,
+        })
     }
 
     /// Direction `dir`'s columns of a layer's output gradient, in the row order that direction
@@ -452,6 +455,14 @@ impl<B: Backend> Rnn<B> {
         }
         Ok(())
     }
+}
+
+/// What backward through one layer gives besides its parameter gradients.
+struct LayerGrads<B: Backend> {
+    /// The gradient of the layer's input; `None` for token ids.
+    input: Option<B::Matrix>,
+    /// The gradient of its initial state, one per direction.
+    initial: Vec<CellState<B>>,
 }
 
 /// `m` with its rows reordered: row `r` of the result is row `order[r]` of `m`.
