@@ -55,7 +55,7 @@ impl<B: Backend> LayerInput<'_, B> {
     }
 
     /// Checks the input against the layer's input size and the batch, returning `T`.
-    fn check(&self, backend: &B, input_size: usize, batch: usize) -> Result<usize> {
+    pub(crate) fn check(&self, backend: &B, input_size: usize, batch: usize) -> Result<usize> {
         if batch == 0 {
             return Err(Error::empty("batch"));
         }

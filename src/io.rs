@@ -137,11 +137,13 @@ fn check_count(shape: &[usize], len: usize) -> Result<()> {
     let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
     match count {
         Some(n) if n == len => Ok(()),
-        _ => Err(Error::shape(
-            format!("tensor data for shape {shape:?}"),
-            count,
-            len,
-        )),
+        _ => Err(Error::Shape {
+            what: format!("tensor data for shape {shape:?}"),
+            expected: count.map_or("more elements than memory holds".to_string(), |n| {
+                n.to_string()
+            }),
+            given: len.to_string(),
+        }),
     }
 }
 
@@ -473,7 +475,9 @@ impl<B: Backend> Rnn<B> {
     }
 
     /// A model of shape `config` with its parameters from `dict` (see
-    /// [`load_state_dict`](Rnn::load_state_dict)).
+    /// [`load_state_dict`](Rnn::load_state_dict)). The state dict is checked against the
+    /// configuration before the model is allocated, so a file cannot make it allocate more than
+    /// the file itself holds.
     ///
     /// # Errors
     /// As [`Rnn::new`] and [`load_state_dict`](Rnn::load_state_dict).
@@ -483,82 +487,97 @@ impl<B: Backend> Rnn<B> {
         dict: &StateDict,
         strict: bool,
     ) -> Result<Self> {
+        let values = checked_values::<B::Scalar>(&config.parameter_shapes()?, dict, strict)?;
         // The values are all replaced; a fixed seed only fills the shapes first.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
         let mut rnn = Rnn::new(backend, config, &mut rng)?;
-        rnn.load_state_dict(dict, strict)?;
+        for (name, data) in values {
+            rnn.set_parameter(&name, data)?;
+        }
         Ok(rnn)
     }
 
     /// Copies every parameter from `dict`, as PyTorch's `load_state_dict`: names must match,
     /// shapes must be PyTorch's (`[n]` or `[1, n]` for biases), values `F32` or `F64` (converted
-    /// to the model's scalar type) and finite. With `strict`, tensors the model does not have
-    /// are an error too; without it they are ignored (a file may hold more, such as test data).
+    /// to the model's scalar type) and finite after conversion. With `strict`, tensors the model
+    /// does not have are an error too; without it they are ignored (a file may hold more, such
+    /// as test data).
     ///
-    /// All or nothing: on error the model is unchanged.
+    /// All or nothing: everything is checked before anything is written, so on error the model
+    /// is unchanged.
     ///
     /// # Errors
     /// [`Error::StateDict`] listing every missing, unexpected and mis-shaped (or mis-typed)
-    /// tensor; [`Error::NonFinite`] naming a tensor with a NaN or infinity.
+    /// tensor; [`Error::NonFinite`] naming a tensor with a NaN or infinity (or, for an `f32`
+    /// model, a value beyond `f32`'s range).
     pub fn load_state_dict(&mut self, dict: &StateDict, strict: bool) -> Result<()> {
-        let backend = self.backend().clone();
-        let (mut missing, mut mismatched, mut values) = (vec![], vec![], vec![]);
-        for (name, m) in self.parameters() {
-            let (rows, cols) = backend.shape(m);
-            let Some(tensor) = dict.get(&name) else {
-                missing.push(name);
-                continue;
-            };
-            let is_bias = rows == 1 && (name.starts_with("bias") || name == "out.bias");
-            let fits = tensor.shape() == [rows, cols] || (is_bias && tensor.shape() == [cols]);
-            match (tensor.floats(), fits) {
-                (Some(data), true) => {
-                    if data.iter().any(|v| !v.is_finite()) {
-                        return Err(Error::NonFinite {
-                            what: format!("tensor {name}"),
-                        });
-                    }
-                    values.push((
-                        name,
-                        data.iter().map(|&v| B::Scalar::of(v)).collect::<Vec<_>>(),
-                    ));
-                }
-                (None, _) => mismatched.push(format!(
-                    "{name}: expected F32 or F64, given {:?}",
-                    tensor.dtype()
-                )),
-                (_, false) => {
-                    let want = if is_bias {
-                        format!("[{cols}]")
-                    } else {
-                        format!("[{rows}, {cols}]")
-                    };
-                    mismatched.push(format!(
-                        "{name}: expected shape {want}, given {:?}",
-                        tensor.shape()
-                    ));
-                }
-            }
-        }
-        let known: Vec<String> = self.parameters().into_iter().map(|(n, _)| n).collect();
-        let unexpected: Vec<String> = match strict {
-            true => dict
-                .names()
-                .filter(|n| !known.iter().any(|k| k == n))
-                .map(str::to_string)
-                .collect(),
-            false => vec![],
-        };
-        if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
-            return Err(Error::StateDict {
-                missing,
-                unexpected,
-                mismatched,
-            });
-        }
+        let values = checked_values::<B::Scalar>(&self.config().parameter_shapes()?, dict, strict)?;
         for (name, data) in values {
             self.set_parameter(&name, data)?;
         }
         Ok(())
     }
+}
+
+/// Checks `dict` against the parameter `shapes` of a model and returns every parameter's values
+/// converted to `T`, or the complete list of what does not fit.
+fn checked_values<T: Scalar>(
+    shapes: &[(String, (usize, usize))],
+    dict: &StateDict,
+    strict: bool,
+) -> Result<Vec<(String, Vec<T>)>> {
+    let (mut missing, mut mismatched, mut values) = (vec![], vec![], vec![]);
+    for (name, (rows, cols)) in shapes {
+        let Some(tensor) = dict.get(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        let is_bias = *rows == 1 && (name.starts_with("bias") || name == "out.bias");
+        let fits = tensor.shape() == [*rows, *cols] || (is_bias && tensor.shape() == [*cols]);
+        match (tensor.floats(), fits) {
+            (Some(data), true) => values.push((name.clone(), data)),
+            (None, _) => mismatched.push(format!(
+                "{name}: expected F32 or F64, given {:?}",
+                tensor.dtype()
+            )),
+            (_, false) => {
+                let want = if is_bias {
+                    format!("[{cols}]")
+                } else {
+                    format!("[{rows}, {cols}]")
+                };
+                mismatched.push(format!(
+                    "{name}: expected shape {want}, given {:?}",
+                    tensor.shape()
+                ));
+            }
+        }
+    }
+    let unexpected: Vec<String> = match strict {
+        true => dict
+            .names()
+            .filter(|n| !shapes.iter().any(|(k, _)| k == n))
+            .map(str::to_string)
+            .collect(),
+        false => vec![],
+    };
+    if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
+        return Err(Error::StateDict {
+            missing,
+            unexpected,
+            mismatched,
+        });
+    }
+    values
+        .into_iter()
+        .map(|(name, data)| {
+            let converted: Vec<T> = data.iter().map(|&v| T::of(v)).collect();
+            match converted.iter().all(|v| v.is_finite()) {
+                true => Ok((name, converted)),
+                false => Err(Error::NonFinite {
+                    what: format!("tensor {name}"),
+                }),
+            }
+        })
+        .collect()
 }

@@ -193,6 +193,10 @@ pub(crate) fn uniform<B: Backend, R: Rng + ?Sized>(
 ) -> Result<B::Matrix> {
     let dist = Uniform::new_inclusive(B::Scalar::of(-bound), B::Scalar::of(bound))
         .map_err(|e| Error::config(format!("initialisation range: {e}")))?;
-    let data = (0..rows * cols).map(|_| dist.sample(rng)).collect();
+    let count = rows * cols;
+    let mut data = Vec::new();
+    data.try_reserve_exact(count)
+        .map_err(|e| Error::config(format!("cannot allocate a {rows} x {cols} parameter: {e}")))?;
+    data.extend((0..count).map(|_| dist.sample(rng)));
     backend.from_vec(rows, cols, data)
 }

@@ -151,6 +151,11 @@ fn parameters_have_pytorch_names_shapes_and_init_range() {
     let want: Vec<(String, (usize, usize))> =
         want.iter().map(|(n, s)| (n.to_string(), *s)).collect();
     assert_eq!(got, want);
+    assert_eq!(
+        rnn.config().parameter_shapes().unwrap(),
+        want,
+        "known before allocation"
+    );
     let bound = 1.0 / (hidden as f64).sqrt();
     let all: Vec<f64> = rnn
         .parameters()
@@ -250,5 +255,29 @@ fn dropout_gradients_match_finite_differences_under_the_same_mask() {
         )
         .unwrap();
         assert!(report.worst < 1e-6, "{report:?}");
+    }
+}
+
+#[test]
+fn parameter_shapes_are_known_before_allocation_for_every_layout() {
+    let configs = [
+        RnnConfig::lstm(7, 3)
+            .layers(3)
+            .bidirectional(true)
+            .output(4),
+        RnnConfig::gru(2, 5)
+            .bias(false)
+            .output(6)
+            .output_bias(false),
+        RnnConfig::rnn(1, 1),
+    ];
+    for (seed, config) in configs.into_iter().enumerate() {
+        let rnn = model(config.clone(), seed as u64);
+        let allocated: Vec<(String, (usize, usize))> = rnn
+            .parameters()
+            .into_iter()
+            .map(|(n, m)| (n, rnn.backend().shape(m)))
+            .collect();
+        assert_eq!(config.parameter_shapes().unwrap(), allocated, "{config:?}");
     }
 }

@@ -75,8 +75,11 @@ impl<B: Backend> CellParams<B> {
             return Err(Error::config("hidden size must be at least 1, given 0"));
         }
         if !gh.is_multiple_of(gates) {
-            let expected = format!("({gates} * H, {input}) for the {} cell", kind.name());
-            return Err(Error::shape("weight_ih", expected, (gh, input)));
+            return Err(Error::Shape {
+                what: "weight_ih".to_string(),
+                expected: format!("({gates} * H, {input}) for the {} cell", kind.name()),
+                given: format!("{:?}", (gh, input)),
+            });
         }
         let hidden = gh / gates;
         let mut expect = vec![("weight_hh", &weight_hh, (gh, hidden))];

@@ -161,6 +161,55 @@ impl RnnConfig {
         }
     }
 
+    /// Every parameter's PyTorch name and shape (biases `(1, n)`), in `state_dict()` order,
+    /// without allocating them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a shape's element count does not fit in memory's address range.
+    pub fn parameter_shapes(&self) -> Result<Vec<(String, (usize, usize))>> {
+        let (hidden, dirs) = (self.hidden_size, self.directions());
+        let too_big = || {
+            Error::config(format!(
+                "{self:?} has more parameters than memory can address"
+            ))
+        };
+        let gh = self.kind.gates().checked_mul(hidden).ok_or_else(too_big)?;
+        let mut shapes = Vec::new();
+        for layer in 0..self.layers {
+            let input = match layer {
+                0 => self.input_size,
+                _ => dirs.checked_mul(hidden).ok_or_else(too_big)?,
+            };
+            for dir in 0..dirs {
+                let suffix = if dir == 0 {
+                    format!("l{layer}")
+                } else {
+                    format!("l{layer}_reverse")
+                };
+                shapes.push((format!("weight_ih_{suffix}"), (gh, input)));
+                shapes.push((format!("weight_hh_{suffix}"), (gh, hidden)));
+                if self.bias {
+                    shapes.push((format!("bias_ih_{suffix}"), (1, gh)));
+                    shapes.push((format!("bias_hh_{suffix}"), (1, gh)));
+                }
+            }
+        }
+        if let Some(size) = self.output {
+            shapes.push(("out.weight".to_string(), (size, dirs * hidden)));
+            if self.output_bias {
+                shapes.push(("out.bias".to_string(), (1, size)));
+            }
+        }
+        // Every matrix must be addressable in f64: rows * cols * 8 bytes within isize::MAX.
+        let limit = isize::MAX as usize / 8;
+        for (_, (rows, cols)) in &shapes {
+            if rows.checked_mul(*cols).is_none_or(|n| n > limit) {
+                return Err(too_big());
+            }
+        }
+        Ok(shapes)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let sizes = [
             ("input size", self.input_size),
@@ -179,6 +228,6 @@ impl RnnConfig {
                 self.dropout
             )));
         }
-        Ok(())
+        self.parameter_shapes().map(|_| ())
     }
 }

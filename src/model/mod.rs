@@ -188,7 +188,8 @@ impl<B: Backend> Rnn<B> {
         if let Some(state) = initial_state {
             self.check_state_count("initial state", state)?;
         }
-        let steps = input.layer_input().rows(backend) / batch.max(1);
+        let input_size = self.config.input_size();
+        let steps = input.layer_input().check(backend, input_size, batch)?;
         if let Some(lengths) = lengths {
             check_lengths(lengths, batch, steps)?;
         }
@@ -206,7 +207,7 @@ impl<B: Backend> Rnn<B> {
                 let initial = initial_state.map(|s| &s.layers()[index + dir]);
                 let params = &self.params.layers[index + dir];
                 bptt::forward(backend, kind, params, input, batch, lengths, initial)
-                    .map_err(|e| in_layer(e, layer))
+                    .map_err(|e| in_layer(e, layer, dir))
             };
             let forward = run_direction(0, layer_input)?;
             let mut record = LayerRecord {
@@ -380,7 +381,7 @@ impl<B: Backend> Rnn<B> {
                 d_fin,
                 into,
             )
-            .map_err(|e| in_layer(e, layer))?;
+            .map_err(|e| in_layer(e, layer, dir))?;
             d_initial.push(d_h0);
             if let Some(d_in) = d_in {
                 let d_in = match reversal {
@@ -450,7 +451,7 @@ impl<B: Backend> Rnn<B> {
             let given = backend.shape(record.output());
             if given != want {
                 let what = "trace (made by a model of another size)";
-                return Err(in_layer(Error::shape(what, want, given), layer));
+                return Err(in_layer(Error::shape(what, want, given), layer, 0));
             }
         }
         Ok(())
@@ -573,23 +574,27 @@ fn dropout_mask<B: Backend, R: Rng + ?Sized>(
     Some(backend.from_vec(rows, cols, data).expect("sized to fit"))
 }
 
-/// Prefixes a layer's error with its index, so a user of a stack knows where it arose.
-fn in_layer(e: Error, layer: usize) -> Error {
-    if layer == 0 {
-        return e;
-    }
+/// Prefixes a layer's error with where it arose, so that a user of a stack can tell: `layer 1: `
+/// for an upper layer, `layer 0 (reverse): ` for a backward direction. The first layer's forward
+/// direction, all a single-layer model has, needs no prefix.
+fn in_layer(e: Error, layer: usize, direction: usize) -> Error {
+    let prefix = match (layer, direction) {
+        (0, 0) => return e,
+        (_, 0) => format!("layer {layer}: "),
+        _ => format!("layer {layer} (reverse): "),
+    };
     match e {
         Error::Shape {
             what,
             expected,
             given,
         } => Error::Shape {
-            what: format!("layer {layer}: {what}"),
+            what: format!("{prefix}{what}"),
             expected,
             given,
         },
         Error::Config { message } => Error::Config {
-            message: format!("layer {layer}: {message}"),
+            message: format!("{prefix}{message}"),
         },
         other => other,
     }
