@@ -24,7 +24,7 @@ impl<B: Backend> RnnCell<B> {
     /// initialises `nn.RNNCell` (uniform in `[-1/sqrt(H), 1/sqrt(H)]`) from `rng`.
     ///
     /// # Errors
-    /// [`Error::Config`] if `hidden` is zero.
+    /// [`Error::Config`](crate::Error::Config) if `hidden` is zero.
     pub fn new<R: Rng + ?Sized>(
         backend: &B,
         input: usize,
@@ -44,7 +44,7 @@ impl<B: Backend> RnnCell<B> {
     /// biases `(1, H)` (both or neither).
     ///
     /// # Errors
-    /// [`Error::Shape`] if the shapes do not fit together, [`Error::Config`] if `H` is zero.
+    /// [`Error::Shape`](crate::Error::Shape) if the shapes do not fit together, [`Error::Config`](crate::Error::Config) if `H` is zero.
     pub fn from_weights(
         backend: &B,
         weight_ih: B::Matrix,
