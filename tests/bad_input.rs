@@ -1,4 +1,4 @@
-//! Bad input: every error path of the public API.
+//! Bad input: every error path of the public API that builds, runs and trains an Elman model.
 //!
 //! The promise under test: input a user can get wrong gives an `Err` (never a panic) of the
 //! documented [`Error`] variant, whose message names what was expected and what was given, and a
@@ -6,60 +6,28 @@
 //!
 //! Models are small: 4 inputs (token ids below 4), 3 hidden units, 4 outputs; sequences of
 //! `T = 2` steps with batch `B = 2`, so logits are `4 x 4` and a state's `h` is `2 x 3`.
-//! Self-contained on purpose (no `tests/common`), so that this file reads alone.
+//!
+//! Here: model construction, forward and backward, the loss, clipping, the optimiser, cell steps,
+//! matrices from data and gradient checking. LSTM, GRU and bidirectional models, lengths and the
+//! masked loss are in `bad_input_models.rs`; parameters by name, state dicts, files and tensors
+//! in `bad_input_files.rs`. The fixtures and assertions the three share are in
+//! `common/errors.rs`, included by path (not `common/mod.rs`), so each file reads with that one.
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+#[path = "common/errors.rs"]
+mod errors;
+
+use errors::{
+    BadInput, F32, F64, IDS, Snapshot, TARGETS, bits, build, gradients, ids, matrix, mentions,
+    model, params_of, rng, sized,
+};
 use recurrent::gradcheck::{self, Options};
 use recurrent::{
     Backend, Cell, CellKind, CellParams, CellState, CrossEntropy, DenseMatrix, Error, Gradients,
-    Input, NaiveCpu, Nonlinearity, Result, Rnn, RnnCell, RnnConfig, Scalar, Sgd, State, clip,
+    Input, Nonlinearity, Rnn, RnnCell, RnnConfig, Sgd, State, clip,
 };
-use std::fmt::Debug;
-
-type F64 = NaiveCpu<f64>;
-type F32 = NaiveCpu<f32>;
-
-/// Token ids of a `T = 2`, `B = 2` sequence, and next-token targets that fit 3 or 4 classes.
-const IDS: [usize; 4] = [0, 1, 2, 3];
-const TARGETS: [usize; 4] = [1, 2, 0, 1];
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-fn rng() -> StdRng {
-    StdRng::seed_from_u64(42)
-}
-
-/// `input -> hidden` Elman layers (`layers` of them) with an output layer of 4.
-fn sized<B: Backend>(backend: B, input: usize, hidden: usize, layers: usize) -> Rnn<B> {
-    let config = RnnConfig::rnn(input, hidden).layers(layers).output(4);
-    Rnn::new(backend, config, &mut rng()).expect("a valid config")
-}
-
-/// The standard small model: input 4, hidden 3, output 4.
-fn model<B: Backend>(backend: B, layers: usize) -> Rnn<B> {
-    sized(backend, 4, 3, layers)
-}
-
-/// A model of `config` on f64.
-fn build(config: RnnConfig) -> Result<Rnn<F64>> {
-    Rnn::new(F64::new(), config, &mut rng())
-}
-
-/// A `rows x cols` matrix of small distinct values, row-major.
-fn matrix<B: Backend>(backend: &B, rows: usize, cols: usize) -> B::Matrix {
-    let data = (0..rows * cols)
-        .map(|i| <B::Scalar as Scalar>::of(((i * 7) % 11) as f64 / 10.0 - 0.5))
-        .collect();
-    backend
-        .from_vec(rows, cols, data)
-        .expect("length is rows * cols")
-}
-
-fn ids() -> Input<F64> {
-    Input::ids(IDS.to_vec(), 2)
-}
 
 /// One layer's state whose `h` is `rows x cols`, with a zero `c` if asked.
 fn state<B: Backend>(backend: &B, rows: usize, cols: usize, with_c: bool) -> CellState<B> {
@@ -82,41 +50,8 @@ fn state2(backend: &F64, rows: usize, cols: usize, with_c: bool) -> State<F64> {
     ])
 }
 
-/// The gradients of one forward and backward pass on [`IDS`] and [`TARGETS`].
-fn gradients<B: Backend>(rnn: &Rnn<B>) -> Gradients<B> {
-    let trace = rnn
-        .forward(&Input::ids(IDS.to_vec(), 2), None)
-        .expect("valid input");
-    let (_, d_logits) = CrossEntropy::sum()
-        .forward(rnn.backend(), trace.logits(), &TARGETS)
-        .expect("valid targets");
-    rnn.backward(&trace, &d_logits).expect("valid gradient")
-}
-
-type Snapshot = Vec<(String, Vec<u64>)>;
-
-/// Names and exact bit patterns (so NaN compares equal to itself) of named matrices.
-fn bits<B: Backend>(backend: &B, named: Vec<(String, &B::Matrix)>) -> Snapshot {
-    let to_bits = |m: &B::Matrix| -> Vec<u64> {
-        let values = backend.to_vec(m).into_iter();
-        values.map(|v| Scalar::to_f64(v).to_bits()).collect()
-    };
-    named
-        .into_iter()
-        .map(|(name, m)| (name, to_bits(m)))
-        .collect()
-}
-
-fn params_of<B: Backend>(rnn: &Rnn<B>) -> Snapshot {
-    bits(rnn.backend(), rnn.parameters())
-}
-
 fn grads_of<B: Backend>(grads: &Gradients<B>) -> Snapshot {
     bits(grads.backend(), grads.named())
-}
-
-fn names<B: Backend>(rnn: &Rnn<B>) -> Vec<String> {
-    rnn.parameters().into_iter().map(|(n, _)| n).collect()
 }
 
 /// Sets entry 0 of the gradient `name` to `value`.
@@ -124,132 +59,6 @@ fn poison(grads: &mut Gradients<F64>, name: &str, value: f64) {
     let mut named = grads.params_mut().named_mut();
     let found = named.iter_mut().find(|(n, _)| n == name);
     found.expect("a known name").1.as_mut_slice()[0] = value;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Assertions: the variant, its fields, and a message naming the expected and the given. Each
-// returns the message for further checks.
-
-#[track_caller]
-fn mentions(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "message lacks {part:?}: {message}");
-    }
-}
-
-/// What a bad input must give, checked on a `Result`.
-trait BadInput {
-    /// [`Error::Shape`] with exactly these `expected` and `given` fields.
-    fn shape(self, expected: &str, given: &str) -> String;
-    /// [`Error::Shape`], fields not pinned.
-    fn any_shape(self) -> String;
-    /// [`Error::Index`] with these fields.
-    fn index(self, position: usize, value: usize, bound: usize) -> String;
-    /// [`Error::Empty`] whose `what` contains `what`.
-    fn empty(self, what: &str) -> String;
-    /// [`Error::Config`] whose message contains every part.
-    fn config(self, parts: &[&str]) -> String;
-    /// [`Error::NonFinite`] whose message contains `what`.
-    fn non_finite(self, what: &str) -> String;
-    /// [`Error::UnknownParameter`] for `name`, listing exactly `known`.
-    fn unknown(self, name: &str, known: &[String]) -> String;
-}
-
-impl<T: Debug> BadInput for Result<T> {
-    #[track_caller]
-    fn shape(self, expected: &str, given: &str) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        let fields = match &err {
-            Error::Shape {
-                expected: e,
-                given: g,
-                ..
-            } => (e.as_str(), g.as_str()),
-            _ => panic!("expected Error::Shape, got {err:?}"),
-        };
-        assert_eq!(fields, (expected, given), "fields of: {err}");
-        mentions(&err.to_string(), &[expected, given]);
-        err.to_string()
-    }
-
-    #[track_caller]
-    fn any_shape(self) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        assert!(
-            matches!(err, Error::Shape { .. }),
-            "expected Error::Shape, got {err:?}"
-        );
-        err.to_string()
-    }
-
-    #[track_caller]
-    fn index(self, position: usize, value: usize, bound: usize) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        let fields = match &err {
-            Error::Index {
-                position: p,
-                value: v,
-                bound: b,
-                ..
-            } => (*p, *v, *b),
-            _ => panic!("expected Error::Index, got {err:?}"),
-        };
-        assert_eq!(fields, (position, value, bound), "fields of: {err}");
-        let parts = [("entry", position), ("is", value), ("below", bound)]
-            .map(|(word, n)| format!("{word} {n}"));
-        mentions(&err.to_string(), &parts.each_ref().map(String::as_str));
-        err.to_string()
-    }
-
-    #[track_caller]
-    fn empty(self, what: &str) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        match &err {
-            Error::Empty { what: w } => assert!(w.contains(what), "{w:?} is not {what:?}"),
-            _ => panic!("expected Error::Empty, got {err:?}"),
-        }
-        mentions(&err.to_string(), &[what, "at least one"]);
-        err.to_string()
-    }
-
-    #[track_caller]
-    fn config(self, parts: &[&str]) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        assert!(
-            matches!(err, Error::Config { .. }),
-            "expected Error::Config, got {err:?}"
-        );
-        mentions(&err.to_string(), parts);
-        err.to_string()
-    }
-
-    #[track_caller]
-    fn non_finite(self, what: &str) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        assert!(
-            matches!(err, Error::NonFinite { .. }),
-            "expected NonFinite, got {err:?}"
-        );
-        mentions(&err.to_string(), &[what, "NaN or infinite"]);
-        err.to_string()
-    }
-
-    #[track_caller]
-    fn unknown(self, name: &str, known: &[String]) -> String {
-        let err = self.expect_err("bad input must give an Err");
-        let fields = match &err {
-            Error::UnknownParameter { name: n, known: k } => (n.as_str(), k.as_slice()),
-            _ => panic!("expected Error::UnknownParameter, got {err:?}"),
-        };
-        assert_eq!(fields, (name, known), "fields of: {err}");
-        let message = err.to_string();
-        mentions(&message, &[name]);
-        mentions(
-            &message,
-            &known.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
-        message
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,75 +358,6 @@ fn cross_entropy_sum_rejects_bad_targets() {
 fn cross_entropy_mean_rejects_bad_targets() {
     loss_errors(&F64::new(), CrossEntropy::mean());
     loss_errors(&F32::new(), CrossEntropy::mean());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parameters by name
-
-#[test]
-fn set_parameter_rejects_an_unknown_name_and_changes_nothing() {
-    let mut rnn = model(F64::new(), 2);
-    let (before, known) = (params_of(&rnn), names(&rnn));
-    assert_eq!(
-        known[..4],
-        ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
-    );
-    for name in ["weight_ih_l2", "weight_ih", "out.weights", ""] {
-        rnn.set_parameter(name, vec![0.0; 12]).unknown(name, &known);
-        assert_eq!(params_of(&rnn), before, "after set_parameter({name:?})");
-    }
-}
-
-#[test]
-fn set_parameter_rejects_the_wrong_length_and_changes_nothing() {
-    let mut rnn = model(F64::new(), 1);
-    let before = params_of(&rnn);
-    let mut set = |name, len| rnn.set_parameter(name, vec![0.0; len]);
-    mentions(
-        &set("weight_hh_l0", 8).shape("(3, 3)", "8"),
-        &["weight_hh_l0"],
-    );
-    set("weight_ih_l0", 13).shape("(3, 4)", "13");
-    set("bias_hh_l0", 0).shape("(1, 3)", "0");
-    set("out.bias", 3).shape("(1, 4)", "3");
-    assert_eq!(params_of(&rnn), before);
-}
-
-#[test]
-fn set_parameter_rejects_nan_and_infinity_and_changes_nothing() {
-    let mut rnn = model(F64::new(), 1);
-    let before = params_of(&rnn);
-    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        let mut data = vec![0.5; 9];
-        data[4] = bad;
-        rnn.set_parameter("weight_hh_l0", data)
-            .non_finite("weight_hh_l0");
-        assert_eq!(params_of(&rnn), before, "after a value of {bad}");
-    }
-    let mut f32_rnn = model(F32::new(), 1);
-    let before = params_of(&f32_rnn);
-    let result = f32_rnn.set_parameter("out.bias", vec![0.0, f32::NAN, 0.0, 0.0]);
-    result.non_finite("out.bias");
-    assert_eq!(params_of(&f32_rnn), before);
-}
-
-#[test]
-fn parameter_and_gradient_lookups_reject_unknown_names() {
-    let rnn = model(F64::new(), 1);
-    let known = names(&rnn);
-    rnn.parameter("weight_hh_l1")
-        .unknown("weight_hh_l1", &known);
-    rnn.parameter("out.bias ").unknown("out.bias ", &known);
-    let grads = gradients(&rnn);
-    grads.get("weight_ih_l1").unknown("weight_ih_l1", &known);
-    grads.params().get("bias").unknown("bias", &known);
-    // A model without biases or an output layer has no `bias_*` and no `out.*`.
-    let bare = build(RnnConfig::rnn(4, 3).bias(false)).expect("valid");
-    assert_eq!(names(&bare), ["weight_ih_l0", "weight_hh_l0"]);
-    bare.parameter("out.weight")
-        .unknown("out.weight", &names(&bare));
-    bare.parameter("bias_ih_l0")
-        .unknown("bias_ih_l0", &names(&bare));
 }
 
 // ---------------------------------------------------------------------------------------------
