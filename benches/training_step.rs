@@ -1,33 +1,36 @@
-//! The hot loop: one training step (forward, loss, backward) of a character-level Elman RNN with
-//! token-id input, on the naive reference backend. This is the baseline that faster backends
-//! must beat.
+//! The hot loop: a character-level model with token-id input (vocabulary 65, sequence 64), on
+//! the naive reference backend and the fast `Cpu` backend, f32.
 //!
-//! IDs are `backend/cell/op/HxB` (hidden size x batch); sequence length 25 and vocabulary 65.
-//! Throughput is in tokens (`T * B` per step).
+//! IDs are `backend/cell/op/HxB` (hidden size x batch); `op` is `forward` (the forward pass
+//! alone) or `train_step` (forward, summed cross-entropy, BPTT, global-norm clipping and an SGD
+//! update). Throughput is in tokens, `T * B` per step. Before timing, the fast backend's logits
+//! and gradients are checked against the naive backend's on the same weights.
 //!
 //! ```text
-//! cargo bench --bench training_step
+//! cargo bench --bench training_step                 # everything
+//! cargo bench --bench training_step -- cpu/lstm     # a subset
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use recurrent::Scalar;
 use recurrent::prelude::*;
 use std::hint::black_box;
 
 const VOCAB: usize = 65;
-const STEPS: usize = 25;
+const STEPS: usize = 64;
 
-struct Setup {
-    rnn: Rnn<NaiveCpu<f32>>,
-    input: Input<NaiveCpu<f32>>,
+/// One benchmark case: a model, a batch of ids and their targets.
+struct Setup<B: Backend> {
+    rnn: Rnn<B>,
+    input: Input<B>,
     targets: Vec<usize>,
 }
 
-fn setup(hidden: usize, batch: usize) -> Setup {
+fn setup<B: Backend>(backend: B, config: RnnConfig, batch: usize) -> Setup<B> {
     let mut rng = StdRng::seed_from_u64(7);
-    let config = RnnConfig::rnn(VOCAB, hidden).output(VOCAB);
-    let rnn = Rnn::new(NaiveCpu::new(), config, &mut rng).expect("valid config");
+    let rnn = Rnn::new(backend, config, &mut rng).expect("valid config");
     let ids = (0..STEPS * batch)
         .map(|_| rng.random_range(0..VOCAB))
         .collect();
@@ -41,7 +44,7 @@ fn setup(hidden: usize, batch: usize) -> Setup {
     }
 }
 
-fn training_step(s: &Setup) -> Gradients<NaiveCpu<f32>> {
+fn gradients<B: Backend>(s: &Setup<B>) -> Gradients<B> {
     let trace = s.rnn.forward(&s.input, None).expect("valid input");
     let (_, d_logits) = CrossEntropy::sum()
         .forward(s.rnn.backend(), trace.logits(), &s.targets)
@@ -49,22 +52,80 @@ fn training_step(s: &Setup) -> Gradients<NaiveCpu<f32>> {
     s.rnn.backward(&trace, &d_logits).expect("matching shapes")
 }
 
-fn bench_training_step(c: &mut Criterion) {
-    let mut group = c.benchmark_group("naive/rnn");
-    group.sample_size(10);
-    for (hidden, batch) in [(32, 1), (100, 1), (128, 8)] {
-        let s = setup(hidden, batch);
-        group.throughput(Throughput::Elements((STEPS * batch) as u64));
-        let size = format!("{hidden}x{batch}");
-        group.bench_with_input(BenchmarkId::new("forward", &size), &s, |b, s| {
-            b.iter(|| black_box(s.rnn.forward(&s.input, None).expect("valid input")))
-        });
-        group.bench_with_input(BenchmarkId::new("train_step", &size), &s, |b, s| {
-            b.iter(|| black_box(training_step(s)))
-        });
-    }
-    group.finish();
+fn train_step<B: Backend>(s: &mut Setup<B>, sgd: &Sgd) {
+    let mut grads = gradients(s);
+    clip::global_norm(&mut grads, B::Scalar::of(5.0)).expect("finite gradients");
+    sgd.step(&mut s.rnn, &grads).expect("matching shapes");
 }
 
-criterion_group!(benches, bench_training_step);
+/// The largest difference between two backends' results, relative to `max(1, |x|)`.
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+        .fold(0.0, f32::max)
+}
+
+/// Checks that `Cpu` gives what `NaiveCpu` gives on the same weights, before any timing.
+fn check_agreement(config: &RnnConfig, batch: usize) {
+    let naive = setup(NaiveCpu::<f32>::new(), config.clone(), batch);
+    let fast = setup(Cpu::<f32>::new(), config.clone(), batch);
+    let (gn, gf) = (gradients(&naive), gradients(&fast));
+    for ((name, a), (_, b)) in gn.named().into_iter().zip(gf.named()) {
+        let diff = largest_difference(a.as_slice(), b.as_slice());
+        assert!(diff < 1e-3, "{name}: cpu differs from naive by {diff}");
+    }
+}
+
+type MakeConfig = fn(usize, usize) -> RnnConfig;
+
+const CELLS: [(&str, MakeConfig); 3] = [
+    ("rnn", RnnConfig::rnn),
+    ("lstm", RnnConfig::lstm),
+    ("gru", RnnConfig::gru),
+];
+
+fn bench_backend<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &[(usize, usize)]) {
+    for (cell, make) in CELLS {
+        let mut group = c.benchmark_group(format!("{name}/{cell}"));
+        group.sample_size(10);
+        group.warm_up_time(std::time::Duration::from_secs(1));
+        group.measurement_time(std::time::Duration::from_secs(3));
+        for &(hidden, batch) in sizes {
+            let config = make(VOCAB, hidden).output(VOCAB);
+            if name == "cpu" {
+                check_agreement(&config, batch);
+            }
+            let mut s = setup(backend.clone(), config, batch);
+            let sgd = Sgd::new(1e-3).expect("valid rate");
+            group.throughput(Throughput::Elements((STEPS * batch) as u64));
+            let size = format!("{hidden}x{batch}");
+            group.bench_function(BenchmarkId::new("forward", &size), |b| {
+                b.iter(|| black_box(s.rnn.forward(&s.input, None).expect("valid input")))
+            });
+            group.bench_function(BenchmarkId::new("train_step", &size), |b| {
+                b.iter(|| train_step(&mut s, &sgd))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn naive(c: &mut Criterion) {
+    bench_backend(c, "naive", NaiveCpu::<f32>::new(), &[(128, 1), (128, 32)]);
+}
+
+fn cpu(c: &mut Criterion) {
+    let sizes = [
+        (128, 1),
+        (256, 1),
+        (512, 1),
+        (128, 32),
+        (256, 32),
+        (512, 32),
+    ];
+    bench_backend(c, "cpu", Cpu::<f32>::new(), &sizes);
+}
+
+criterion_group!(benches, naive, cpu);
 criterion_main!(benches);

@@ -2,8 +2,8 @@
 //!
 //! # Crate layout
 //!
-//! - [`backend`]: the [`Backend`] trait, the only code that knows how numbers are stored, and
-//!   [`NaiveCpu`], its reference implementation.
+//! - [`backend`]: the [`Backend`] trait, the only code that knows how numbers are stored,
+//!   [`NaiveCpu`], its reference implementation, and [`Cpu`], the fast one.
 //! - [`cell`]: one time step of a recurrent cell, forward and backward ([`RnnCell`],
 //!   [`LstmCell`], [`GruCell`]).
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
@@ -36,7 +36,7 @@ mod params;
 mod scalar;
 pub mod softmax;
 
-pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
+pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose};
 pub use cell::{
     Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
 };
@@ -51,7 +51,7 @@ pub use softmax::{log_softmax, softmax};
 
 /// The names most programs need: `use recurrent::prelude::*;`.
 pub mod prelude {
-    pub use crate::backend::{Backend, NaiveCpu};
+    pub use crate::backend::{Backend, Cpu, NaiveCpu};
     pub use crate::clip;
     pub use crate::loss::CrossEntropy;
     pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};

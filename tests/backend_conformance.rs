@@ -44,7 +44,7 @@ mod conformance;
 use conformance::{
     Host, Lcg, agrees, assert_close, assert_exact, download, expect_panic, tolerance,
 };
-use recurrent::{Activation, Backend, Error, NaiveCpu, Scalar, Transpose};
+use recurrent::{Activation, Backend, Cpu, Error, NaiveCpu, Scalar, Transpose};
 
 /// Every `(op(A), op(B))` combination.
 const TRANSPOSES: [(Transpose, Transpose); 4] = [
@@ -215,6 +215,17 @@ fn check_gemm_odd_large_sizes<B: Backend>(backend: &B) {
             for scalars in ALPHA_BETA {
                 gemm_case(backend, &mut rng, size, transposes, scalars);
             }
+        }
+    }
+}
+
+/// A product big enough (4.4 million multiply-adds) that a threaded backend splits it across
+/// threads: the split must not change a single bit.
+fn check_gemm_large_enough_to_thread<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(9);
+    for transposes in TRANSPOSES {
+        for scalars in [(1.0, 0.0), (-1.0, 0.5)] {
+            gemm_case(backend, &mut rng, (131, 257, 131), transposes, scalars);
         }
     }
 }
@@ -818,6 +829,7 @@ macro_rules! conformance_suite {
             #[test] fn from_vec_rejects_wrong_length() { check_from_vec_rejects_wrong_length(&$backend) }
             #[test] fn gemm_every_size_to_17() { check_gemm_every_size_to_17(&$backend) }
             #[test] fn gemm_odd_large_sizes() { check_gemm_odd_large_sizes(&$backend) }
+            #[test] fn gemm_large_enough_to_thread() { check_gemm_large_enough_to_thread(&$backend) }
             #[test] fn gemm_k_zero_gives_beta_c() { check_gemm_k_zero_gives_beta_c(&$backend) }
             #[test] fn copy_rows() { check_copy_rows(&$backend) }
             #[test] fn copy_columns() { check_copy_columns(&$backend) }
@@ -844,4 +856,7 @@ macro_rules! conformance_suite {
 conformance_suite! {
     naive_f32 => NaiveCpu::<f32>::new(),
     naive_f64 => NaiveCpu::<f64>::new(),
+    cpu_f32 => Cpu::<f32>::new(),
+    cpu_f64 => Cpu::<f64>::new(),
+    cpu_f32_one_thread => Cpu::<f32>::with_threads(1),
 }

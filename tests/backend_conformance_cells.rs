@@ -30,7 +30,7 @@
 mod conformance;
 
 use conformance::{Host, Lcg, assert_close, download, expect_panic, tolerance};
-use recurrent::{Backend, NaiveCpu};
+use recurrent::{Backend, Cpu, NaiveCpu};
 
 /// Batch sizes the cells are checked at.
 const BATCHES: [usize; 3] = [1, 2, 5];
@@ -517,4 +517,6 @@ macro_rules! conformance_suite {
 conformance_suite! {
     f32: naive_f32 => NaiveCpu::<f32>::new(),
     f64: naive_f64 => NaiveCpu::<f64>::new(),
+    f32: cpu_f32 => Cpu::<f32>::new(),
+    f64: cpu_f64 => Cpu::<f64>::new(),
 }

@@ -372,3 +372,27 @@ fn gradcheck_catches_a_wrong_gradient() {
     assert!(bad.worst > TOLERANCE, "{bad:?}");
     assert_eq!(bad.worst_at, "f[1]");
 }
+
+#[test]
+fn the_fast_backend_gradients_match_finite_differences() {
+    let backend = recurrent::Cpu::<f64>::new();
+    let configs: [MakeConfig; 3] = [RnnConfig::rnn, RnnConfig::lstm, RnnConfig::gru];
+    for (seed, config) in configs.into_iter().enumerate() {
+        let config = config(5, 4).layers(2).bidirectional(true).output(5);
+        let rnn = recurrent::Rnn::new(backend, config, &mut rng(300 + seed as u64)).unwrap();
+        let mut r = rng(400 + seed as u64);
+        let input = Input::dense(random_matrix(&backend, 12, 5, 1.0, &mut r), 3)
+            .with_lengths(vec![4, 2, 3]);
+        let targets = random_ids(12, 5, &mut r);
+        let report = gradcheck::check_rnn(
+            &rnn,
+            &input,
+            None,
+            &targets,
+            CrossEntropy::sum(),
+            Options::default(),
+        )
+        .unwrap();
+        assert_passes(&format!("Cpu<f64> {:?}", rnn.config().kind()), &report);
+    }
+}

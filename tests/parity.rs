@@ -7,17 +7,17 @@
 //! with and without an initial state, and variable-length batches. The independent fixtures in
 //! `../shared/golden/` are checked the same way when that folder exists.
 //!
+//! Every case runs on both backends, `NaiveCpu` and `Cpu`, in f64.
+//!
 //! Tolerance: `1e-10` relative to `max(1, |expected|)`. Both sides compute in f64 the same
 //! formulas in a different order, so differences are a few ulps; the worst seen is printed.
 
 use recurrent::{
-    Backend, CellState, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict,
+    Backend, CellState, Cpu, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict,
 };
 use std::path::{Path, PathBuf};
 
 const TOLERANCE: f64 = 1e-10;
-
-type F64 = NaiveCpu<f64>;
 
 /// The worst error seen in one case, and where.
 #[derive(Default, Debug)]
@@ -63,7 +63,12 @@ fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
 }
 
 /// PyTorch's `(L*D, B, H)` state tensors as one `B x H` state per layer and direction.
-fn state(backend: &F64, dict: &StateDict, h: &str, c: Option<&str>) -> Option<State<F64>> {
+fn state<B: Backend<Scalar = f64>>(
+    backend: &B,
+    dict: &StateDict,
+    h: &str,
+    c: Option<&str>,
+) -> Option<State<B>> {
     let shape = dict.get(h)?.shape().to_vec();
     let (count, batch, hidden) = (shape[0], shape[1], shape[2]);
     let part = |name: &str, k: usize| {
@@ -79,7 +84,7 @@ fn state(backend: &F64, dict: &StateDict, h: &str, c: Option<&str>) -> Option<St
     Some(State::new(layers))
 }
 
-fn flatten_state(backend: &F64, state: &State<F64>, cell: bool) -> Vec<f64> {
+fn flatten_state<B: Backend<Scalar = f64>>(backend: &B, state: &State<B>, cell: bool) -> Vec<f64> {
     state
         .layers()
         .iter()
@@ -88,11 +93,10 @@ fn flatten_state(backend: &F64, state: &State<F64>, cell: bool) -> Vec<f64> {
 }
 
 /// Runs one fixture through the model and compares everything; returns the worst error.
-fn check_case(path: &Path, ids: bool) -> Worst {
-    let backend = F64::new();
+fn check_case<B: Backend<Scalar = f64>>(backend: B, path: &Path, ids: bool) -> Worst {
     let dict = StateDict::read(path).unwrap();
     let config = RnnConfig::from_state_dict(&dict).unwrap();
-    let rnn = Rnn::from_state_dict(backend, config.clone(), &dict, false).unwrap();
+    let rnn = Rnn::from_state_dict(backend.clone(), config.clone(), &dict, false).unwrap();
     let shape = dict.get("input").unwrap().shape().to_vec();
     let (steps, batch, width) = (shape[0], shape[1], shape[2]);
     let mut input = match ids {
@@ -186,40 +190,48 @@ fn fixtures(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_fixture_matches_pytorch() {
+/// Runs every committed fixture on `backend`; returns the worst error per cell kind.
+fn check_every_fixture<B: Backend<Scalar = f64>>(backend: B) -> Vec<(String, Worst)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let files = fixtures(&dir);
     assert_eq!(files.len(), 54, "the generator writes 54 cases");
     let mut per_cell: Vec<(String, Worst)> = Vec::new();
     for path in &files {
         let case = path.file_stem().unwrap().to_string_lossy().to_string();
-        let worst = check_case(path, false);
+        let worst = check_case(backend.clone(), path, false);
+        let worst = Worst {
+            error: worst.error,
+            at: format!("{case}: {}", worst.at),
+        };
         let cell = case.split('_').next().unwrap().to_string();
         match per_cell.iter_mut().find(|(c, _)| *c == cell) {
-            Some((_, w)) if worst.error > w.error => {
-                *w = Worst {
-                    error: worst.error,
-                    at: format!("{case}: {}", worst.at),
-                }
-            }
+            Some((_, w)) if worst.error > w.error => *w = worst,
             Some(_) => {}
-            None => per_cell.push((
-                cell,
-                Worst {
-                    error: worst.error,
-                    at: format!("{case}: {}", worst.at),
-                },
-            )),
+            None => per_cell.push((cell, worst)),
         }
     }
-    for (cell, worst) in &per_cell {
+    assert_eq!(per_cell.len(), 3);
+    per_cell
+}
+
+#[test]
+fn every_fixture_matches_pytorch_on_the_naive_backend() {
+    for (cell, worst) in check_every_fixture(NaiveCpu::<f64>::new()) {
         println!(
-            "{cell}: worst relative error {:.2e} at {}",
+            "naive {cell}: worst relative error {:.2e} at {}",
             worst.error, worst.at
         );
     }
-    assert_eq!(per_cell.len(), 3);
+}
+
+#[test]
+fn every_fixture_matches_pytorch_on_the_fast_backend() {
+    for (cell, worst) in check_every_fixture(Cpu::<f64>::new()) {
+        println!(
+            "cpu {cell}: worst relative error {:.2e} at {}",
+            worst.error, worst.at
+        );
+    }
 }
 
 #[test]
@@ -231,9 +243,9 @@ fn the_shared_golden_fixtures_match_when_present() {
     }
     for path in fixtures(&dir) {
         let dict = StateDict::read(&path).unwrap();
-        let mut worst = check_case(&path, false);
+        let mut worst = check_case(NaiveCpu::<f64>::new(), &path, false);
         if dict.get("input_tokens").is_some() {
-            let by_ids = check_case(&path, true);
+            let by_ids = check_case(Cpu::<f64>::new(), &path, true);
             if by_ids.error > worst.error {
                 worst = by_ids;
             }

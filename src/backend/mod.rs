@@ -8,12 +8,15 @@
 //! All matrices are row-major and two-dimensional. A sequence of `T` steps with batch `B` is one
 //! matrix of `T * B` rows, time-major: rows `t * B .. t * B + B` are step `t`.
 //!
-//! [`NaiveCpu`] is the reference implementation: plain loops, obviously correct. Every other
-//! backend is tested against it by the conformance suite in `tests/backend_conformance.rs`.
+//! [`NaiveCpu`] is the reference implementation: plain loops, obviously correct. [`Cpu`] is the
+//! fast one. Every backend is tested against the same definitions by the conformance suites in
+//! `tests/backend_conformance*.rs`.
 
+mod cpu;
 mod dense;
 mod naive;
 
+pub use cpu::Cpu;
 pub use dense::DenseMatrix;
 pub use naive::NaiveCpu;
 

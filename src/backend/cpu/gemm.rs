@@ -1,0 +1,275 @@
+//! The GEMM of the fast CPU backend: `matrixmultiply`'s packed, SIMD, cache-blocked kernels
+//! (AVX-512, AVX2 + FMA or SSE2, chosen at run time), with the rows of `C` split across threads
+//! when the product is large enough to pay for them, and a kernel of its own for the thin
+//! products of the recurrence (`B x H` times `H x G*H` with a small batch), where packing costs
+//! more than it saves.
+//!
+//! This is the only file of the crate with `unsafe`: `matrixmultiply` takes raw pointers and
+//! strides. Every call checks, before the `unsafe` block, that each slice holds every element
+//! its shape and strides reach.
+
+#![allow(unsafe_code)]
+
+use crate::backend::Transpose;
+
+/// Element types `matrixmultiply` has kernels for.
+pub trait MatMul:
+    Copy
+    + Send
+    + Sync
+    + std::ops::Mul<Output = Self>
+    + std::ops::Add<Output = Self>
+    + Default
+    + PartialEq
+{
+    /// `matrixmultiply::sgemm` or `dgemm`, with its contract.
+    ///
+    /// # Safety
+    /// For every `i < m`, `p < k`, `j < n`: `a + i*rsa + p*csa`, `b + p*rsb + j*csb` and
+    /// `c + i*rsc + j*csc` are in bounds of live allocations, and `c` is not aliased.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn raw_gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_matmul {
+    ($t:ty, $f:path) => {
+        impl MatMul for $t {
+            unsafe fn raw_gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: $t,
+                a: *const $t,
+                rsa: isize,
+                csa: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: the caller upholds `raw_gemm`'s contract, which is `$f`'s.
+                unsafe { $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_matmul!(f32, matrixmultiply::sgemm);
+impl_matmul!(f64, matrixmultiply::dgemm);
+
+/// A row-major operand of shape `(rows, cols)` used as `op(X)`.
+#[derive(Clone, Copy)]
+pub struct Operand<'a, T> {
+    pub data: &'a [T],
+    pub rows: usize,
+    pub cols: usize,
+    pub transpose: Transpose,
+}
+
+impl<T> Operand<'_, T> {
+    /// Shape of `op(X)`.
+    fn op_shape(&self) -> (usize, usize) {
+        self.transpose.apply((self.rows, self.cols))
+    }
+
+    /// `(row stride, column stride)` of `op(X)` in `data`.
+    fn strides(&self) -> (isize, isize) {
+        match self.transpose {
+            Transpose::No => (self.cols as isize, 1),
+            Transpose::Yes => (1, self.cols as isize),
+        }
+    }
+}
+
+/// Products smaller than this many multiply-adds run on one thread: spawning costs more.
+const THREAD_MIN_WORK: usize = 1 << 21;
+
+/// `C <- alpha op(A) op(B) + beta C` for row-major `c` of shape `(m, n)`, on up to `threads`
+/// threads. With `beta = 0`, `C` is not read.
+pub fn gemm<T: MatMul>(
+    c: &mut [T],
+    n: usize,
+    alpha: T,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
+    beta: T,
+    threads: usize,
+) {
+    let (m, k) = a.op_shape();
+    let (kb, nb) = b.op_shape();
+    assert_eq!(k, kb, "gemm: inner dimensions differ");
+    assert_eq!(n, nb, "gemm: C has the wrong shape");
+    assert_eq!(c.len(), m * n, "gemm: C has the wrong shape");
+    assert_eq!(
+        a.data.len(),
+        a.rows * a.cols,
+        "gemm: A's data does not fit its shape"
+    );
+    assert_eq!(
+        b.data.len(),
+        b.rows * b.cols,
+        "gemm: B's data does not fit its shape"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        scale_or_zero(c, beta);
+        return;
+    }
+    if a.transpose == Transpose::No && m <= THIN_ROWS {
+        thin(c, n, alpha, a, b, beta);
+        return;
+    }
+    let work = m * n * k;
+    let parts = threads.min(m).min(work / THREAD_MIN_WORK).max(1);
+    if parts == 1 {
+        rows_block(c, n, alpha, a, b, beta, 0, m);
+        return;
+    }
+    let per = m.div_ceil(parts);
+    std::thread::scope(|scope| {
+        for (index, block) in c.chunks_mut(per * n).enumerate() {
+            let first = index * per;
+            let count = block.len() / n;
+            scope.spawn(move || rows_block(block, n, alpha, a, b, beta, first, count));
+        }
+    });
+}
+
+/// `C <- beta C`, with `beta = 0` writing zeros (so a NaN in `C` does not survive).
+fn scale_or_zero<T: MatMul>(c: &mut [T], beta: T) {
+    for v in c {
+        *v = if beta == T::default() {
+            T::default()
+        } else {
+            beta * *v
+        };
+    }
+}
+
+/// Rows `first .. first + count` of the product into `block` (those rows of `C`).
+#[allow(clippy::too_many_arguments)]
+fn rows_block<T: MatMul>(
+    block: &mut [T],
+    n: usize,
+    alpha: T,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
+    beta: T,
+    first: usize,
+    count: usize,
+) {
+    let (_, k) = a.op_shape();
+    let (rsa, csa) = a.strides();
+    let (rsb, csb) = b.strides();
+    assert_eq!(block.len(), count * n, "gemm: block size");
+    assert!(first + count <= a.op_shape().0, "gemm: rows out of range");
+    // The last element reached: op(A)[first + count - 1, k - 1] and op(B)[k - 1, n - 1].
+    let a_offset = first as isize * rsa;
+    let a_last = a_offset + (count as isize - 1) * rsa + (k as isize - 1) * csa;
+    let b_last = (k as isize - 1) * rsb + (n as isize - 1) * csb;
+    assert!(
+        (a_last as usize) < a.data.len() && (b_last as usize) < b.data.len(),
+        "gemm: strides"
+    );
+    // SAFETY: count, k, n >= 1 here; the asserts above show that the furthest element reached
+    // through each operand's strides lies inside its slice (strides are non-negative, so every
+    // other element reached lies before it); `block` is exactly `count x n` with strides
+    // (n, 1) and is borrowed mutably, so it is not aliased.
+    unsafe {
+        T::raw_gemm(
+            count,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr().offset(a_offset),
+            rsa,
+            csa,
+            b.data.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            block.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Up to this many rows of `C`, the product runs on [`thin`]: dot products or row updates
+/// straight from the stored operands, without packing.
+const THIN_ROWS: usize = 4;
+
+/// `C <- alpha A op(B) + beta C` for a few rows of `A`, safe code the compiler vectorises:
+/// with `op(B) = B^T` each entry is a dot product of two contiguous rows (the recurrence
+/// `h W_hh^T`); with `op(B) = B` each row of `C` gathers scaled rows of `B` (`dh W_hh`).
+fn thin<T: MatMul>(c: &mut [T], n: usize, alpha: T, a: Operand<'_, T>, b: Operand<'_, T>, beta: T) {
+    let (m, k) = a.op_shape();
+    let zero = T::default();
+    for i in 0..m {
+        let a_row = &a.data[i * k..(i + 1) * k];
+        let c_row = &mut c[i * n..(i + 1) * n];
+        match b.transpose {
+            Transpose::Yes => {
+                for (j, out) in c_row.iter_mut().enumerate() {
+                    let acc = dot(a_row, &b.data[j * k..(j + 1) * k]);
+                    *out = if beta == zero {
+                        alpha * acc
+                    } else {
+                        alpha * acc + beta * *out
+                    };
+                }
+            }
+            Transpose::No => {
+                if beta == zero {
+                    c_row.fill(zero);
+                } else {
+                    c_row.iter_mut().for_each(|v| *v = beta * *v);
+                }
+                for (p, &x) in a_row.iter().enumerate() {
+                    let scale = alpha * x;
+                    for (out, &w) in c_row.iter_mut().zip(&b.data[p * n..(p + 1) * n]) {
+                        *out = *out + scale * w;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `sum x_i y_i` with eight independent accumulators, so that the adds can run in parallel
+/// lanes instead of one dependent chain.
+fn dot<T: MatMul>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::default(); 8];
+    let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (x_tail, y_tail) = (xs.remainder(), ys.remainder());
+    for (cx, cy) in xs.zip(ys) {
+        for l in 0..8 {
+            acc[l] = acc[l] + cx[l] * cy[l];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (&a, &b) in x_tail.iter().zip(y_tail) {
+        sum = sum + a * b;
+    }
+    sum
+}

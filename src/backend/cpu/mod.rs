@@ -1,0 +1,247 @@
+//! `Cpu`: the fast CPU backend.
+//!
+//! Where the time goes (DESIGN.md section 6) is the GEMM: the input and output projections and
+//! weight gradients over all `T*B` rows, and the per-step recurrence. Those run on
+//! [`gemm`](self::gemm), SIMD and cache-blocked, threaded when large. The element-wise kernels
+//! (`O(B*H)` per step against the recurrence's `O(B*H^2)`) are [`NaiveCpu`]'s, which already loop
+//! over contiguous slices.
+
+mod gemm;
+
+use super::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
+use crate::error::Result;
+use crate::scalar::Scalar;
+use gemm::{MatMul, Operand};
+
+/// The fast CPU backend for `f32` and `f64`: a SIMD, cache-blocked GEMM (`matrixmultiply`) with
+/// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
+/// [`NaiveCpu`], so results move between the two freely.
+///
+/// `Cpu::default()` uses every core the process may run on
+/// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu<T> {
+    threads: usize,
+    /// The element-wise and row kernels are the reference's own: plain loops over slices.
+    reference: NaiveCpu<T>,
+}
+
+impl<T> Cpu<T> {
+    /// The backend on every available core.
+    pub fn new() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_threads(threads)
+    }
+
+    /// The backend on at most `threads` threads (at least one).
+    pub fn with_threads(threads: usize) -> Self {
+        Cpu {
+            threads: threads.max(1),
+            reference: NaiveCpu::new(),
+        }
+    }
+
+    /// The most threads one kernel uses.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+impl<T> Default for Cpu<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn operand<T>(m: &DenseMatrix<T>, transpose: Transpose) -> Operand<'_, T>
+where
+    T: Copy + Default,
+{
+    Operand {
+        data: m.as_slice(),
+        rows: m.rows(),
+        cols: m.cols(),
+        transpose,
+    }
+}
+
+impl<T: Scalar + MatMul> Backend for Cpu<T> {
+    type Scalar = T;
+    type Matrix = DenseMatrix<T>;
+
+    fn zeros(&self, rows: usize, cols: usize) -> DenseMatrix<T> {
+        DenseMatrix::zeros(rows, cols)
+    }
+
+    fn from_vec(&self, rows: usize, cols: usize, data: Vec<T>) -> Result<DenseMatrix<T>> {
+        DenseMatrix::from_vec(rows, cols, data)
+    }
+
+    fn to_vec(&self, m: &DenseMatrix<T>) -> Vec<T> {
+        m.as_slice().to_vec()
+    }
+
+    fn shape(&self, m: &DenseMatrix<T>) -> (usize, usize) {
+        m.shape()
+    }
+
+    fn gemm(
+        &self,
+        c: &mut DenseMatrix<T>,
+        alpha: T,
+        a: &DenseMatrix<T>,
+        ta: Transpose,
+        b: &DenseMatrix<T>,
+        tb: Transpose,
+        beta: T,
+    ) {
+        let (m, n) = c.shape();
+        assert_eq!(ta.apply(a.shape()).0, m, "gemm: C has the wrong shape");
+        gemm::gemm(
+            c.as_mut_slice(),
+            n,
+            alpha,
+            operand(a, ta),
+            operand(b, tb),
+            beta,
+            self.threads,
+        );
+    }
+
+    fn copy_rows(
+        &self,
+        dst: &mut DenseMatrix<T>,
+        dst_row: usize,
+        src: &DenseMatrix<T>,
+        src_row: usize,
+        count: usize,
+    ) {
+        self.reference.copy_rows(dst, dst_row, src, src_row, count)
+    }
+
+    fn copy_columns(
+        &self,
+        dst: &mut DenseMatrix<T>,
+        dst_col: usize,
+        src: &DenseMatrix<T>,
+        src_col: usize,
+        width: usize,
+    ) {
+        self.reference
+            .copy_columns(dst, dst_col, src, src_col, width)
+    }
+
+    fn gather_rows(&self, out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, rows: &[usize]) {
+        self.reference.gather_rows(out, src, rows)
+    }
+
+    fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
+        self.reference.mul(a, b)
+    }
+
+    fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
+        self.reference.gather_columns(out, table, ids)
+    }
+
+    fn scatter_add_columns(&self, table: &mut DenseMatrix<T>, ids: &[usize], src: &DenseMatrix<T>) {
+        self.reference.scatter_add_columns(table, ids, src)
+    }
+
+    fn add_row(&self, m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
+        self.reference.add_row(m, row)
+    }
+
+    fn add_column_sums(&self, acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
+        self.reference.add_column_sums(acc, m)
+    }
+
+    fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
+        self.reference.axpy(y, alpha, x)
+    }
+
+    fn scale(&self, m: &mut DenseMatrix<T>, alpha: T) {
+        self.reference.scale(m, alpha)
+    }
+
+    fn clamp(&self, m: &mut DenseMatrix<T>, lo: T, hi: T) {
+        self.reference.clamp(m, lo, hi)
+    }
+
+    fn sum_squares(&self, m: &DenseMatrix<T>) -> T {
+        self.reference.sum_squares(m)
+    }
+
+    fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
+        self.reference.activate(m, act)
+    }
+
+    fn activate_backward(&self, d: &mut DenseMatrix<T>, y: &DenseMatrix<T>, act: Activation) {
+        self.reference.activate_backward(d, y, act)
+    }
+
+    fn lstm_cell(
+        &self,
+        gates: &mut DenseMatrix<T>,
+        c_prev: &DenseMatrix<T>,
+        c: &mut DenseMatrix<T>,
+        h: &mut DenseMatrix<T>,
+    ) {
+        self.reference.lstm_cell(gates, c_prev, c, h)
+    }
+
+    fn lstm_cell_backward(
+        &self,
+        gates: &DenseMatrix<T>,
+        c_prev: &DenseMatrix<T>,
+        c: &DenseMatrix<T>,
+        dh: &DenseMatrix<T>,
+        dc: &DenseMatrix<T>,
+        d_gates: &mut DenseMatrix<T>,
+        dc_prev: &mut DenseMatrix<T>,
+    ) {
+        self.reference
+            .lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev)
+    }
+
+    fn gru_cell(
+        &self,
+        xp: &DenseMatrix<T>,
+        hh: &DenseMatrix<T>,
+        h_prev: &DenseMatrix<T>,
+        gates: &mut DenseMatrix<T>,
+        h: &mut DenseMatrix<T>,
+    ) {
+        self.reference.gru_cell(xp, hh, h_prev, gates, h)
+    }
+
+    fn gru_cell_backward(
+        &self,
+        gates: &DenseMatrix<T>,
+        hh: &DenseMatrix<T>,
+        h_prev: &DenseMatrix<T>,
+        dh: &DenseMatrix<T>,
+        d_xp: &mut DenseMatrix<T>,
+        d_hh: &mut DenseMatrix<T>,
+        dh_prev: &mut DenseMatrix<T>,
+    ) {
+        self.reference
+            .gru_cell_backward(gates, hh, h_prev, dh, d_xp, d_hh, dh_prev)
+    }
+
+    fn softmax_rows(&self, m: &mut DenseMatrix<T>) {
+        self.reference.softmax_rows(m)
+    }
+
+    fn log_softmax_rows(&self, m: &mut DenseMatrix<T>) {
+        self.reference.log_softmax_rows(m)
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &DenseMatrix<T>,
+        targets: &[usize],
+        grad: &mut DenseMatrix<T>,
+    ) -> T {
+        self.reference.softmax_cross_entropy(logits, targets, grad)
+    }
+}
