@@ -19,12 +19,13 @@
 //! Sequences are time-major: `T * B` rows, rows `t * B .. t * B + B` are step `t`.
 
 use crate::backend::Backend;
+use crate::backend::Transpose;
 use crate::cell::{
-    CellKind, CellParams, CellState, StepCache, add_weight_grads, back_project, check_same_shapes,
-    gates_backward, gates_forward,
+    CellKind, CellParams, CellState, StepBuffers, add_weight_grads, back_project,
+    check_same_shapes, gates_backward, gates_forward,
 };
 use crate::error::{Error, Result, check_ids};
-use num_traits::One;
+use num_traits::{One, Zero};
 
 /// The input of a layer for a whole sequence.
 #[derive(Debug)]
@@ -112,17 +113,26 @@ pub(crate) fn check_lengths(lengths: &[usize], batch: usize, steps: usize) -> Re
     }
 }
 
-/// What one layer's forward pass over a sequence keeps for backward.
+/// What one layer's forward pass over a sequence keeps for backward: the per-step values as
+/// `T*B`-row matrices, time-major like the input, so that nothing is allocated per step.
 #[derive(Debug, Clone)]
 pub struct LayerTrace<B: Backend> {
+    kind: CellKind,
     batch: usize,
+    steps: usize,
     lengths: Option<Vec<usize>>,
     initial: CellState<B>,
-    steps: Vec<StepCache<B>>,
+    final_state: CellState<B>,
     /// `h_{t-1}` for every step, `T*B x H`: the right operand of `dW_hh`.
     h_prev: B::Matrix,
-    /// `h_t` for every step, `T*B x H`: the layer's output.
+    /// `h_t` for every step, `T*B x H`: the layer's output (zero at padded steps).
     output: B::Matrix,
+    /// `c_t` for every step, `T*B x H` (LSTM).
+    c: Option<B::Matrix>,
+    /// The activated gates of every step, `T*B x G*H` (LSTM, GRU).
+    gates: Option<B::Matrix>,
+    /// `hh_t = h_{t-1} W_hh^T + b_hh` for every step, `T*B x G*H` (GRU).
+    hh: Option<B::Matrix>,
 }
 
 impl<B: Backend> LayerTrace<B> {
@@ -133,7 +143,7 @@ impl<B: Backend> LayerTrace<B> {
 
     /// The state after the last step, to carry into the next window.
     pub fn final_state(&self) -> &CellState<B> {
-        self.steps.last().map_or(&self.initial, |s| &s.state)
+        &self.final_state
     }
 
     /// The state the layer started from.
@@ -143,7 +153,7 @@ impl<B: Backend> LayerTrace<B> {
 
     /// Number of time steps `T`.
     pub fn steps(&self) -> usize {
-        self.steps.len()
+        self.steps
     }
 
     /// Batch size `B`.
@@ -156,18 +166,35 @@ impl<B: Backend> LayerTrace<B> {
         self.lengths.as_deref()
     }
 
-    /// The cache of step `t` (its output state and saved values).
-    pub fn step(&self, t: usize) -> Option<&StepCache<B>> {
-        self.steps.get(t)
-    }
-
-    fn prev_state(&self, t: usize) -> &CellState<B> {
-        if t == 0 {
-            &self.initial
-        } else {
-            &self.steps[t - 1].state
+    /// Loads what step `t` saved into `buf`: the previous state, the new state and the gates.
+    fn load_step(&self, backend: &B, t: usize, buf: &mut StepBuffers<B>) {
+        let (row, batch) = (t * self.batch, self.batch);
+        backend.copy_rows(&mut buf.h_prev, 0, &self.h_prev, row, batch);
+        backend.copy_rows(&mut buf.h, 0, &self.output, row, batch);
+        if let Some(c) = &self.c {
+            backend.copy_rows(&mut buf.c, 0, c, row, batch);
+            match t {
+                0 => copy_all(
+                    backend,
+                    &mut buf.c_prev,
+                    self.initial.c.as_ref().expect("LSTM state"),
+                ),
+                _ => backend.copy_rows(&mut buf.c_prev, 0, c, row - batch, batch),
+            }
+        }
+        if let Some(gates) = &self.gates {
+            backend.copy_rows(&mut buf.gates, 0, gates, row, batch);
+        }
+        if let Some(hh) = &self.hh {
+            backend.copy_rows(&mut buf.hh, 0, hh, row, batch);
         }
     }
+}
+
+/// Copies `src` over `dst`, same shape.
+fn copy_all<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Matrix) {
+    let (rows, _) = backend.shape(src);
+    backend.copy_rows(dst, 0, src, 0, rows);
 }
 
 /// Runs one layer forward over a whole sequence of `T*B` rows with batch `batch`.
@@ -176,6 +203,8 @@ impl<B: Backend> LayerTrace<B> {
 /// batch entry, each in `1..=T`), sequence `b` stops after `lengths[b]` steps: later steps keep
 /// its state unchanged and output zeros, so its final state is the one at its own last step and
 /// padded steps receive no gradient (what `pack_padded_sequence` gives in PyTorch, unsorted).
+///
+/// Every matrix is allocated before the time loop; the loop itself allocates nothing.
 ///
 /// # Errors
 /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] if the rows are not a
@@ -210,39 +239,58 @@ pub fn forward<B: Backend>(
         LayerInput::Dense(x) => params.project_input(backend, x),
         LayerInput::Ids(ids) => params.project_ids(backend, ids),
     };
-    let zero_row = backend.zeros(1, hidden);
+    let gated = kind.gates() > 1;
     let mut trace = LayerTrace {
+        kind,
         batch,
+        steps,
         lengths: lengths.map(<[usize]>::to_vec),
-        initial,
-        steps: Vec::with_capacity(steps),
+        final_state: initial.clone(),
         h_prev: backend.zeros(rows, hidden),
         output: backend.zeros(rows, hidden),
+        c: kind.has_cell_state().then(|| backend.zeros(rows, hidden)),
+        gates: gated.then(|| backend.zeros(rows, gh)),
+        hh: (kind == CellKind::Gru).then(|| backend.zeros(rows, gh)),
+        initial,
     };
+    let mut buf = StepBuffers::new(backend, kind, batch, hidden);
+    copy_all(backend, &mut buf.h_prev, &trace.initial.h);
+    if let Some(c0) = &trace.initial.c {
+        copy_all(backend, &mut buf.c_prev, c0);
+    }
+    let zero_row = backend.zeros(1, hidden);
     for t in 0..steps {
         let row = t * batch;
-        let prev = match t {
-            0 => &trace.initial,
-            _ => &trace.steps[t - 1].state,
-        };
-        let mut xp = backend.zeros(batch, gh);
-        backend.copy_rows(&mut xp, 0, &xp_all, row, batch);
-        let hh = params.project_hidden(backend, &prev.h);
-        let mut step = gates_forward(backend, kind, xp, hh, prev);
-        backend.copy_rows(&mut trace.h_prev, row, &prev.h, 0, batch);
+        backend.copy_rows(&mut buf.xp, 0, &xp_all, row, batch);
+        params.project_hidden(backend, &buf.h_prev, &mut buf.hh);
+        gates_forward(backend, kind, &mut buf);
         // A sequence that has ended keeps its state; its output is zero.
         for b in ended(lengths, t) {
-            backend.copy_rows(&mut step.state.h, b, &prev.h, b, 1);
-            if let (Some(c), Some(c_prev)) = (&mut step.state.c, &prev.c) {
-                backend.copy_rows(c, b, c_prev, b, 1);
-            }
+            backend.copy_rows(&mut buf.h, b, &buf.h_prev, b, 1);
+            backend.copy_rows(&mut buf.c, b, &buf.c_prev, b, 1);
         }
-        backend.copy_rows(&mut trace.output, row, &step.state.h, 0, batch);
+        backend.copy_rows(&mut trace.h_prev, row, &buf.h_prev, 0, batch);
+        backend.copy_rows(&mut trace.output, row, &buf.h, 0, batch);
         for b in ended(lengths, t) {
             backend.copy_rows(&mut trace.output, row + b, &zero_row, 0, 1);
         }
-        trace.steps.push(step);
+        let saved = [
+            (&mut trace.c, &buf.c),
+            (&mut trace.gates, &buf.gates),
+            (&mut trace.hh, &buf.hh),
+        ];
+        for (all, this_step) in saved {
+            if let Some(all) = all {
+                backend.copy_rows(all, row, this_step, 0, batch);
+            }
+        }
+        std::mem::swap(&mut buf.h, &mut buf.h_prev);
+        std::mem::swap(&mut buf.c, &mut buf.c_prev);
     }
+    trace.final_state = CellState {
+        h: buf.h_prev,
+        c: kind.has_cell_state().then_some(buf.c_prev),
+    };
     Ok(trace)
 }
 
@@ -251,7 +299,8 @@ pub fn forward<B: Backend>(
 /// Given the trace of [`forward`] on `input`, the gradient `d_output` of the loss with respect to
 /// the layer's output (`T*B x H`) and optionally with respect to its final state, adds the
 /// gradients of every parameter into `grads` and returns `(dE/d input, dE/d initial state)`.
-/// The input gradient is `None` for token ids (they have none).
+/// The input gradient is `None` for token ids (they have none). Like [`forward`], the time loop
+/// allocates nothing.
 ///
 /// # Errors
 /// [`Error::Shape`] if `d_output`, `d_final` or `grads` do not match the forward pass, or if
@@ -268,8 +317,15 @@ pub fn backward<B: Backend>(
     grads: &mut CellParams<B>,
 ) -> Result<(Option<B::Matrix>, CellState<B>)> {
     let (input_size, hidden) = params.sizes(backend);
-    let (batch, steps) = (trace.batch, trace.steps());
+    let (batch, steps) = (trace.batch, trace.steps);
     let rows = steps * batch;
+    if kind != trace.kind {
+        return Err(Error::config(format!(
+            "the trace is of a {} layer, not {}",
+            trace.kind.name(),
+            kind.name()
+        )));
+    }
     if input.check(backend, input_size, batch)? != steps {
         return Err(Error::shape("layer input rows", rows, input.rows(backend)));
     }
@@ -289,62 +345,83 @@ pub fn backward<B: Backend>(
         ));
     }
     check_same_shapes(backend, params, grads)?;
-    let mut d_next = match d_final {
-        Some(d) => {
-            d.check(backend, "final state gradient", kind, batch, hidden)?;
-            d.clone()
-        }
-        None => CellState::zeros(backend, kind, batch, hidden),
-    };
     let gh = kind.gates() * hidden;
+    let mut buf = StepBuffers::new(backend, kind, batch, hidden);
+    // dE/dh and dE/dc flowing back into the current step from the one after it.
+    let mut d_next = CellState::zeros(backend, kind, batch, hidden);
+    if let Some(d) = d_final {
+        d.check(backend, "final state gradient", kind, batch, hidden)?;
+        d_next = d.clone();
+    }
+    let mut passed = d_next.clone();
     let mut d_xp_all = backend.zeros(rows, gh);
-    let mut d_hh_all = backend.zeros(rows, gh);
+    let mut d_hh_all = (kind == CellKind::Gru).then(|| backend.zeros(rows, gh));
     let lengths = trace.lengths.as_deref();
     let zero_row = backend.zeros(1, hidden);
     for t in (0..steps).rev() {
         let row = t * batch;
+        trace.load_step(backend, t, &mut buf);
         // A sequence that has ended passed its state through this step unchanged: its gradient
         // passes through too, and its (constant zero) output takes none.
-        let passed = ended(lengths, t).next().map(|_| d_next.clone());
-        // dE/dh_t: from the layer's output at step t, plus what flows back from step t + 1.
-        let mut dh = backend.zeros(batch, hidden);
-        backend.copy_rows(&mut dh, 0, d_output, row, batch);
-        backend.axpy(&mut dh, B::Scalar::one(), &d_next.h);
-        let mut d_state = CellState { h: dh, c: d_next.c };
-        for b in ended(lengths, t) {
-            backend.copy_rows(&mut d_state.h, b, &zero_row, 0, 1);
-            if let Some(dc) = &mut d_state.c {
-                backend.copy_rows(dc, b, &zero_row, 0, 1);
+        let any_ended = ended(lengths, t).next().is_some();
+        if any_ended {
+            copy_all(backend, &mut passed.h, &d_next.h);
+            if let (Some(p), Some(d)) = (&mut passed.c, &d_next.c) {
+                copy_all(backend, p, d);
             }
         }
-        let g = gates_backward(
-            backend,
-            kind,
-            &trace.steps[t],
-            trace.prev_state(t),
-            &d_state,
-        );
-        d_next = CellState {
-            h: back_project(backend, &params.weight_hh, &g.d_hh, g.d_h_direct),
-            c: g.d_c,
+        // dE/dh_t: from the layer's output at step t, plus what flows back from step t + 1.
+        backend.copy_rows(&mut buf.dh, 0, d_output, row, batch);
+        backend.axpy(&mut buf.dh, B::Scalar::one(), &d_next.h);
+        if let Some(dc) = &d_next.c {
+            copy_all(backend, &mut buf.dc, dc);
+        }
+        for b in ended(lengths, t) {
+            backend.copy_rows(&mut buf.dh, b, &zero_row, 0, 1);
+            backend.copy_rows(&mut buf.dc, b, &zero_row, 0, 1);
+        }
+        gates_backward(backend, kind, &mut buf);
+        // dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1} from the cell.
+        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+        let beta = match buf.dh_direct(kind) {
+            Some(direct) => {
+                copy_all(backend, &mut d_next.h, direct);
+                one
+            }
+            None => zero,
         };
-        if let Some(passed) = passed {
+        backend.gemm(
+            &mut d_next.h,
+            one,
+            buf.d_hh(kind),
+            Transpose::No,
+            &params.weight_hh,
+            Transpose::No,
+            beta,
+        );
+        if let Some(dc) = &mut d_next.c {
+            copy_all(backend, dc, &buf.dc_prev);
+        }
+        if any_ended {
             for b in ended(lengths, t) {
                 backend.copy_rows(&mut d_next.h, b, &passed.h, b, 1);
-                if let (Some(dc), Some(passed_c)) = (&mut d_next.c, &passed.c) {
-                    backend.copy_rows(dc, b, passed_c, b, 1);
+                if let (Some(dc), Some(p)) = (&mut d_next.c, &passed.c) {
+                    backend.copy_rows(dc, b, p, b, 1);
                 }
             }
         }
-        backend.copy_rows(&mut d_xp_all, row, &g.d_xp, 0, batch);
-        backend.copy_rows(&mut d_hh_all, row, &g.d_hh, 0, batch);
+        backend.copy_rows(&mut d_xp_all, row, &buf.d_xp, 0, batch);
+        if let Some(all) = &mut d_hh_all {
+            backend.copy_rows(all, row, &buf.d_hh, 0, batch);
+        }
     }
     // Every step's gradient summed into the shared weights, one GEMM per weight.
+    let d_hh_all = d_hh_all.as_ref().unwrap_or(&d_xp_all);
     add_weight_grads(
         backend,
         &mut grads.weight_hh,
         grads.bias_hh.as_mut(),
-        &d_hh_all,
+        d_hh_all,
         &trace.h_prev,
     );
     let d_input = match input {

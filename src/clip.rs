@@ -27,7 +27,7 @@ fn check_threshold<T: Scalar>(what: &str, t: T) -> Result<()> {
 pub fn by_value<B: Backend>(grads: &mut Gradients<B>, threshold: B::Scalar) -> Result<()> {
     check_threshold("clip threshold", threshold)?;
     let backend = grads.backend().clone();
-    for (_, g) in grads.params_mut().named_mut() {
+    for g in grads.params_mut().matrices_mut() {
         backend.clamp(g, -threshold, threshold);
     }
     Ok(())
@@ -41,9 +41,9 @@ pub fn by_value<B: Backend>(grads: &mut Gradients<B>, threshold: B::Scalar) -> R
 /// norm.
 pub fn norm<B: Backend>(backend: &B, grads: &Gradients<B>) -> f64 {
     let norms: Vec<f64> = grads
-        .named()
-        .iter()
-        .map(|(_, g)| {
+        .params()
+        .matrices()
+        .map(|g| {
             let sum = backend.sum_squares(g).to_f64();
             if sum.is_finite() {
                 sum.sqrt()
@@ -91,7 +91,7 @@ pub fn global_norm<B: Backend>(grads: &mut Gradients<B>, max_norm: B::Scalar) ->
     }
     if total > max_norm.to_f64() {
         let scale = B::Scalar::of(max_norm.to_f64() / total);
-        for (_, g) in grads.params_mut().named_mut() {
+        for g in grads.params_mut().matrices_mut() {
             backend.scale(g, scale);
         }
     }

@@ -95,7 +95,8 @@ impl CrossEntropy {
                 if mask.len() != rows {
                     return Err(Error::shape("mask (one per logits row)", rows, mask.len()));
                 }
-                let kept: Vec<usize> = (0..rows).filter(|&r| mask[r]).collect();
+                let mut kept = Vec::with_capacity(rows);
+                kept.extend((0..rows).filter(|&r| mask[r]));
                 if kept.is_empty() {
                     return Err(Error::empty("mask selection"));
                 }

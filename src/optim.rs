@@ -40,7 +40,11 @@ impl Sgd {
         let backend = rnn.backend().clone();
         rnn.params().check_matches(&backend, grads.params())?;
         let lr = B::Scalar::of(-self.lr);
-        for ((_, p), (_, g)) in rnn.params_mut().named_mut().into_iter().zip(grads.named()) {
+        for (p, g) in rnn
+            .params_mut()
+            .matrices_mut()
+            .zip(grads.params().matrices())
+        {
             backend.axpy(p, lr, g);
         }
         Ok(())

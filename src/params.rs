@@ -78,6 +78,28 @@ impl<B: Backend> Params<B> {
         out
     }
 
+    /// Every parameter matrix in the order of [`named`](Params::named), without names (and so
+    /// without allocating): what optimisers and clipping walk.
+    pub fn matrices(&self) -> impl Iterator<Item = &B::Matrix> {
+        let out = self
+            .out
+            .iter()
+            .flat_map(|o| std::iter::once(&o.weight).chain(o.bias.iter()));
+        self.layers.iter().flat_map(CellParams::matrices).chain(out)
+    }
+
+    /// As [`matrices`](Params::matrices), mutable.
+    pub fn matrices_mut(&mut self) -> impl Iterator<Item = &mut B::Matrix> {
+        let out = self
+            .out
+            .iter_mut()
+            .flat_map(|o| std::iter::once(&mut o.weight).chain(o.bias.iter_mut()));
+        self.layers
+            .iter_mut()
+            .flat_map(CellParams::matrices_mut)
+            .chain(out)
+    }
+
     /// As [`named`](Params::named), mutable.
     pub fn named_mut(&mut self) -> Vec<(String, &mut B::Matrix)> {
         let mut out = Vec::new();

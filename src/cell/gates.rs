@@ -1,5 +1,8 @@
 //! The element-wise part of each cell's step, forward and backward: the gate math that follows
 //! the two projections. The kernels themselves are the backend's (fused per cell).
+//!
+//! Both directions work in place on [`StepBuffers`], matrices sized once per batch and reused
+//! at every step, so that the time loop allocates nothing.
 
 use super::{CellKind, CellState};
 use crate::backend::Backend;
@@ -17,139 +20,128 @@ pub struct StepCache<B: Backend> {
     pub(crate) hh: Option<B::Matrix>,
 }
 
-/// The element-wise part of a step's backward pass.
-pub(crate) struct GateGrads<B: Backend> {
-    /// Gradient with respect to `xp = x W_ih^T + b_ih`.
+/// The matrices one step reads and writes, `B x G*H` or `B x H`.
+///
+/// Forward reads `xp = x W_ih^T + b_ih`, `hh = h_{t-1} W_hh^T + b_hh`, `h_prev` and `c_prev` and
+/// writes `gates` (activated), `h` and `c`. Backward reads those saved values and `dh`, `dc` (the
+/// gradients reaching `h_t` and `c_t`) and writes `d_xp`, `d_hh` (GRU only: the Elman and LSTM
+/// cells have `d_hh = d_xp`), `dh_direct` (GRU: the part of `dh_{t-1}` that bypasses `W_hh`) and
+/// `dc_prev` (LSTM).
+#[derive(Debug, Clone)]
+pub(crate) struct StepBuffers<B: Backend> {
+    pub xp: B::Matrix,
+    pub hh: B::Matrix,
+    pub gates: B::Matrix,
+    pub h_prev: B::Matrix,
+    pub c_prev: B::Matrix,
+    pub h: B::Matrix,
+    pub c: B::Matrix,
+    pub dh: B::Matrix,
+    pub dc: B::Matrix,
     pub d_xp: B::Matrix,
-    /// Gradient with respect to `hh = h_{t-1} W_hh^T + b_hh`.
     pub d_hh: B::Matrix,
-    /// Gradient reaching `h_{t-1}` other than through `W_hh` (none for the Elman cell).
-    pub d_h_direct: Option<B::Matrix>,
-    /// Gradient reaching `c_{t-1}`.
-    pub d_c: Option<B::Matrix>,
+    pub dh_direct: B::Matrix,
+    pub dc_prev: B::Matrix,
 }
 
-/// The element-wise part of a step forward: from `xp` and `hh` (`B x G*H` each) and the
-/// previous state, the new state and what backward needs.
-pub(crate) fn gates_forward<B: Backend>(
-    backend: &B,
-    kind: CellKind,
-    mut xp: B::Matrix,
-    hh: B::Matrix,
-    prev: &CellState<B>,
-) -> StepCache<B> {
-    let (batch, hidden) = backend.shape(&prev.h);
+impl<B: Backend> StepBuffers<B> {
+    /// Buffers for a batch of `batch` and `hidden` units of a `kind` cell, all zero.
+    pub fn new(backend: &B, kind: CellKind, batch: usize, hidden: usize) -> Self {
+        let wide = || backend.zeros(batch, kind.gates() * hidden);
+        let narrow = || backend.zeros(batch, hidden);
+        StepBuffers {
+            xp: wide(),
+            hh: wide(),
+            gates: wide(),
+            h_prev: narrow(),
+            c_prev: narrow(),
+            h: narrow(),
+            c: narrow(),
+            dh: narrow(),
+            dc: narrow(),
+            d_xp: wide(),
+            d_hh: wide(),
+            dh_direct: narrow(),
+            dc_prev: narrow(),
+        }
+    }
+
+    /// The gradient with respect to `hh` after [`gates_backward`]: its own buffer for the GRU,
+    /// whose reset gate makes it differ from `d_xp`; `d_xp` itself for the others.
+    pub fn d_hh(&self, kind: CellKind) -> &B::Matrix {
+        match kind {
+            CellKind::Gru => &self.d_hh,
+            _ => &self.d_xp,
+        }
+    }
+
+    /// The direct part of `dh_{t-1}` after [`gates_backward`], if the cell has one (the GRU).
+    pub fn dh_direct(&self, kind: CellKind) -> Option<&B::Matrix> {
+        (kind == CellKind::Gru).then_some(&self.dh_direct)
+    }
+}
+
+/// Copies `src` over `dst`, same shape.
+fn copy<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Matrix) {
+    let (rows, _) = backend.shape(src);
+    backend.copy_rows(dst, 0, src, 0, rows);
+}
+
+/// The element-wise part of a step forward: `h`, `c` and `gates` from `xp`, `hh`, `h_prev` and
+/// `c_prev`.
+pub(crate) fn gates_forward<B: Backend>(backend: &B, kind: CellKind, buf: &mut StepBuffers<B>) {
+    let one = B::Scalar::one();
     match kind {
         CellKind::Rnn(nonlinearity) => {
             // h_t = act(xp + hh)
-            backend.axpy(&mut xp, B::Scalar::one(), &hh);
-            backend.activate(&mut xp, nonlinearity.activation());
-            StepCache {
-                state: CellState { h: xp, c: None },
-                gates: None,
-                hh: None,
-            }
+            copy(backend, &mut buf.h, &buf.xp);
+            backend.axpy(&mut buf.h, one, &buf.hh);
+            backend.activate(&mut buf.h, nonlinearity.activation());
         }
         CellKind::Lstm => {
             // gates = xp + hh, then i, f, g, o; c = f c_prev + i g; h = o tanh(c)
-            backend.axpy(&mut xp, B::Scalar::one(), &hh);
-            let (mut c, mut h) = (backend.zeros(batch, hidden), backend.zeros(batch, hidden));
-            let c_prev = prev.c.as_ref().expect("checked: an LSTM state has c");
-            backend.lstm_cell(&mut xp, c_prev, &mut c, &mut h);
-            StepCache {
-                state: CellState { h, c: Some(c) },
-                gates: Some(xp),
-                hh: None,
-            }
+            copy(backend, &mut buf.gates, &buf.xp);
+            backend.axpy(&mut buf.gates, one, &buf.hh);
+            backend.lstm_cell(&mut buf.gates, &buf.c_prev, &mut buf.c, &mut buf.h);
         }
         CellKind::Gru => {
-            let (mut gates, mut h) = (
-                backend.zeros(batch, 3 * hidden),
-                backend.zeros(batch, hidden),
-            );
-            backend.gru_cell(&xp, &hh, &prev.h, &mut gates, &mut h);
-            StepCache {
-                state: CellState { h, c: None },
-                gates: Some(gates),
-                hh: Some(hh),
-            }
+            backend.gru_cell(&buf.xp, &buf.hh, &buf.h_prev, &mut buf.gates, &mut buf.h);
         }
     }
 }
 
-/// The element-wise part of a step backward, given the gradient `d_state` reaching the step's
-/// output state.
-pub(crate) fn gates_backward<B: Backend>(
-    backend: &B,
-    kind: CellKind,
-    step: &StepCache<B>,
-    prev: &CellState<B>,
-    d_state: &CellState<B>,
-) -> GateGrads<B> {
-    let (batch, hidden) = backend.shape(&prev.h);
+/// The element-wise part of a step backward: `d_xp`, `d_hh`, `dh_direct` and `dc_prev` from
+/// `dh`, `dc` and the step's saved values.
+pub(crate) fn gates_backward<B: Backend>(backend: &B, kind: CellKind, buf: &mut StepBuffers<B>) {
     match kind {
         CellKind::Rnn(nonlinearity) => {
             // d pre = dh * act'(pre), from the saved output h_t.
-            let mut d_pre = d_state.h.clone();
-            backend.activate_backward(&mut d_pre, &step.state.h, nonlinearity.activation());
-            GateGrads {
-                d_xp: d_pre.clone(),
-                d_hh: d_pre,
-                d_h_direct: None,
-                d_c: None,
-            }
+            copy(backend, &mut buf.d_xp, &buf.dh);
+            backend.activate_backward(&mut buf.d_xp, &buf.h, nonlinearity.activation());
         }
         CellKind::Lstm => {
-            let gates = step.gates.as_ref().expect("an LSTM step saves its gates");
-            let (c_prev, c) = (prev.c.as_ref(), step.state.c.as_ref());
-            let (c_prev, c) = (c_prev.expect("LSTM state"), c.expect("LSTM state"));
-            let zeros;
-            let dc = match &d_state.c {
-                Some(dc) => dc,
-                None => {
-                    zeros = backend.zeros(batch, hidden);
-                    &zeros
-                }
-            };
-            let mut d_gates = backend.zeros(batch, 4 * hidden);
-            let mut dc_prev = backend.zeros(batch, hidden);
+            let b = &mut *buf;
             backend.lstm_cell_backward(
-                gates,
-                c_prev,
-                c,
-                &d_state.h,
-                dc,
-                &mut d_gates,
-                &mut dc_prev,
+                &b.gates,
+                &b.c_prev,
+                &b.c,
+                &b.dh,
+                &b.dc,
+                &mut b.d_xp,
+                &mut b.dc_prev,
             );
-            GateGrads {
-                d_xp: d_gates.clone(),
-                d_hh: d_gates,
-                d_h_direct: None,
-                d_c: Some(dc_prev),
-            }
         }
         CellKind::Gru => {
-            let gates = step.gates.as_ref().expect("a GRU step saves its gates");
-            let hh = step.hh.as_ref().expect("a GRU step saves hh");
-            let mut d_xp = backend.zeros(batch, 3 * hidden);
-            let mut d_hh = backend.zeros(batch, 3 * hidden);
-            let mut dh_prev = backend.zeros(batch, hidden);
+            let b = &mut *buf;
             backend.gru_cell_backward(
-                gates,
-                hh,
-                &prev.h,
-                &d_state.h,
-                &mut d_xp,
-                &mut d_hh,
-                &mut dh_prev,
+                &b.gates,
+                &b.hh,
+                &b.h_prev,
+                &b.dh,
+                &mut b.d_xp,
+                &mut b.d_hh,
+                &mut b.dh_direct,
             );
-            GateGrads {
-                d_xp,
-                d_hh,
-                d_h_direct: Some(dh_prev),
-                d_c: None,
-            }
         }
     }
 }

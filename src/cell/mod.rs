@@ -23,7 +23,7 @@ pub use gates::StepCache;
 pub use params::CellParams;
 pub use rnn::RnnCell;
 
-pub(crate) use gates::{gates_backward, gates_forward};
+pub(crate) use gates::{StepBuffers, gates_backward, gates_forward};
 pub(crate) use params::{add_weight_grads, back_project, check_same_shapes};
 
 use crate::backend::{Activation, Backend};
@@ -166,9 +166,23 @@ pub trait Cell<B: Backend> {
             return Err(Error::shape("cell input x", (batch, input), (batch, cols)));
         }
         prev.check(backend, "previous state", self.kind(), batch, hidden)?;
-        let xp = params.project_input(backend, x);
-        let hh = params.project_hidden(backend, &prev.h);
-        Ok(gates_forward(backend, self.kind(), xp, hh, prev))
+        let kind = self.kind();
+        let mut buf = StepBuffers::new(backend, kind, batch, hidden);
+        buf.xp = params.project_input(backend, x);
+        params.project_hidden(backend, &prev.h, &mut buf.hh);
+        buf.h_prev = prev.h.clone();
+        if let Some(c) = &prev.c {
+            buf.c_prev = c.clone();
+        }
+        gates_forward(backend, kind, &mut buf);
+        Ok(StepCache {
+            state: CellState {
+                h: buf.h,
+                c: kind.has_cell_state().then_some(buf.c),
+            },
+            gates: (kind.gates() > 1).then_some(buf.gates),
+            hh: (kind == CellKind::Gru).then_some(buf.hh),
+        })
     }
 
     /// The backward pass of one step taken by [`step_forward`](Cell::step_forward) on `x` from
@@ -202,23 +216,48 @@ pub trait Cell<B: Backend> {
             .check(backend, "step cache state", self.kind(), batch, hidden)?;
         d_state.check(backend, "state gradient", self.kind(), batch, hidden)?;
         check_same_shapes(backend, params, grads)?;
-        let g = gates_backward(backend, self.kind(), step, prev, d_state);
+        let kind = self.kind();
+        let mut buf = StepBuffers::new(backend, kind, batch, hidden);
+        buf.h_prev = prev.h.clone();
+        buf.h = step.state.h.clone();
+        if let (Some(c_prev), Some(c)) = (&prev.c, &step.state.c) {
+            buf.c_prev = c_prev.clone();
+            buf.c = c.clone();
+        }
+        if let Some(gates) = &step.gates {
+            buf.gates = gates.clone();
+        }
+        if let Some(hh) = &step.hh {
+            buf.hh = hh.clone();
+        }
+        buf.dh = d_state.h.clone();
+        if let Some(dc) = &d_state.c {
+            buf.dc = dc.clone();
+        }
+        gates_backward(backend, kind, &mut buf);
+        let (d_xp, d_hh) = (&buf.d_xp, buf.d_hh(kind));
         add_weight_grads(
             backend,
             &mut grads.weight_ih,
             grads.bias_ih.as_mut(),
-            &g.d_xp,
+            d_xp,
             x,
         );
         add_weight_grads(
             backend,
             &mut grads.weight_hh,
             grads.bias_hh.as_mut(),
-            &g.d_hh,
+            d_hh,
             &prev.h,
         );
-        let d_x = back_project(backend, &params.weight_ih, &g.d_xp, None);
-        let d_h = back_project(backend, &params.weight_hh, &g.d_hh, g.d_h_direct);
-        Ok((d_x, CellState { h: d_h, c: g.d_c }))
+        let d_x = back_project(backend, &params.weight_ih, d_xp, None);
+        let d_h = back_project(
+            backend,
+            &params.weight_hh,
+            d_hh,
+            buf.dh_direct(kind).cloned(),
+        );
+        let d_c = kind.has_cell_state().then(|| buf.dc_prev.clone());
+        Ok((d_x, CellState { h: d_h, c: d_c }))
     }
 }

@@ -156,6 +156,23 @@ impl<B: Backend> CellParams<B> {
         out
     }
 
+    /// The parameter matrices in the order of [`named`](CellParams::named), without names (and
+    /// so without allocating).
+    pub fn matrices(&self) -> impl Iterator<Item = &B::Matrix> {
+        [&self.weight_ih, &self.weight_hh]
+            .into_iter()
+            .chain(self.bias_ih.iter())
+            .chain(self.bias_hh.iter())
+    }
+
+    /// As [`matrices`](CellParams::matrices), mutable.
+    pub fn matrices_mut(&mut self) -> impl Iterator<Item = &mut B::Matrix> {
+        [&mut self.weight_ih, &mut self.weight_hh]
+            .into_iter()
+            .chain(self.bias_ih.iter_mut())
+            .chain(self.bias_hh.iter_mut())
+    }
+
     /// As [`named`](CellParams::named), mutable.
     pub fn named_mut(&mut self, suffix: &str) -> Vec<(String, &mut B::Matrix)> {
         let mut out = vec![
@@ -201,25 +218,21 @@ impl<B: Backend> CellParams<B> {
         xp
     }
 
-    /// `hh = h W_hh^T + b_hh` for `h` (`B x H`), giving `B x G*H`.
-    pub(crate) fn project_hidden(&self, backend: &B, h: &B::Matrix) -> B::Matrix {
-        let (batch, _) = backend.shape(h);
-        let (gh, _) = backend.shape(&self.weight_hh);
-        let mut hh = backend.zeros(batch, gh);
-        let one = B::Scalar::one();
+    /// `hh = h W_hh^T + b_hh` for `h` (`B x H`), written over `hh` (`B x G*H`).
+    pub(crate) fn project_hidden(&self, backend: &B, h: &B::Matrix, hh: &mut B::Matrix) {
+        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
         backend.gemm(
-            &mut hh,
+            hh,
             one,
             h,
             Transpose::No,
             &self.weight_hh,
             Transpose::Yes,
-            B::Scalar::zero(),
+            zero,
         );
         if let Some(b) = &self.bias_hh {
-            backend.add_row(&mut hh, b);
+            backend.add_row(hh, b);
         }
-        hh
     }
 }
 

@@ -1,0 +1,110 @@
+//! No heap allocation inside the time loop: a training step (forward, loss, backward, clipping,
+//! update) makes as many allocations for 64 steps as for 8, for every cell, one or two
+//! directions, with and without lengths, on both backends. Every matrix of a pass is sized
+//! before its loop; the loop only reuses them.
+
+// A counting allocator needs `unsafe impl GlobalAlloc`; it only forwards to the system one.
+#![allow(unsafe_code)]
+
+mod common;
+
+use common::{random_ids, rng};
+use recurrent::prelude::*;
+use recurrent::{RnnConfig, Scalar};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// The system allocator, counting the allocations made on each thread.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every method forwards to `System`, which upholds `GlobalAlloc`'s contract; the
+// counter is a thread-local `Cell` with a const initialiser, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this `layout`, as the caller guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Allocations of one training step over `steps` steps, after a warm-up step.
+fn allocations_per_step<B: Backend>(
+    backend: B,
+    config: &RnnConfig,
+    steps: usize,
+    lengths: bool,
+) -> usize {
+    let (vocab, batch) = (config.input_size(), 3);
+    let mut rnn = Rnn::new(backend, config.clone(), &mut rng(1)).unwrap();
+    let mut r = rng(2);
+    let mut input = Input::ids(random_ids(steps * batch, vocab, &mut r), batch);
+    if lengths {
+        input = input.with_lengths(vec![steps, steps / 2, 1]);
+    }
+    let targets = random_ids(steps * batch, vocab, &mut r);
+    let sgd = Sgd::new(0.01).unwrap();
+    let mut step = || {
+        let trace = rnn.forward(&input, None).unwrap();
+        let (_, d) = CrossEntropy::sum()
+            .forward_masked(rnn.backend(), trace.logits(), &targets, trace.mask())
+            .unwrap();
+        let mut grads = rnn.backward(&trace, &d).unwrap();
+        clip::global_norm(&mut grads, B::Scalar::of(5.0)).unwrap();
+        sgd.step(&mut rnn, &grads).unwrap();
+    };
+    step();
+    allocations_during(step)
+}
+
+#[test]
+fn a_training_step_allocates_the_same_for_8_and_64_steps() {
+    let configs = [
+        RnnConfig::rnn(7, 5).layers(2).output(7),
+        RnnConfig::lstm(7, 5)
+            .layers(2)
+            .bidirectional(true)
+            .output(7),
+        RnnConfig::gru(7, 5).bidirectional(true).output(7),
+    ];
+    for config in &configs {
+        for lengths in [false, true] {
+            let short = allocations_per_step(NaiveCpu::<f32>::new(), config, 8, lengths);
+            let long = allocations_per_step(NaiveCpu::<f32>::new(), config, 64, lengths);
+            assert_eq!(
+                short, long,
+                "naive {config:?}, lengths {lengths}: {short} vs {long} allocations"
+            );
+            let fast_short = allocations_per_step(Cpu::<f64>::with_threads(1), config, 8, lengths);
+            let fast_long = allocations_per_step(Cpu::<f64>::with_threads(1), config, 64, lengths);
+            assert_eq!(fast_short, fast_long, "cpu {config:?}, lengths {lengths}");
+            println!(
+                "{:?} lengths {lengths}: {short} allocations per training step",
+                config.kind()
+            );
+        }
+    }
+}
