@@ -1,0 +1,265 @@
+//! The `recurrent` half of the side-by-side comparison (`benches/compare/run.sh`): plain timings,
+//! no criterion, printed as one JSON object per line so that `table.py` can set them beside
+//! PyTorch's and JAX's (`peers.py`), which print the same fields.
+//!
+//! The grid: vocabulary 65, token-id input, sequence 64, hidden 128 / 256 / 512, batch 1 and 32,
+//! cells rnn / lstm / gru; plus min-char-rnn's shape (rnn, hidden 100, sequence 25, batch 1). All
+//! on `Cpu::<f32>::new()` (every available core). For each case, two operations:
+//!
+//! - `train`: forward, summed cross-entropy, BPTT, global-norm clipping at 5, an SGD update;
+//! - `forward`: the forward pass alone (`Rnn::forward`, logits and the caches BPTT would need).
+//!
+//! Each is warmed up, then timed call by call for about 1.5 s; the median is printed:
+//!
+//! ```text
+//! {"impl":"recurrent","cell":"lstm","hidden":512,"batch":32,"seq":64,"op":"train","median_s":..}
+//! ```
+//!
+//! A last line gives this machine's f32 GEMM peak, the median GFLOP/s of a 2048^3 product through
+//! the public `Backend::gemm` of `Cpu<f32>`: `{"impl":"recurrent","op":"gemm_peak","gflops":..}`.
+//!
+//! ```text
+//! cargo bench --bench compare                     # everything
+//! cargo bench --bench compare -- lstm/h512/b32    # cases whose id contains the filter
+//! cargo bench --bench compare -- gemm_peak        # the GEMM peak alone
+//! ```
+//!
+//! Case ids are `cell/hH/bB/tT/op`, e.g. `gru/h256/b1/t64/train`. Flags (`--bench`, which cargo
+//! adds) are ignored.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use recurrent::prelude::*;
+use recurrent::{DenseMatrix, Transpose};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const VOCAB: usize = 65;
+/// Time spent in repetitions of one operation, after warm-up.
+const BUDGET: Duration = Duration::from_millis(1500);
+/// Warm-up: at least this long and at least `MIN_WARMUP_CALLS` calls.
+const WARMUP: Duration = Duration::from_millis(300);
+const MIN_WARMUP_CALLS: usize = 3;
+const MIN_REPS: usize = 5;
+const MAX_REPS: usize = 5000;
+/// The side of the square product that measures the GEMM peak.
+const PEAK_N: usize = 2048;
+
+type MakeConfig = fn(usize, usize) -> RnnConfig;
+
+/// One shape of the grid.
+struct Case {
+    cell: &'static str,
+    make: MakeConfig,
+    hidden: usize,
+    batch: usize,
+    seq: usize,
+}
+
+impl Case {
+    fn id(&self, op: &str) -> String {
+        format!(
+            "{}/h{}/b{}/t{}/{op}",
+            self.cell, self.hidden, self.batch, self.seq
+        )
+    }
+}
+
+fn grid() -> Vec<Case> {
+    let cells: [(&str, MakeConfig); 3] = [
+        ("rnn", RnnConfig::rnn),
+        ("lstm", RnnConfig::lstm),
+        ("gru", RnnConfig::gru),
+    ];
+    let mut cases = Vec::new();
+    for (cell, make) in cells {
+        for batch in [1, 32] {
+            for hidden in [128, 256, 512] {
+                cases.push(Case {
+                    cell,
+                    make,
+                    hidden,
+                    batch,
+                    seq: 64,
+                });
+            }
+        }
+    }
+    // min-char-rnn's shape.
+    cases.push(Case {
+        cell: "rnn",
+        make: RnnConfig::rnn,
+        hidden: 100,
+        batch: 1,
+        seq: 25,
+    });
+    cases
+}
+
+/// A model, a batch of token ids and their targets: `seq * batch` of each, time-major.
+struct Setup {
+    rnn: Rnn<Cpu<f32>>,
+    input: Input<Cpu<f32>>,
+    targets: Vec<usize>,
+}
+
+fn setup(case: &Case) -> Setup {
+    let mut rng = StdRng::seed_from_u64(7);
+    let config = (case.make)(VOCAB, case.hidden).output(VOCAB);
+    let rnn = Rnn::new(Cpu::<f32>::new(), config, &mut rng).expect("valid config");
+    let n = case.seq * case.batch;
+    let ids = (0..n).map(|_| rng.random_range(0..VOCAB)).collect();
+    let targets = (0..n).map(|_| rng.random_range(0..VOCAB)).collect();
+    Setup {
+        rnn,
+        input: Input::ids(ids, case.batch),
+        targets,
+    }
+}
+
+/// One training step; returns the loss before the update.
+fn train_step(s: &mut Setup, sgd: &Sgd) -> f32 {
+    let trace = s.rnn.forward(&s.input, None).expect("valid input");
+    let (loss, d_logits) = CrossEntropy::sum()
+        .forward(s.rnn.backend(), trace.logits(), &s.targets)
+        .expect("valid targets");
+    let mut grads = s.rnn.backward(&trace, &d_logits).expect("matching shapes");
+    clip::global_norm(&mut grads, 5.0).expect("finite gradients");
+    sgd.step(&mut s.rnn, &grads).expect("matching shapes");
+    loss
+}
+
+/// Warms `f` up, then times it call by call for about `BUDGET`; the median in seconds.
+fn median_seconds(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut calls = 0;
+    while calls < MIN_WARMUP_CALLS || start.elapsed() < WARMUP {
+        f();
+        calls += 1;
+    }
+    let per_call = start.elapsed().as_secs_f64() / calls as f64;
+    let reps = ((BUDGET.as_secs_f64() / per_call).ceil() as usize).clamp(MIN_REPS, MAX_REPS);
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let mid = times.len() / 2;
+    if times.len() % 2 == 1 {
+        times[mid]
+    } else {
+        0.5 * (times[mid - 1] + times[mid])
+    }
+}
+
+fn print_case(case: &Case, op: &str, median_s: f64, extra: &str) {
+    println!(
+        "{{\"impl\":\"recurrent\",\"cell\":\"{}\",\"hidden\":{},\"batch\":{},\"seq\":{},\
+         \"op\":\"{op}\",\"median_s\":{median_s:.9}{extra}}}",
+        case.cell, case.hidden, case.batch, case.seq
+    );
+}
+
+fn run_case(case: &Case, filter: &str) {
+    let (train_id, forward_id) = (case.id("train"), case.id("forward"));
+    if !train_id.contains(filter) && !forward_id.contains(filter) {
+        return;
+    }
+    let mut s = setup(case);
+    if train_id.contains(filter) {
+        // A small rate keeps the weights near their initialisation over thousands of steps.
+        let sgd = Sgd::new(1e-3).expect("valid rate");
+        let tokens = (case.seq * case.batch) as f32;
+        let first_loss = train_step(&mut s, &sgd) / tokens;
+        let median = median_seconds(|| {
+            black_box(train_step(&mut s, &sgd));
+        });
+        print_case(
+            case,
+            "train",
+            median,
+            &format!(",\"loss0_per_token\":{first_loss:.6}"),
+        );
+    }
+    if forward_id.contains(filter) {
+        let median = median_seconds(|| {
+            black_box(s.rnn.forward(&s.input, None).expect("valid input"));
+        });
+        print_case(case, "forward", median, "");
+    }
+}
+
+/// This machine's f32 GEMM peak through the crate's own GEMM: `C <- A B`, all `n x n`.
+fn gemm_peak() {
+    let backend = Cpu::<f32>::new();
+    let n = PEAK_N;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut random = || -> DenseMatrix<f32> {
+        let data = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        backend.from_vec(n, n, data).expect("n * n values")
+    };
+    let (a, b) = (random(), random());
+    let mut c = backend.zeros(n, n);
+    let median = median_seconds(|| {
+        backend.gemm(&mut c, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0);
+        black_box(&c);
+    });
+    check_product(&backend, &a, &b, &c);
+    let gflops = 2.0 * (n as f64).powi(3) / median / 1e9;
+    println!(
+        "{{\"impl\":\"recurrent\",\"op\":\"gemm_peak\",\"n\":{n},\"median_s\":{median:.9},\
+         \"gflops\":{gflops:.3},\"threads\":{}}}",
+        backend.threads()
+    );
+}
+
+/// A peak is only worth printing if the product is right: a few entries of `C = A B` against
+/// dot products in f64.
+fn check_product(
+    backend: &Cpu<f32>,
+    a: &DenseMatrix<f32>,
+    b: &DenseMatrix<f32>,
+    c: &DenseMatrix<f32>,
+) {
+    let (a, b, c) = (backend.to_vec(a), backend.to_vec(b), backend.to_vec(c));
+    let n = PEAK_N;
+    for (i, j) in [
+        (0, 0),
+        (1, 2047),
+        (777, 1234),
+        (2047, 0),
+        (1024, 1024),
+        (2047, 2047),
+    ] {
+        let dot: f64 = (0..n)
+            .map(|p| f64::from(a[i * n + p]) * f64::from(b[p * n + j]))
+            .sum();
+        let got = f64::from(c[i * n + j]);
+        assert!(
+            (got - dot).abs() <= 1e-3 * dot.abs().max(1.0),
+            "gemm_peak: C[{i}][{j}] is {got}, expected {dot}"
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench -- ARGS` adds `--bench`; every flag is ignored, the first word is the filter.
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_default();
+    println!(
+        "{{\"impl\":\"recurrent\",\"op\":\"info\",\"threads\":{},\"version\":\"{}\"}}",
+        Cpu::<f32>::new().threads(),
+        env!("CARGO_PKG_VERSION")
+    );
+    for case in grid() {
+        run_case(&case, &filter);
+    }
+    if "gemm_peak".contains(filter.as_str()) {
+        gemm_peak();
+    }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The side-by-side comparison of issue 4: recurrent's training step and forward pass against the
+# same model in PyTorch and JAX, on this machine, in one go, as one table.
+#
+#   bash benches/compare/run.sh            # the whole grid (about 10 minutes, plus the install)
+#   bash benches/compare/run.sh lstm/h512  # the cases whose id (cell/hH/bB/tT/op) contains this
+#
+# 1. A virtual environment in benches/compare/.venv (git-ignored), with torch, jax[cpu] and numpy
+#    from PyPI, made on the first run and reused after.
+# 2. recurrent: `cargo bench --bench compare` (recurrent_timing.rs), JSON lines.
+# 3. The peers: peers.py, after checking that its JAX and PyTorch models agree.
+# 4. table.py sets them side by side; then peak resident memory of a training-step loop, LSTM
+#    hidden 512, batch 32, sequence 64, for each implementation.
+#
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the Python runs only: this workplace sets
+# them for old OpenBLAS builds, and they slow current ones. Results go to target/compare/.
+# CI never runs this; the crate's tests never need Python.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+here=benches/compare
+venv=$here/.venv
+out=target/compare
+filter=${1:-}
+mkdir -p "$out"
+
+peer=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python")
+max_rss_mb() { # the "Maximum resident set size" (kB) of /usr/bin/time -v's report, in MB
+    awk -F': ' '/Maximum resident set size/ { printf "%.0f MB", $2 / 1024 }' "$1"
+}
+
+echo "== the Python environment ($venv)"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import torch, jax, numpy' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet torch 'jax[cpu]' numpy
+fi
+
+echo "== the machine"
+echo "cores: $(nproc); CPU: $(lscpu | awk -F': +' '/^Model name/ { print $2; exit }')"
+echo "load average before the run (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
+rustc --version
+"${peer[@]}" - <<'EOF'
+import jax, jaxlib, numpy, torch
+print(f"torch {torch.__version__}, jax {jax.__version__}, jaxlib {jaxlib.__version__}, "
+      f"numpy {numpy.__version__}")
+print("torch BLAS, from torch.__config__.show():")
+print("\n".join(torch.__config__.show().strip().splitlines()[:6]))
+EOF
+
+echo "== recurrent (cargo bench --bench compare)"
+cargo bench --bench compare --no-run
+cargo bench --bench compare -- "$filter" | tee "$out/recurrent.jsonl"
+if [ -n "$filter" ]; then # the table needs the GEMM peak whatever the filter
+    cargo bench --bench compare -- gemm_peak | grep gemm_peak | tee -a "$out/recurrent.jsonl"
+fi
+
+echo "== PyTorch and JAX (peers.py)"
+"${peer[@]}" "$here/peers.py" --check | tee "$out/check.jsonl"
+"${peer[@]}" "$here/peers.py" --filter "$filter" | tee "$out/peers.jsonl"
+
+echo "== the table"
+python3 "$here/table.py" "$out/recurrent.jsonl" "$out/peers.jsonl" "$out/check.jsonl" \
+    | tee "$out/table.md"
+
+echo "== peak resident memory: a training-step loop, LSTM hidden 512, batch 32, sequence 64"
+case=lstm/h512/b32/t64/train
+bin=$(cargo bench --bench compare --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "compare" \
+            and m.get("executable"):
+        print(m["executable"])')
+/usr/bin/time -v -o "$out/mem-recurrent.txt" "$bin" "$case" > /dev/null
+/usr/bin/time -v -o "$out/mem-pytorch.txt" "${peer[@]}" "$here/peers.py" --impl pytorch --filter "$case" > /dev/null
+/usr/bin/time -v -o "$out/mem-pytorch-import.txt" "${peer[@]}" "$here/peers.py" --impl pytorch --import-only > /dev/null
+/usr/bin/time -v -o "$out/mem-jax.txt" "${peer[@]}" "$here/peers.py" --impl jax --filter "$case" > /dev/null
+/usr/bin/time -v -o "$out/mem-jax-import.txt" "${peer[@]}" "$here/peers.py" --impl jax --import-only > /dev/null
+echo "recurrent: $(max_rss_mb "$out/mem-recurrent.txt")"
+echo "pytorch:   $(max_rss_mb "$out/mem-pytorch.txt") (import torch alone: $(max_rss_mb "$out/mem-pytorch-import.txt"))"
+echo "jax:       $(max_rss_mb "$out/mem-jax.txt") (import jax alone: $(max_rss_mb "$out/mem-jax-import.txt"))"
+echo "load average after the run (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
