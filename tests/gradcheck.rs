@@ -379,7 +379,8 @@ fn the_fast_backend_gradients_match_finite_differences() {
     let configs: [MakeConfig; 3] = [RnnConfig::rnn, RnnConfig::lstm, RnnConfig::gru];
     for (seed, config) in configs.into_iter().enumerate() {
         let config = config(5, 4).layers(2).bidirectional(true).output(5);
-        let rnn = recurrent::Rnn::new(backend, config, &mut rng(300 + seed as u64)).unwrap();
+        let rnn =
+            recurrent::Rnn::new(backend.clone(), config, &mut rng(300 + seed as u64)).unwrap();
         let mut r = rng(400 + seed as u64);
         let input = Input::dense(random_matrix(&backend, 12, 5, 1.0, &mut r), 3)
             .with_lengths(vec![4, 2, 3]);

@@ -12,6 +12,7 @@ use super::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 use crate::error::Result;
 use crate::scalar::Scalar;
 use gemm::{MatMul, Operand};
+use std::sync::Arc;
 
 /// The fast CPU backend for `f32` and `f64`: a SIMD, cache-blocked GEMM (`matrixmultiply`) with
 /// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
@@ -19,9 +20,13 @@ use gemm::{MatMul, Operand};
 ///
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
-#[derive(Debug, Clone, Copy)]
+///
+/// The threads are a pool of its own, started with the backend and shared by its clones (a
+/// clone is cheap); they end when the last clone is dropped.
+#[derive(Debug, Clone)]
 pub struct Cpu<T> {
-    threads: usize,
+    /// `None` for one thread: everything runs on the caller's.
+    pool: Option<Arc<rayon::ThreadPool>>,
     /// The element-wise and row kernels are the reference's own: plain loops over slices.
     reference: NaiveCpu<T>,
 }
@@ -33,17 +38,27 @@ impl<T> Cpu<T> {
         Self::with_threads(threads)
     }
 
-    /// The backend on at most `threads` threads (at least one).
+    /// The backend on at most `threads` threads (at least one). If the operating system refuses
+    /// to start the threads, it runs on the caller's thread alone.
     pub fn with_threads(threads: usize) -> Self {
+        let pool = (threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .ok()
+            })
+            .flatten()
+            .map(Arc::new);
         Cpu {
-            threads: threads.max(1),
+            pool,
             reference: NaiveCpu::new(),
         }
     }
 
     /// The most threads one kernel uses.
     pub fn threads(&self) -> usize {
-        self.threads
+        self.pool.as_ref().map_or(1, |p| p.current_num_threads())
     }
 }
 
@@ -104,7 +119,7 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
             operand(a, ta),
             operand(b, tb),
             beta,
-            self.threads,
+            self.pool.as_deref(),
         );
     }
 
