@@ -4,9 +4,11 @@
 //! weight gradients over all `T*B` rows, and the per-step recurrence. Those run on
 //! [`gemm`](self::gemm), SIMD and cache-blocked, threaded when large. The element-wise kernels
 //! (`O(B*H)` per step against the recurrence's `O(B*H^2)`) are [`NaiveCpu`]'s, which already loop
-//! over contiguous slices.
+//! over contiguous slices, except the fused cell kernels and the activations, which have their
+//! own loops (`kernels`).
 
 mod gemm;
+mod kernels;
 
 use super::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 use crate::error::Result;
@@ -187,7 +189,9 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
     }
 
     fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
-        self.reference.activate(m, act)
+        if !kernels::activate(m, act) {
+            self.reference.activate(m, act)
+        }
     }
 
     fn activate_backward(&self, d: &mut DenseMatrix<T>, y: &DenseMatrix<T>, act: Activation) {
@@ -201,7 +205,11 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         c: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
-        self.reference.lstm_cell(gates, c_prev, c, h)
+        let (batch, hidden) = c_prev.shape();
+        assert_eq!(gates.shape(), (batch, 4 * hidden), "lstm_cell: gates shape");
+        assert_eq!(c.shape(), (batch, hidden), "lstm_cell: c shape");
+        assert_eq!(h.shape(), (batch, hidden), "lstm_cell: h shape");
+        kernels::lstm_cell(gates, c_prev, c, h)
     }
 
     fn lstm_cell_backward(
@@ -214,8 +222,25 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         d_gates: &mut DenseMatrix<T>,
         dc_prev: &mut DenseMatrix<T>,
     ) {
-        self.reference
-            .lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev)
+        let (batch, hidden) = c_prev.shape();
+        assert_eq!(
+            gates.shape(),
+            (batch, 4 * hidden),
+            "lstm_cell_backward: gates shape"
+        );
+        assert_eq!(
+            d_gates.shape(),
+            (batch, 4 * hidden),
+            "lstm_cell_backward: d_gates shape"
+        );
+        for m in [c, dh, dc, &*dc_prev] {
+            assert_eq!(
+                m.shape(),
+                (batch, hidden),
+                "lstm_cell_backward: state shapes"
+            );
+        }
+        kernels::lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev)
     }
 
     fn gru_cell(
@@ -226,7 +251,12 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         gates: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
-        self.reference.gru_cell(xp, hh, h_prev, gates, h)
+        let (batch, hidden) = h_prev.shape();
+        for m in [xp, hh, &*gates] {
+            assert_eq!(m.shape(), (batch, 3 * hidden), "gru_cell: gate shapes");
+        }
+        assert_eq!(h.shape(), (batch, hidden), "gru_cell: h shape");
+        kernels::gru_cell(xp, hh, h_prev, gates, h)
     }
 
     fn gru_cell_backward(
