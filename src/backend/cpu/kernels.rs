@@ -148,3 +148,46 @@ pub fn gru_cell<T: Scalar>(
         }
     }
 }
+
+/// Rows `src_row ..` of `src` over rows `dst_row ..` of `dst`, as one slice copy.
+pub fn copy_rows<T: Scalar>(
+    dst: &mut DenseMatrix<T>,
+    dst_row: usize,
+    src: &DenseMatrix<T>,
+    src_row: usize,
+    count: usize,
+) {
+    let cols = src.cols();
+    assert_eq!(dst.cols(), cols, "copy_rows: column counts differ");
+    assert!(dst_row + count <= dst.rows(), "copy_rows: dst too short");
+    assert!(src_row + count <= src.rows(), "copy_rows: src too short");
+    let from = &src.as_slice()[src_row * cols..(src_row + count) * cols];
+    dst.as_mut_slice()[dst_row * cols..(dst_row + count) * cols].copy_from_slice(from);
+}
+
+/// `m[r, :] += row` for every row.
+pub fn add_row<T: Scalar>(m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
+    assert_eq!(row.shape(), (1, m.cols()), "add_row: row shape");
+    if m.cols() == 0 {
+        return;
+    }
+    let cols = m.cols();
+    for r in m.as_mut_slice().chunks_exact_mut(cols) {
+        for (v, &b) in r.iter_mut().zip(row.as_slice()) {
+            *v = *v + b;
+        }
+    }
+}
+
+/// `acc[0, j] += sum_r m[r, j]`, walking `m` row by row (the reference walks it by columns).
+pub fn add_column_sums<T: Scalar>(acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
+    assert_eq!(acc.shape(), (1, m.cols()), "add_column_sums: acc shape");
+    if m.cols() == 0 {
+        return;
+    }
+    for r in m.as_slice().chunks_exact(m.cols()) {
+        for (a, &v) in acc.as_mut_slice().iter_mut().zip(r) {
+            *a = *a + v;
+        }
+    }
+}

@@ -133,7 +133,7 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         src_row: usize,
         count: usize,
     ) {
-        self.reference.copy_rows(dst, dst_row, src, src_row, count)
+        kernels::copy_rows(dst, dst_row, src, src_row, count)
     }
 
     fn copy_columns(
@@ -165,11 +165,11 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
     }
 
     fn add_row(&self, m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
-        self.reference.add_row(m, row)
+        kernels::add_row(m, row)
     }
 
     fn add_column_sums(&self, acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
-        self.reference.add_column_sums(acc, m)
+        kernels::add_column_sums(acc, m)
     }
 
     fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
