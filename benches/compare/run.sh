@@ -25,6 +25,19 @@ filter=${1:-}
 mkdir -p "$out"
 
 peer=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python")
+# Other processes on the machine skew the timings: busy_ticks is all CPU time spent (/proc/stat),
+# our_ticks this script's and its waited-for children's; the difference over a phase is what
+# the rest of the machine took meanwhile, in CPU seconds (ticks of 1/100 s).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+our_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat"; }
+phase_start() { t0=$(date +%s.%N); b0=$(busy_ticks); o0=$(our_ticks); }
+phase_end() {
+    local b1 o1
+    b1=$(busy_ticks); o1=$(our_ticks)
+    echo "$1: $(awk -v t0="$t0" -v t1="$(date +%s.%N)" -v b="$((b1 - b0))" -v o="$((o1 - o0))" \
+        'BEGIN { x = (b - o) / 100; if (x < 0) x = 0; printf "%.0f s wall; other processes took %.1f CPU-seconds meanwhile", t1 - t0, x }')" \
+        | tee -a "$out/interference.txt"
+}
 max_rss_mb() { # the "Maximum resident set size" (kB) of /usr/bin/time -v's report, in MB
     awk -F': ' '/Maximum resident set size/ { printf "%.0f MB", $2 / 1024 }' "$1"
 }
@@ -51,18 +64,27 @@ EOF
 
 echo "== recurrent (cargo bench --bench compare)"
 cargo bench --bench compare --no-run
+: > "$out/interference.txt"
+phase_start
 cargo bench --bench compare -- "$filter" | tee "$out/recurrent.jsonl"
 if [ -n "$filter" ]; then # the table needs the GEMM peak whatever the filter
     cargo bench --bench compare -- gemm_peak | grep gemm_peak | tee -a "$out/recurrent.jsonl"
 fi
+phase_end "recurrent timings"
 
 echo "== PyTorch and JAX (peers.py)"
 "${peer[@]}" "$here/peers.py" --check | tee "$out/check.jsonl"
-"${peer[@]}" "$here/peers.py" --filter "$filter" | tee "$out/peers.jsonl"
+phase_start
+"${peer[@]}" "$here/peers.py" --impl pytorch --filter "$filter" | tee "$out/peers.jsonl"
+phase_end "PyTorch timings"
+phase_start
+"${peer[@]}" "$here/peers.py" --impl jax --filter "$filter" | tee -a "$out/peers.jsonl"
+phase_end "JAX timings"
 
 echo "== the table"
 python3 "$here/table.py" "$out/recurrent.jsonl" "$out/peers.jsonl" "$out/check.jsonl" \
     | tee "$out/table.md"
+cat "$out/interference.txt"
 
 echo "== peak resident memory: a training-step loop, LSTM hidden 512, batch 32, sequence 64"
 case=lstm/h512/b32/t64/train
