@@ -2,7 +2,7 @@
 # The side-by-side comparison of issue 4: recurrent's training step and forward pass against the
 # same model in PyTorch and JAX, on this machine, in one go, as one table.
 #
-#   bash benches/compare/run.sh            # the whole grid (about 10 minutes, plus the install)
+#   bash benches/compare/run.sh            # the whole grid (about 5 minutes, plus the install)
 #   bash benches/compare/run.sh lstm/h512  # the cases whose id (cell/hH/bB/tT/op) contains this
 #
 # 1. A virtual environment in benches/compare/.venv (git-ignored), with torch, jax[cpu] and numpy
