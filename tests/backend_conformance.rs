@@ -219,13 +219,16 @@ fn check_gemm_odd_large_sizes<B: Backend>(backend: &B) {
     }
 }
 
-/// A product big enough (4.4 million multiply-adds) that a threaded backend splits it across
-/// threads: the split must not change a single bit.
+/// Products big enough that a threaded backend splits them across threads: the split must not
+/// change a single bit.
 fn check_gemm_large_enough_to_thread<B: Backend>(backend: &B) {
     let mut rng = Lcg::new(9);
-    for transposes in TRANSPOSES {
-        for scalars in [(1.0, 0.0), (-1.0, 0.5)] {
-            gemm_case(backend, &mut rng, (131, 257, 131), transposes, scalars);
+    // Many rows (split by rows), and one row with many columns (batch 1: split by columns).
+    for size in [(131, 257, 131), (1, 1031, 513)] {
+        for transposes in TRANSPOSES {
+            for scalars in [(1.0, 0.0), (-1.0, 0.5)] {
+                gemm_case(backend, &mut rng, size, transposes, scalars);
+            }
         }
     }
 }

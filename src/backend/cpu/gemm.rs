@@ -136,7 +136,19 @@ pub fn gemm<T: MatMul>(
         return;
     }
     if a.transpose == Transpose::No && m <= THIN_ROWS {
-        thin(c, n, alpha, a, b, beta);
+        match pool {
+            // One row (batch 1): its columns split across the threads, each thread with its own
+            // rows of `W` (the recurrence's matrix-vector product, the whole step at batch 1).
+            Some(pool) if m == 1 && n * k >= THIN_THREAD_MIN_WORK => {
+                let per = n.div_ceil(pool.current_num_threads().min(n));
+                pool.scope(|scope| {
+                    for (index, block) in c.chunks_mut(per).enumerate() {
+                        scope.spawn(move |_| thin(block, n, index * per, alpha, a, b, beta));
+                    }
+                });
+            }
+            _ => thin(c, n, 0, alpha, a, b, beta),
+        }
         return;
     }
     let work = m * n * k;
@@ -218,20 +230,34 @@ fn rows_block<T: MatMul>(
     }
 }
 
+/// A one-row product with fewer multiply-adds than this runs on one thread.
+const THIN_THREAD_MIN_WORK: usize = 1 << 19;
+
 /// Up to this many rows of `C`, the product runs on [`thin`]: dot products or row updates
 /// straight from the stored operands, without packing.
 const THIN_ROWS: usize = 4;
 
 /// `C <- alpha A op(B) + beta C` for a few rows of `A`: the portable loops of [`thin_loops`],
 /// compiled a second time for AVX2 + FMA and run that way when the processor has them.
-fn thin<T: MatMul>(c: &mut [T], n: usize, alpha: T, a: Operand<'_, T>, b: Operand<'_, T>, beta: T) {
+///
+/// `c` holds columns `first .. first + width` of every row of `C` (`width = c.len() / m`), so
+/// that threads can each take a block of columns; `n` is the width of the whole of `C`.
+fn thin<T: MatMul>(
+    c: &mut [T],
+    n: usize,
+    first: usize,
+    alpha: T,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
+    beta: T,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: `thin_avx2` only needs the AVX2 and FMA instructions, detected just above.
-        unsafe { thin_avx2(c, n, alpha, a, b, beta) };
+        unsafe { thin_avx2(c, n, first, alpha, a, b, beta) };
         return;
     }
-    thin_loops(c, n, alpha, a, b, beta);
+    thin_loops(c, n, first, alpha, a, b, beta);
 }
 
 /// [`thin_loops`] compiled with AVX2 and FMA enabled, so that the compiler vectorises its loops
@@ -241,12 +267,13 @@ fn thin<T: MatMul>(c: &mut [T], n: usize, alpha: T, a: Operand<'_, T>, b: Operan
 fn thin_avx2<T: MatMul>(
     c: &mut [T],
     n: usize,
+    first: usize,
     alpha: T,
     a: Operand<'_, T>,
     b: Operand<'_, T>,
     beta: T,
 ) {
-    thin_loops(c, n, alpha, a, b, beta);
+    thin_loops(c, n, first, alpha, a, b, beta);
 }
 
 /// `C <- alpha A op(B) + beta C` for a few rows of `A`, safe code the compiler vectorises:
@@ -256,19 +283,20 @@ fn thin_avx2<T: MatMul>(
 fn thin_loops<T: MatMul>(
     c: &mut [T],
     n: usize,
+    first: usize,
     alpha: T,
     a: Operand<'_, T>,
     b: Operand<'_, T>,
     beta: T,
 ) {
     let (m, k) = a.op_shape();
+    let width = c.len() / m;
     let zero = T::default();
-    for i in 0..m {
+    for (i, c_row) in c.chunks_exact_mut(width).enumerate() {
         let a_row = &a.data[i * k..(i + 1) * k];
-        let c_row = &mut c[i * n..(i + 1) * n];
         match b.transpose {
             Transpose::Yes => {
-                for (j, out) in c_row.iter_mut().enumerate() {
+                for (j, out) in (first..).zip(c_row.iter_mut()) {
                     let acc = dot(a_row, &b.data[j * k..(j + 1) * k]);
                     *out = if beta == zero {
                         alpha * acc
@@ -285,7 +313,8 @@ fn thin_loops<T: MatMul>(
                 }
                 for (p, &x) in a_row.iter().enumerate() {
                     let scale = alpha * x;
-                    for (out, &w) in c_row.iter_mut().zip(&b.data[p * n..(p + 1) * n]) {
+                    let w_row = &b.data[p * n + first..p * n + first + width];
+                    for (out, &w) in c_row.iter_mut().zip(w_row) {
                         *out = *out + scale * w;
                     }
                 }
