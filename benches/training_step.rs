@@ -2,8 +2,10 @@
 //! the naive reference backend and the fast `Cpu` backend, f32.
 //!
 //! IDs are `backend/cell/op/HxB` (hidden size x batch); `op` is `forward` (the forward pass
-//! alone) or `train_step` (forward, summed cross-entropy, BPTT, global-norm clipping and an SGD
-//! update). Throughput is in tokens, `T * B` per step. Before timing, the fast backend's logits
+//! alone), `train_step` (forward, summed cross-entropy, BPTT, global-norm clipping and an SGD
+//! update), or `step_forward` / `step_backward`: one time step of the cell alone through the
+//! [`Cell`](recurrent::Cell) API, input width `H` (as in an upper layer). Throughput is in
+//! tokens: `T * B` per sequence, `B` per step. Before timing, the fast backend's logits
 //! and gradients are checked against the naive backend's on the same weights.
 //!
 //! ```text
@@ -14,8 +16,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use recurrent::Scalar;
 use recurrent::prelude::*;
+use recurrent::{Cell, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, Scalar};
 use std::hint::black_box;
 
 const VOCAB: usize = 65;
@@ -111,6 +113,66 @@ fn bench_backend<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &
     }
 }
 
+/// A cell of each kind with `hidden` inputs and units.
+fn cell<B: Backend>(backend: &B, kind: &str, hidden: usize) -> Box<dyn Cell<B>> {
+    let mut rng = StdRng::seed_from_u64(9);
+    match kind {
+        "rnn" => Box::new(
+            RnnCell::new(backend, hidden, hidden, Nonlinearity::Tanh, &mut rng).expect("valid"),
+        ),
+        "lstm" => Box::new(LstmCell::new(backend, hidden, hidden, &mut rng).expect("valid")),
+        _ => Box::new(GruCell::new(backend, hidden, hidden, &mut rng).expect("valid")),
+    }
+}
+
+fn random_matrix<B: Backend>(backend: &B, rows: usize, cols: usize, rng: &mut StdRng) -> B::Matrix {
+    let data = (0..rows * cols)
+        .map(|_| B::Scalar::of(rng.random_range(-1.0..1.0)))
+        .collect();
+    backend.from_vec(rows, cols, data).expect("sized to fit")
+}
+
+fn bench_steps<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &[(usize, usize)]) {
+    for (kind, _) in CELLS {
+        let mut group = c.benchmark_group(format!("{name}/{kind}"));
+        group.sample_size(10);
+        group.warm_up_time(std::time::Duration::from_secs(1));
+        group.measurement_time(std::time::Duration::from_secs(2));
+        for &(hidden, batch) in sizes {
+            let cell = cell(&backend, kind, hidden);
+            let mut rng = StdRng::seed_from_u64(10);
+            let x = random_matrix(&backend, batch, hidden, &mut rng);
+            let mut prev = CellState::zeros(&backend, cell.kind(), batch, hidden);
+            prev.h = random_matrix(&backend, batch, hidden, &mut rng);
+            let step = cell.step_forward(&backend, &x, &prev).expect("valid step");
+            let d_state = step.state.clone();
+            let mut grads = cell.params().zeros_like(&backend);
+            group.throughput(Throughput::Elements(batch as u64));
+            let size = format!("{hidden}x{batch}");
+            group.bench_function(BenchmarkId::new("step_forward", &size), |b| {
+                b.iter(|| black_box(cell.step_forward(&backend, &x, &prev).expect("valid step")))
+            });
+            group.bench_function(BenchmarkId::new("step_backward", &size), |b| {
+                b.iter(|| {
+                    let back = cell.step_backward(&backend, &x, &prev, &step, &d_state, &mut grads);
+                    black_box(back.expect("matching shapes"))
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+fn steps(c: &mut Criterion) {
+    bench_steps(c, "naive", NaiveCpu::<f32>::new(), &[(128, 1), (128, 32)]);
+    bench_steps(
+        c,
+        "cpu",
+        Cpu::<f32>::new(),
+        &[(128, 1), (512, 1), (128, 32), (512, 32)],
+    );
+}
+
 fn naive(c: &mut Criterion) {
     bench_backend(c, "naive", NaiveCpu::<f32>::new(), &[(128, 1), (128, 32)]);
 }
@@ -127,5 +189,5 @@ fn cpu(c: &mut Criterion) {
     bench_backend(c, "cpu", Cpu::<f32>::new(), &sizes);
 }
 
-criterion_group!(benches, naive, cpu);
+criterion_group!(benches, steps, naive, cpu);
 criterion_main!(benches);

@@ -135,6 +135,11 @@ pub fn gemm<T: MatMul>(
         scale_or_zero(c, beta);
         return;
     }
+    if k <= THIN_ROWS && b.transpose == Transpose::No {
+        // A sum of a few outer products (a weight gradient from one step's few rows).
+        outer(c, n, alpha, a, b, beta);
+        return;
+    }
     if a.transpose == Transpose::No && m <= THIN_ROWS {
         match pool {
             // One row (batch 1): its columns split across the threads, each thread with its own
@@ -318,6 +323,34 @@ fn thin_loops<T: MatMul>(
                         *out = *out + scale * w;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `C <- alpha op(A) B + beta C` for a small inner dimension `k`: each row of `C` is a
+/// combination of the `k` contiguous rows of `B`, weighted by a row of `op(A)`; no packing.
+fn outer<T: MatMul>(
+    c: &mut [T],
+    n: usize,
+    alpha: T,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
+    beta: T,
+) {
+    let (_, k) = a.op_shape();
+    let (rsa, csa) = a.strides();
+    let zero = T::default();
+    for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+        if beta == zero {
+            c_row.fill(zero);
+        } else {
+            c_row.iter_mut().for_each(|v| *v = beta * *v);
+        }
+        for p in 0..k {
+            let scale = alpha * a.data[i * rsa as usize + p * csa as usize];
+            for (out, &w) in c_row.iter_mut().zip(&b.data[p * n..(p + 1) * n]) {
+                *out = *out + scale * w;
             }
         }
     }
