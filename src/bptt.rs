@@ -22,7 +22,7 @@ use crate::backend::Backend;
 use crate::backend::Transpose;
 use crate::cell::{
     CellKind, CellParams, CellState, StepBuffers, add_weight_grads, back_project,
-    check_same_shapes, gates_backward, gates_forward,
+    check_same_shapes, copy_all, gates_backward, gates_forward,
 };
 use crate::error::{Error, Result, check_ids};
 use num_traits::{One, Zero};
@@ -191,12 +191,6 @@ impl<B: Backend> LayerTrace<B> {
     }
 }
 
-/// Copies `src` over `dst`, same shape.
-fn copy_all<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Matrix) {
-    let (rows, _) = backend.shape(src);
-    backend.copy_rows(dst, 0, src, 0, rows);
-}
-
 /// Runs one layer forward over a whole sequence of `T*B` rows with batch `batch`.
 ///
 /// `initial` is the state before the first step (zeros if `None`). With `lengths` (one per
@@ -204,7 +198,8 @@ fn copy_all<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Matrix) {
 /// its state unchanged and output zeros, so its final state is the one at its own last step and
 /// padded steps receive no gradient (what `pack_padded_sequence` gives in PyTorch, unsorted).
 ///
-/// Every matrix is allocated before the time loop; the loop itself allocates nothing.
+/// Every matrix is allocated before the time loop; the loop itself allocates nothing beyond what
+/// the backend's kernels do (see [`Cpu`](crate::Cpu)'s GEMM at batch over 4).
 ///
 /// # Errors
 /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] if the rows are not a
@@ -299,8 +294,8 @@ pub fn forward<B: Backend>(
 /// Given the trace of [`forward`] on `input`, the gradient `d_output` of the loss with respect to
 /// the layer's output (`T*B x H`) and optionally with respect to its final state, adds the
 /// gradients of every parameter into `grads` and returns `(dE/d input, dE/d initial state)`.
-/// The input gradient is `None` for token ids (they have none). Like [`forward`], the time loop
-/// allocates nothing.
+/// The input gradient is `None` for token ids (they have none). As in [`forward`], the time loop
+/// itself allocates nothing.
 ///
 /// # Errors
 /// [`Error::Shape`] if `d_output`, `d_final` or `grads` do not match the forward pass, or if

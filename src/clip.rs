@@ -74,7 +74,8 @@ fn scaled_norm(values: impl IntoIterator<Item = f64>) -> f64 {
 /// `max_norm`, and returns the norm before clipping (PyTorch's `clip_grad_norm_`).
 ///
 /// The norm and the scale factor are computed in `f64`; a pre-clip norm beyond the scalar's range
-/// (above about `3.4e38` for `f32`) is returned as infinity, while the clipping itself is exact.
+/// (above about `3.4e38` for `f32`) is returned as infinity; the clipping is then right to within
+/// the rounding of a scale factor that small.
 ///
 /// # Errors
 /// [`Error::Config`] unless `max_norm` is finite and positive; [`Error::NonFinite`] if the norm

@@ -72,15 +72,38 @@ impl Report {
         }
     }
 
-    /// Combines two reports: counts add, the worst entry is kept.
+    /// Combines two reports: counts add, the worst entry is kept (a NaN error is the worst).
     pub fn merge(self, other: Report) -> Report {
         let checked = self.checked + other.checked;
-        let worst = if other.worst > self.worst {
+        let worst = if worse(other.worst, self.worst) {
             other
         } else {
             self
         };
         Report { checked, ..worst }
+    }
+}
+
+/// Whether error `a` is worse than `b`: larger, or NaN (a NaN gradient must never pass).
+fn worse(a: f64, b: f64) -> bool {
+    match (a.is_nan(), b.is_nan()) {
+        (true, false) => true,
+        (false, false) => a > b,
+        _ => false,
+    }
+}
+
+impl Options {
+    fn check(&self) -> Result<()> {
+        let fine = |v: f64| v.is_finite() && v > 0.0;
+        if fine(self.eps) && fine(self.floor) {
+            Ok(())
+        } else {
+            Err(crate::Error::config(format!(
+                "gradcheck needs a finite positive eps and floor, given eps {} and floor {}",
+                self.eps, self.floor
+            )))
+        }
     }
 }
 
@@ -94,9 +117,12 @@ pub fn relative_error(analytic: f64, numeric: f64, floor: f64) -> f64 {
 /// `name` labels the entries in the report (`name[i]`). `f` is called four times per entry with
 /// `point` moved by `±eps` and `±2 eps` in that entry.
 ///
+/// A NaN relative error (a NaN analytic or numeric gradient) is reported as the worst.
+///
 /// # Errors
-/// Whatever `f` returns; and [`Error::Shape`](crate::Error::Shape) if `analytic` and `point`
-/// differ in length.
+/// Whatever `f` returns; [`Error::Shape`](crate::Error::Shape) if `analytic` and `point`
+/// differ in length; [`Error::Config`](crate::Error::Config) unless `eps` and `floor` are finite
+/// and positive.
 pub fn check(
     name: &str,
     point: &[f64],
@@ -111,6 +137,7 @@ pub fn check(
             analytic.len(),
         ));
     }
+    options.check()?;
     let mut report = Report::empty();
     let mut x = point.to_vec();
     for i in 0..x.len() {
@@ -126,7 +153,7 @@ pub fn check(
         let numeric = (8.0 * near - far) / (12.0 * h);
         let error = relative_error(analytic[i], numeric, options.floor);
         report.checked += 1;
-        if error > report.worst || report.worst_at.is_empty() {
+        if worse(error, report.worst) || report.worst_at.is_empty() {
             report.worst = error;
             report.worst_at = format!("{name}[{i}]");
             report.analytic = analytic[i];

@@ -14,8 +14,8 @@ mod errors;
 
 use errors::{BadInput, F32, F64, IDS, ids, lstm, matrix, mentions, rng};
 use recurrent::{
-    Backend, Cell, CellState, CrossEntropy, GruCell, Input, LstmCell, Result, Rnn, RnnConfig,
-    Scalar, State, Trace,
+    Backend, Cell, CellState, CrossEntropy, GruCell, Input, LstmCell, Nonlinearity, Result, Rnn,
+    RnnCell, RnnConfig, Scalar, State, Trace,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -302,4 +302,41 @@ fn lstm_step_forward_needs_a_cell_vector() {
     let gru = GruCell::new(&b, 4, 3, &mut rng()).expect("valid");
     let result = gru.step_forward(&b, &x, &state(&b, (2, 3), Some((2, 3))));
     result.config(&["c was given"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces and step caches from other models
+
+/// A trace whose logits come from another output layer (or none) is refused before any product.
+#[test]
+fn backward_refuses_a_trace_whose_output_layer_differs() {
+    let input = Input::ids(vec![0, 1, 2], 1);
+    let model = |config: RnnConfig| Rnn::new(F64::new(), config, &mut rng()).expect("valid");
+    let rnn = model(RnnConfig::rnn(4, 3).output(5));
+    for other in [RnnConfig::rnn(4, 3).output(7), RnnConfig::rnn(4, 3)] {
+        let trace = model(other).forward(&input, None).expect("valid input");
+        let (rows, width) = trace.logits().shape();
+        let d_logits = F64::new().zeros(rows, width);
+        let m = rnn
+            .backward(&trace, &d_logits)
+            .shape("(3, 5)", &format!("({rows}, {width})"));
+        mentions(&m, &["logits"]);
+    }
+}
+
+/// A step cache from another kind of cell holds none of what this cell's backward reads.
+#[test]
+fn step_backward_refuses_a_cache_from_another_kind_of_cell() {
+    let b = F64::new();
+    let x = matrix(&b, 2, 4);
+    let prev = CellState {
+        h: b.zeros(2, 3),
+        c: None,
+    };
+    let elman = RnnCell::new(&b, 4, 3, Nonlinearity::Tanh, &mut rng()).expect("valid");
+    let gru = GruCell::new(&b, 4, 3, &mut rng()).expect("valid");
+    let step = elman.step_forward(&b, &x, &prev).expect("valid step");
+    let mut grads = gru.params().zeros_like(&b);
+    let result = gru.step_backward(&b, &x, &prev, &step, &step.state, &mut grads);
+    result.config(&["RNN", "GRU"]);
 }

@@ -397,3 +397,35 @@ fn the_fast_backend_gradients_match_finite_differences() {
         assert_passes(&format!("Cpu<f64> {:?}", rnn.config().kind()), &report);
     }
 }
+
+#[test]
+fn gradcheck_reports_a_nan_gradient_as_the_worst() {
+    let f = |v: &[f64]| Ok(v[0] + v[1]);
+    let report =
+        gradcheck::check("p", &[1.0, 2.0], &[1.0, f64::NAN], f, Options::default()).unwrap();
+    assert!(report.worst.is_nan(), "{report:?}");
+    assert_eq!(report.worst_at, "p[1]");
+    // And a NaN survives merging with a clean report, in either order.
+    let clean = gradcheck::check("q", &[1.0], &[1.0], |v| Ok(v[0]), Options::default()).unwrap();
+    assert!(clean.clone().merge(report.clone()).worst.is_nan());
+    assert!(report.merge(clean).worst.is_nan());
+}
+
+#[test]
+fn gradcheck_refuses_a_step_or_floor_that_cannot_measure() {
+    let f = |v: &[f64]| Ok(v[0]);
+    for (eps, floor) in [
+        (0.0, 1e-3),
+        (-1e-3, 1e-3),
+        (f64::NAN, 1e-3),
+        (1e-3, 0.0),
+        (1e-3, f64::INFINITY),
+    ] {
+        let options = Options { eps, floor };
+        let result = gradcheck::check("p", &[1.0], &[1.0], f, options);
+        assert!(
+            matches!(result, Err(recurrent::Error::Config { .. })),
+            "{options:?}: {result:?}"
+        );
+    }
+}

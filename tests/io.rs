@@ -210,3 +210,31 @@ fn tensors_check_their_element_count() {
         Err(Error::Config { .. })
     ));
 }
+
+#[test]
+fn concurrent_saves_to_one_path_never_leave_a_torn_file() {
+    let dir = TempDir::new("concurrent");
+    let path = dir.path("model.safetensors");
+    let models: Vec<Rnn<NaiveCpu<f64>>> = (0..4)
+        .map(|k| model(RnnConfig::lstm(6, 8).output(6), 80 + k))
+        .collect();
+    std::thread::scope(|scope| {
+        for m in &models {
+            let path = &path;
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    io::save(m, path).unwrap();
+                }
+            });
+        }
+    });
+    // Whichever save renamed last, the file is one of the models, whole.
+    let loaded = io::load(NaiveCpu::<f64>::new(), &path).unwrap();
+    let first = |m: &Rnn<NaiveCpu<f64>>| m.parameters()[0].1.as_slice().to_vec();
+    let winner = models
+        .iter()
+        .find(|m| first(m) == first(&loaded))
+        .expect("one of the models");
+    same_parameters(winner, &loaded);
+    assert_eq!(dir.files(), ["model.safetensors"], "no temporary file left");
+}

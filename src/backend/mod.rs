@@ -257,3 +257,39 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         grad: &mut Self::Matrix,
     ) -> Self::Scalar;
 }
+
+/// `1 / (1 + e^-x)`, the one definition both CPU backends use.
+#[inline(always)]
+pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
+/// The shape checks of [`Backend::lstm_cell`], shared by the CPU backends.
+pub(crate) fn check_lstm_shapes<T: Copy + Default>(
+    op: &str,
+    gates: &DenseMatrix<T>,
+    c_prev: &DenseMatrix<T>,
+    states: &[&DenseMatrix<T>],
+) {
+    let (batch, hidden) = c_prev.shape();
+    assert_eq!(gates.shape(), (batch, 4 * hidden), "{op}: gates shape");
+    for m in states {
+        assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
+    }
+}
+
+/// The shape checks of [`Backend::gru_cell`], shared by the CPU backends.
+pub(crate) fn check_gru_shapes<T: Copy + Default>(
+    op: &str,
+    h_prev: &DenseMatrix<T>,
+    wide: &[&DenseMatrix<T>],
+    states: &[&DenseMatrix<T>],
+) {
+    let (batch, hidden) = h_prev.shape();
+    for m in wide {
+        assert_eq!(m.shape(), (batch, 3 * hidden), "{op}: gate shapes");
+    }
+    for m in states {
+        assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
+    }
+}

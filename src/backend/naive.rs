@@ -1,7 +1,9 @@
 //! `NaiveCpu`: the reference backend. Textbook loops, no tricks; every other backend is tested
 //! against it.
 
-use super::{Activation, Backend, DenseMatrix, Transpose};
+use super::{
+    Activation, Backend, DenseMatrix, Transpose, check_gru_shapes, check_lstm_shapes, sigmoid,
+};
 use crate::error::Result;
 use crate::scalar::Scalar;
 use std::marker::PhantomData;
@@ -30,10 +32,6 @@ fn op_get<T: Scalar>(m: &DenseMatrix<T>, t: Transpose, i: usize, j: usize) -> T 
         Transpose::No => m.get(i, j),
         Transpose::Yes => m.get(j, i),
     }
-}
-
-fn sigmoid<T: Scalar>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp())
 }
 
 fn same_shape<T: Scalar>(op: &str, a: &DenseMatrix<T>, b: &DenseMatrix<T>) {
@@ -268,10 +266,8 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         c: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
+        check_lstm_shapes("lstm_cell", gates, c_prev, &[c, h]);
         let (batch, hidden) = c_prev.shape();
-        assert_eq!(gates.shape(), (batch, 4 * hidden), "lstm_cell: gates shape");
-        assert_eq!(c.shape(), (batch, hidden), "lstm_cell: c shape");
-        assert_eq!(h.shape(), (batch, hidden), "lstm_cell: h shape");
         for b in 0..batch {
             for j in 0..hidden {
                 let g = gates.row_mut(b);
@@ -300,24 +296,9 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         d_gates: &mut DenseMatrix<T>,
         dc_prev: &mut DenseMatrix<T>,
     ) {
+        check_lstm_shapes("lstm_cell_backward", gates, c_prev, &[c, dh, dc, dc_prev]);
+        check_lstm_shapes("lstm_cell_backward", d_gates, c_prev, &[]);
         let (batch, hidden) = c_prev.shape();
-        assert_eq!(
-            gates.shape(),
-            (batch, 4 * hidden),
-            "lstm_cell_backward: gates shape"
-        );
-        assert_eq!(
-            d_gates.shape(),
-            (batch, 4 * hidden),
-            "lstm_cell_backward: d_gates shape"
-        );
-        for m in [c, dh, dc, &*dc_prev] {
-            assert_eq!(
-                m.shape(),
-                (batch, hidden),
-                "lstm_cell_backward: state shapes"
-            );
-        }
         let one = T::one();
         for b in 0..batch {
             for j in 0..hidden {
@@ -344,11 +325,8 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         gates: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
+        check_gru_shapes("gru_cell", h_prev, &[xp, hh, gates], &[h]);
         let (batch, hidden) = h_prev.shape();
-        for m in [xp, hh, &*gates] {
-            assert_eq!(m.shape(), (batch, 3 * hidden), "gru_cell: gate shapes");
-        }
-        assert_eq!(h.shape(), (batch, hidden), "gru_cell: h shape");
         for b in 0..batch {
             for j in 0..hidden {
                 let (x, u) = (xp.row(b), hh.row(b));
@@ -374,21 +352,13 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         d_hh: &mut DenseMatrix<T>,
         dh_prev: &mut DenseMatrix<T>,
     ) {
+        check_gru_shapes(
+            "gru_cell_backward",
+            h_prev,
+            &[gates, hh, d_xp, d_hh],
+            &[dh, dh_prev],
+        );
         let (batch, hidden) = h_prev.shape();
-        for m in [gates, hh, &*d_xp, &*d_hh] {
-            assert_eq!(
-                m.shape(),
-                (batch, 3 * hidden),
-                "gru_cell_backward: gate shapes"
-            );
-        }
-        for m in [dh, &*dh_prev] {
-            assert_eq!(
-                m.shape(),
-                (batch, hidden),
-                "gru_cell_backward: state shapes"
-            );
-        }
         let one = T::one();
         for b in 0..batch {
             for j in 0..hidden {

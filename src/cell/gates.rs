@@ -16,6 +16,8 @@ use num_traits::One;
 pub struct StepCache<B: Backend> {
     /// The state after the step.
     pub state: CellState<B>,
+    /// The cell that took the step: its backward pass reads what only that cell saved.
+    pub(crate) kind: CellKind,
     pub(crate) gates: Option<B::Matrix>,
     pub(crate) hh: Option<B::Matrix>,
 }
@@ -82,7 +84,7 @@ impl<B: Backend> StepBuffers<B> {
 }
 
 /// Copies `src` over `dst`, same shape.
-fn copy<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Matrix) {
+pub(crate) fn copy_all<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Matrix) {
     let (rows, _) = backend.shape(src);
     backend.copy_rows(dst, 0, src, 0, rows);
 }
@@ -94,13 +96,13 @@ pub(crate) fn gates_forward<B: Backend>(backend: &B, kind: CellKind, buf: &mut S
     match kind {
         CellKind::Rnn(nonlinearity) => {
             // h_t = act(xp + hh)
-            copy(backend, &mut buf.h, &buf.xp);
+            copy_all(backend, &mut buf.h, &buf.xp);
             backend.axpy(&mut buf.h, one, &buf.hh);
             backend.activate(&mut buf.h, nonlinearity.activation());
         }
         CellKind::Lstm => {
             // gates = xp + hh, then i, f, g, o; c = f c_prev + i g; h = o tanh(c)
-            copy(backend, &mut buf.gates, &buf.xp);
+            copy_all(backend, &mut buf.gates, &buf.xp);
             backend.axpy(&mut buf.gates, one, &buf.hh);
             backend.lstm_cell(&mut buf.gates, &buf.c_prev, &mut buf.c, &mut buf.h);
         }
@@ -116,7 +118,7 @@ pub(crate) fn gates_backward<B: Backend>(backend: &B, kind: CellKind, buf: &mut 
     match kind {
         CellKind::Rnn(nonlinearity) => {
             // d pre = dh * act'(pre), from the saved output h_t.
-            copy(backend, &mut buf.d_xp, &buf.dh);
+            copy_all(backend, &mut buf.d_xp, &buf.dh);
             backend.activate_backward(&mut buf.d_xp, &buf.h, nonlinearity.activation());
         }
         CellKind::Lstm => {

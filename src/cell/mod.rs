@@ -23,7 +23,7 @@ pub use gates::StepCache;
 pub use params::CellParams;
 pub use rnn::RnnCell;
 
-pub(crate) use gates::{StepBuffers, gates_backward, gates_forward};
+pub(crate) use gates::{StepBuffers, copy_all, gates_backward, gates_forward};
 pub(crate) use params::{add_weight_grads, back_project, check_same_shapes};
 
 use crate::backend::{Activation, Backend};
@@ -176,6 +176,7 @@ pub trait Cell<B: Backend> {
         }
         gates_forward(backend, kind, &mut buf);
         Ok(StepCache {
+            kind,
             state: CellState {
                 h: buf.h,
                 c: kind.has_cell_state().then_some(buf.c),
@@ -191,7 +192,7 @@ pub trait Cell<B: Backend> {
     ///
     /// # Errors
     /// [`Error::Shape`] if shapes disagree with the forward step or `grads` has other shapes
-    /// than the parameters.
+    /// than the parameters; [`Error::Config`] if `step` was taken by another kind of cell.
     fn step_backward(
         &self,
         backend: &B,
@@ -203,6 +204,13 @@ pub trait Cell<B: Backend> {
     ) -> Result<(B::Matrix, CellState<B>)> {
         let params = self.params();
         let (input, hidden) = params.sizes(backend);
+        if step.kind != self.kind() {
+            return Err(Error::config(format!(
+                "the step cache is from a {} cell, not this {} cell",
+                step.kind.name(),
+                self.kind().name()
+            )));
+        }
         let (batch, _) = backend.shape(&step.state.h);
         if backend.shape(x) != (batch, input) {
             return Err(Error::shape(

@@ -446,13 +446,26 @@ impl<B: Backend> Rnn<B> {
             ));
         }
         let rows = trace.steps() * trace.batch();
+        let what = "trace (made by a model of another size)";
         for (layer, record) in trace.records.iter().enumerate() {
             let want = (rows, dirs * self.config.hidden_size());
             let given = backend.shape(record.output());
-            if given != want {
-                let what = "trace (made by a model of another size)";
+            if given != want || record.directions().count() != dirs {
                 return Err(in_layer(Error::shape(what, want, given), layer, 0));
             }
+        }
+        // The logits: the output layer's width, or the top layer's when there is none.
+        let width = self
+            .config
+            .output_size()
+            .unwrap_or(dirs * self.config.hidden_size());
+        let given = backend.shape(&trace.logits);
+        if given != (rows, width) {
+            return Err(Error::shape(
+                format!("{what}: logits"),
+                (rows, width),
+                given,
+            ));
         }
         Ok(())
     }

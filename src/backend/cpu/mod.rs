@@ -10,7 +10,9 @@
 mod gemm;
 mod kernels;
 
-use super::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
+use super::{
+    Activation, Backend, DenseMatrix, NaiveCpu, Transpose, check_gru_shapes, check_lstm_shapes,
+};
 use crate::error::Result;
 use crate::scalar::Scalar;
 use gemm::{MatMul, Operand};
@@ -19,6 +21,9 @@ use std::sync::Arc;
 /// The fast CPU backend for `f32` and `f64`: a SIMD, cache-blocked GEMM (`matrixmultiply`) with
 /// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
 /// [`NaiveCpu`], so results move between the two freely.
+///
+/// Products of more than 4 rows go to `matrixmultiply`, which allocates its packing buffer for
+/// each product: at batch over 4 that is one allocation per step and direction of the recurrence.
 ///
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
@@ -205,10 +210,7 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         c: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
-        let (batch, hidden) = c_prev.shape();
-        assert_eq!(gates.shape(), (batch, 4 * hidden), "lstm_cell: gates shape");
-        assert_eq!(c.shape(), (batch, hidden), "lstm_cell: c shape");
-        assert_eq!(h.shape(), (batch, hidden), "lstm_cell: h shape");
+        check_lstm_shapes("lstm_cell", gates, c_prev, &[c, h]);
         kernels::lstm_cell(gates, c_prev, c, h)
     }
 
@@ -222,24 +224,8 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         d_gates: &mut DenseMatrix<T>,
         dc_prev: &mut DenseMatrix<T>,
     ) {
-        let (batch, hidden) = c_prev.shape();
-        assert_eq!(
-            gates.shape(),
-            (batch, 4 * hidden),
-            "lstm_cell_backward: gates shape"
-        );
-        assert_eq!(
-            d_gates.shape(),
-            (batch, 4 * hidden),
-            "lstm_cell_backward: d_gates shape"
-        );
-        for m in [c, dh, dc, &*dc_prev] {
-            assert_eq!(
-                m.shape(),
-                (batch, hidden),
-                "lstm_cell_backward: state shapes"
-            );
-        }
+        check_lstm_shapes("lstm_cell_backward", gates, c_prev, &[c, dh, dc, dc_prev]);
+        check_lstm_shapes("lstm_cell_backward", d_gates, c_prev, &[]);
         kernels::lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev)
     }
 
@@ -251,11 +237,7 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
         gates: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
-        let (batch, hidden) = h_prev.shape();
-        for m in [xp, hh, &*gates] {
-            assert_eq!(m.shape(), (batch, 3 * hidden), "gru_cell: gate shapes");
-        }
-        assert_eq!(h.shape(), (batch, hidden), "gru_cell: h shape");
+        check_gru_shapes("gru_cell", h_prev, &[xp, hh, gates], &[h]);
         kernels::gru_cell(xp, hh, h_prev, gates, h)
     }
 
