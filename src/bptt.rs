@@ -167,10 +167,17 @@ impl<B: Backend> LayerTrace<B> {
     }
 
     /// Loads what step `t` saved into `buf`: the previous state, the new state and the gates.
+    ///
+    /// Only what the cell's backward reads: `h_t` for the Elman cell (its derivative comes from
+    /// the output), `c_{t-1}`, `c_t` and the gates for the LSTM, `h_{t-1}`, the gates and `hh`
+    /// for the GRU.
     fn load_step(&self, backend: &B, t: usize, buf: &mut StepBuffers<B>) {
         let (row, batch) = (t * self.batch, self.batch);
-        backend.copy_rows(&mut buf.h_prev, 0, &self.h_prev, row, batch);
-        backend.copy_rows(&mut buf.h, 0, &self.output, row, batch);
+        match self.kind {
+            CellKind::Rnn(_) => backend.copy_rows(&mut buf.h, 0, &self.output, row, batch),
+            CellKind::Gru => backend.copy_rows(&mut buf.h_prev, 0, &self.h_prev, row, batch),
+            CellKind::Lstm => {}
+        }
         if let Some(c) = &self.c {
             backend.copy_rows(&mut buf.c, 0, c, row, batch);
             match t {

@@ -91,20 +91,21 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
     type Scalar = T;
     type Matrix = DenseMatrix<T>;
 
+    // Storage is the reference's: the same `DenseMatrix`.
     fn zeros(&self, rows: usize, cols: usize) -> DenseMatrix<T> {
-        DenseMatrix::zeros(rows, cols)
+        self.reference.zeros(rows, cols)
     }
 
     fn from_vec(&self, rows: usize, cols: usize, data: Vec<T>) -> Result<DenseMatrix<T>> {
-        DenseMatrix::from_vec(rows, cols, data)
+        self.reference.from_vec(rows, cols, data)
     }
 
     fn to_vec(&self, m: &DenseMatrix<T>) -> Vec<T> {
-        m.as_slice().to_vec()
+        self.reference.to_vec(m)
     }
 
     fn shape(&self, m: &DenseMatrix<T>) -> (usize, usize) {
-        m.shape()
+        self.reference.shape(m)
     }
 
     fn gemm(
