@@ -261,10 +261,11 @@ pub fn forward<B: Backend>(
         copy_all(backend, &mut buf.c_prev, c0);
     }
     let zero_row = backend.zeros(1, hidden);
+    let w_hh_t = params.prepare_hidden(backend, batch);
     for t in 0..steps {
         let row = t * batch;
         backend.copy_rows(&mut buf.xp, 0, &xp_all, row, batch);
-        params.project_hidden(backend, &buf.h_prev, &mut buf.hh);
+        params.project_hidden(backend, &w_hh_t, &buf.h_prev, &mut buf.hh);
         gates_forward(backend, kind, &mut buf);
         // A sequence that has ended keeps its state; its output is zero.
         for b in ended(lengths, t) {
@@ -360,6 +361,7 @@ pub fn backward<B: Backend>(
     let mut d_hh_all = (kind == CellKind::Gru).then(|| backend.zeros(rows, gh));
     let lengths = trace.lengths.as_deref();
     let zero_row = backend.zeros(1, hidden);
+    let w_hh = backend.prepare_rhs(&params.weight_hh, Transpose::No, batch);
     for t in (0..steps).rev() {
         let row = t * batch;
         trace.load_step(backend, t, &mut buf);
@@ -392,15 +394,7 @@ pub fn backward<B: Backend>(
             }
             None => zero,
         };
-        backend.gemm(
-            &mut d_next.h,
-            one,
-            buf.d_hh(kind),
-            Transpose::No,
-            &params.weight_hh,
-            Transpose::No,
-            beta,
-        );
+        backend.gemm_prepared(&mut d_next.h, one, buf.d_hh(kind), &w_hh, beta);
         if let Some(dc) = &mut d_next.c {
             copy_all(backend, dc, &buf.dc_prev);
         }

@@ -262,6 +262,66 @@ fn check_gemm_k_zero_gives_beta_c<B: Backend>(backend: &B) {
     }
 }
 
+/// `gemm_prepared` on `op(B)` prepared for `hint` rows, multiplied with `m` rows, compared
+/// exactly with the definition.
+fn prepared_case<B: Backend>(
+    backend: &B,
+    rng: &mut Lcg,
+    (m, n, k): (usize, usize, usize),
+    hint: usize,
+    tb: Transpose,
+    (alpha, beta): (f64, f64),
+) {
+    let (b_rows, b_cols) = tb.apply((k, n));
+    let a = Host::small(rng, m, k);
+    let b = Host::small(rng, b_rows, b_cols);
+    let c = if beta == 0.0 {
+        Host::filled(m, n, f64::NAN)
+    } else {
+        Host::small(rng, m, n)
+    };
+    let want = gemm_reference(alpha, &a, Transpose::No, &b, tb, beta, &c);
+    let (a_dev, b_dev) = (a.upload(backend), b.upload(backend));
+    let prepared = backend.prepare_rhs(&b_dev, tb, hint);
+    let mut c_dev = c.upload(backend);
+    let (alpha_s, beta_s) = (B::Scalar::of(alpha), B::Scalar::of(beta));
+    backend.gemm_prepared(&mut c_dev, alpha_s, &a_dev, &prepared, beta_s);
+    assert_exact(
+        &download(backend, &c_dev),
+        &want,
+        format_args!("gemm_prepared m={m} n={n} k={k} hint={hint} tb={tb:?} beta={beta}"),
+    );
+}
+
+/// Every shape to 17 (and row counts past every register block, with and without threads),
+/// prepared for the rows it is used with and for other counts.
+fn check_gemm_prepared<B: Backend>(backend: &B) {
+    let mut rng = Lcg::new(12);
+    for m in (0..=17).chain([31, 32, 33]) {
+        for n in 0..=17 {
+            for k in 0..=17 {
+                for tb in [Transpose::No, Transpose::Yes] {
+                    for scalars in ALPHA_BETA {
+                        prepared_case(backend, &mut rng, (m, n, k), m, tb, scalars);
+                    }
+                }
+            }
+        }
+    }
+    for (size, hint) in [
+        ((9, 5, 3), 1),
+        ((3, 5, 7), 32),
+        ((64, 257, 131), 64),
+        ((40, 1031, 65), 40),
+    ] {
+        for tb in [Transpose::No, Transpose::Yes] {
+            for scalars in [(1.0, 0.0), (-1.0, 0.5)] {
+                prepared_case(backend, &mut rng, size, hint, tb, scalars);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Row and column kernels.
 // ---------------------------------------------------------------------------------------------
@@ -834,6 +894,7 @@ macro_rules! conformance_suite {
             #[test] fn gemm_odd_large_sizes() { check_gemm_odd_large_sizes(&$backend) }
             #[test] fn gemm_large_enough_to_thread() { check_gemm_large_enough_to_thread(&$backend) }
             #[test] fn gemm_k_zero_gives_beta_c() { check_gemm_k_zero_gives_beta_c(&$backend) }
+            #[test] fn gemm_prepared() { check_gemm_prepared(&$backend) }
             #[test] fn copy_rows() { check_copy_rows(&$backend) }
             #[test] fn copy_columns() { check_copy_columns(&$backend) }
             #[test] fn gather_rows() { check_gather_rows(&$backend) }

@@ -16,7 +16,7 @@ mod cpu;
 mod dense;
 mod naive;
 
-pub use cpu::Cpu;
+pub use cpu::{Cpu, CpuRhs};
 pub use dense::DenseMatrix;
 pub use naive::NaiveCpu;
 
@@ -101,6 +101,36 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         ta: Transpose,
         b: &Self::Matrix,
         tb: Transpose,
+        beta: Self::Scalar,
+    );
+
+    /// A right-hand operand `op(B)` prepared by [`prepare_rhs`](Backend::prepare_rhs) for many
+    /// products with it. It borrows `B` or holds a copy laid out for the backend's kernel.
+    type Prepared<'a>: Send + Sync
+    where
+        Self: 'a;
+
+    /// Prepares `op(B)` (`k x n`) for [`gemm_prepared`](Backend::gemm_prepared): the recurrence
+    /// multiplies every step by the same `W_hh`, so a backend can lay it out for its kernel once
+    /// per sequence instead of once per step. `rows` is the number of rows of the `A`s it will
+    /// be multiplied with (the batch); a backend may choose the layout by it, and products with
+    /// any other number of rows are still correct.
+    fn prepare_rhs<'a>(
+        &self,
+        b: &'a Self::Matrix,
+        tb: Transpose,
+        rows: usize,
+    ) -> Self::Prepared<'a>;
+
+    /// `C <- alpha * A * op(B) + beta * C` for `op(B)` prepared by
+    /// [`prepare_rhs`](Backend::prepare_rhs): [`gemm`](Backend::gemm) with `A` not transposed,
+    /// the same semantics and the same results up to rounding.
+    fn gemm_prepared(
+        &self,
+        c: &mut Self::Matrix,
+        alpha: Self::Scalar,
+        a: &Self::Matrix,
+        b: &Self::Prepared<'_>,
         beta: Self::Scalar,
     );
 

@@ -88,6 +88,28 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         }
     }
 
+    type Prepared<'a> = (&'a DenseMatrix<T>, Transpose);
+
+    fn prepare_rhs<'a>(
+        &self,
+        b: &'a DenseMatrix<T>,
+        tb: Transpose,
+        _rows: usize,
+    ) -> (&'a DenseMatrix<T>, Transpose) {
+        (b, tb)
+    }
+
+    fn gemm_prepared(
+        &self,
+        c: &mut DenseMatrix<T>,
+        alpha: T,
+        a: &DenseMatrix<T>,
+        &(b, tb): &(&DenseMatrix<T>, Transpose),
+        beta: T,
+    ) {
+        self.gemm(c, alpha, a, Transpose::No, b, tb, beta);
+    }
+
     fn copy_rows(
         &self,
         dst: &mut DenseMatrix<T>,

@@ -169,7 +169,8 @@ pub trait Cell<B: Backend> {
         let kind = self.kind();
         let mut buf = StepBuffers::new(backend, kind, batch, hidden);
         buf.xp = params.project_input(backend, x);
-        params.project_hidden(backend, &prev.h, &mut buf.hh);
+        let w_hh_t = params.prepare_hidden(backend, batch);
+        params.project_hidden(backend, &w_hh_t, &prev.h, &mut buf.hh);
         buf.h_prev = prev.h.clone();
         if let Some(c) = &prev.c {
             buf.c_prev = c.clone();

@@ -218,18 +218,22 @@ impl<B: Backend> CellParams<B> {
         xp
     }
 
-    /// `hh = h W_hh^T + b_hh` for `h` (`B x H`), written over `hh` (`B x G*H`).
-    pub(crate) fn project_hidden(&self, backend: &B, h: &B::Matrix, hh: &mut B::Matrix) {
+    /// `W_hh^T` prepared for [`project_hidden`](Self::project_hidden) at batch `batch`.
+    pub(crate) fn prepare_hidden(&self, backend: &B, batch: usize) -> B::Prepared<'_> {
+        backend.prepare_rhs(&self.weight_hh, Transpose::Yes, batch)
+    }
+
+    /// `hh = h W_hh^T + b_hh` for `h` (`B x H`), written over `hh` (`B x G*H`); `w_hh_t` is
+    /// [`prepare_hidden`](Self::prepare_hidden)'s.
+    pub(crate) fn project_hidden(
+        &self,
+        backend: &B,
+        w_hh_t: &B::Prepared<'_>,
+        h: &B::Matrix,
+        hh: &mut B::Matrix,
+    ) {
         let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
-        backend.gemm(
-            hh,
-            one,
-            h,
-            Transpose::No,
-            &self.weight_hh,
-            Transpose::Yes,
-            zero,
-        );
+        backend.gemm_prepared(hh, one, h, w_hh_t, zero);
         if let Some(b) = &self.bias_hh {
             backend.add_row(hh, b);
         }

@@ -1,12 +1,13 @@
 //! The GEMM of the fast CPU backend: `matrixmultiply`'s packed, SIMD, cache-blocked kernels
 //! (AVX-512, AVX2 + FMA or SSE2, chosen at run time), with the rows of `C` split across the
 //! threads of a persistent pool when the product is large enough to pay for them, and a kernel
-//! of its own for the thin products of the recurrence (`B x H` times `H x G*H` with a small
-//! batch), where packing costs more than it saves.
+//! of its own for thin products (a few rows of `C`), where packing costs more than it saves.
+//! The recurrence, whose right-hand operand is the same at every step, has its own kernel on
+//! an operand packed once (`packed.rs`).
 //!
-//! This is the only file of the crate with `unsafe`: `matrixmultiply` takes raw pointers and
-//! strides. Every call checks, before the `unsafe` block, that each slice holds every element
-//! its shape and strides reach.
+//! This file and `packed.rs` are the only ones of the crate with `unsafe`: `matrixmultiply`
+//! takes raw pointers and strides. Every call checks, before the `unsafe` block, that each slice
+//! holds every element its shape and strides reach.
 
 #![allow(unsafe_code)]
 
@@ -22,6 +23,10 @@ pub trait MatMul:
     + Default
     + PartialEq
 {
+    /// `self * a + b` with one rounding (`f32::mul_add`). Only for code compiled with FMA
+    /// enabled: elsewhere it is a slow library call.
+    fn fused_mul_add(self, a: Self, b: Self) -> Self;
+
     /// `matrixmultiply::sgemm` or `dgemm`, with its contract.
     ///
     /// # Safety
@@ -49,6 +54,11 @@ pub trait MatMul:
 macro_rules! impl_matmul {
     ($t:ty, $f:path) => {
         impl MatMul for $t {
+            #[inline(always)]
+            fn fused_mul_add(self, a: $t, b: $t) -> $t {
+                self.mul_add(a, b)
+            }
+
             unsafe fn raw_gemm(
                 m: usize,
                 k: usize,
@@ -86,12 +96,12 @@ pub struct Operand<'a, T> {
 
 impl<T> Operand<'_, T> {
     /// Shape of `op(X)`.
-    fn op_shape(&self) -> (usize, usize) {
+    pub fn op_shape(&self) -> (usize, usize) {
         self.transpose.apply((self.rows, self.cols))
     }
 
     /// `(row stride, column stride)` of `op(X)` in `data`.
-    fn strides(&self) -> (isize, isize) {
+    pub fn strides(&self) -> (isize, isize) {
         match self.transpose {
             Transpose::No => (self.cols as isize, 1),
             Transpose::Yes => (1, self.cols as isize),

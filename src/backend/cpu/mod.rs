@@ -1,14 +1,16 @@
 //! `Cpu`: the fast CPU backend.
 //!
 //! Where the time goes (DESIGN.md section 6) is the GEMM: the input and output projections and
-//! weight gradients over all `T*B` rows, and the per-step recurrence. Those run on
-//! [`gemm`](self::gemm), SIMD and cache-blocked, threaded when large. The element-wise kernels
+//! weight gradients over all `T*B` rows, which run on [`gemm`](self::gemm), SIMD and
+//! cache-blocked, threaded when large; and the per-step recurrence, which runs on
+//! [`packed`](self::packed), a kernel of its own on `W_hh` packed once per sequence. The element-wise kernels
 //! (`O(B*H)` per step against the recurrence's `O(B*H^2)`) are [`NaiveCpu`]'s, which already loop
 //! over contiguous slices, except the fused cell kernels and the activations, which have their
 //! own loops (`kernels`).
 
 mod gemm;
 mod kernels;
+mod packed;
 
 use super::{
     Activation, Backend, DenseMatrix, NaiveCpu, Transpose, check_gru_shapes, check_lstm_shapes,
@@ -16,14 +18,17 @@ use super::{
 use crate::error::Result;
 use crate::scalar::Scalar;
 use gemm::{MatMul, Operand};
+use packed::Packed;
 use std::sync::Arc;
 
 /// The fast CPU backend for `f32` and `f64`: a SIMD, cache-blocked GEMM (`matrixmultiply`) with
 /// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
 /// [`NaiveCpu`], so results move between the two freely.
 ///
-/// Products of more than 4 rows go to `matrixmultiply`, which allocates its packing buffer for
-/// each product: at batch over 4 that is one allocation per step and direction of the recurrence.
+/// The recurrence's products (`h W_hh^T` and `d hh W_hh` at every step) have kernels of their
+/// own: dot products and row updates straight from `W_hh` up to batch 4, and above it a register-
+/// blocked kernel (AVX-512, AVX2 + FMA or portable, chosen at run time) on a copy of `W_hh`
+/// packed once per sequence ([`Backend::prepare_rhs`]).
 ///
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
@@ -87,6 +92,12 @@ where
     }
 }
 
+/// `op(B)` prepared by [`Cpu`] for many products: a copy packed in panels for the
+/// register-blocked kernel, which beats both the general GEMM and the dot-product kernel for
+/// every batch from 1 to 32 (measured in `benches/training_step.rs`).
+#[derive(Debug, Clone)]
+pub struct CpuRhs<T>(Packed<T>);
+
 impl<T: Scalar + MatMul> Backend for Cpu<T> {
     type Scalar = T;
     type Matrix = DenseMatrix<T>;
@@ -126,6 +137,36 @@ impl<T: Scalar + MatMul> Backend for Cpu<T> {
             alpha,
             operand(a, ta),
             operand(b, tb),
+            beta,
+            self.pool.as_deref(),
+        );
+    }
+
+    type Prepared<'a> = CpuRhs<T>;
+
+    fn prepare_rhs(&self, b: &DenseMatrix<T>, tb: Transpose, _rows: usize) -> CpuRhs<T> {
+        CpuRhs(Packed::new(operand(b, tb)))
+    }
+
+    fn gemm_prepared(
+        &self,
+        c: &mut DenseMatrix<T>,
+        alpha: T,
+        a: &DenseMatrix<T>,
+        CpuRhs(packed): &CpuRhs<T>,
+        beta: T,
+    ) {
+        let (k, n) = packed.shape();
+        assert_eq!(a.cols(), k, "gemm_prepared: inner dimensions differ");
+        assert_eq!(
+            c.shape(),
+            (a.rows(), n),
+            "gemm_prepared: C has the wrong shape"
+        );
+        packed.gemm(
+            c.as_mut_slice(),
+            alpha,
+            a.as_slice(),
             beta,
             self.pool.as_deref(),
         );
