@@ -109,15 +109,12 @@ impl<T: MatMul> Packed<T> {
     /// read.
     pub fn gemm(&self, c: &mut [T], alpha: T, a: &[T], beta: T, pool: Option<&rayon::ThreadPool>) {
         let (k, n) = (self.k, self.n);
+        // `is_multiple_of(0)` holds only for an empty `A`.
         assert!(
-            k > 0 && a.len() % k == 0 || k == 0 && a.is_empty(),
+            a.len().is_multiple_of(k),
             "packed gemm: A's length is not a multiple of k"
         );
-        let m = if k == 0 {
-            c.len() / n.max(1)
-        } else {
-            a.len() / k
-        };
+        let m = a.len().checked_div(k).unwrap_or(c.len() / n.max(1));
         assert_eq!(c.len(), m * n, "packed gemm: C has the wrong shape");
         if m == 0 || n == 0 {
             return;
