@@ -4,7 +4,7 @@
 //!
 //! The grid: vocabulary 65, token-id input, sequence 64, hidden 128 / 256 / 512, batch 1 and 32,
 //! cells rnn / lstm / gru; plus min-char-rnn's shape (rnn, hidden 100, sequence 25, batch 1). All
-//! on `Cpu::<f32>::new()` (every available core). For each case, two operations:
+//! on `Cpu::<f32>::new()` (every available core; `RECURRENT_THREADS=n` sets the count). For each case, two operations:
 //!
 //! - `train`: forward, summed cross-entropy, BPTT, global-norm clipping at 5, an SGD update;
 //! - `forward`: the forward pass alone (`Rnn::forward`, logits and the caches BPTT would need).
@@ -35,6 +35,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 const VOCAB: usize = 65;
+
+/// The backend under test: every core, or `RECURRENT_THREADS` of them.
+fn backend() -> Cpu<f32> {
+    match std::env::var("RECURRENT_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(threads) => Cpu::with_threads(threads),
+        None => Cpu::new(),
+    }
+}
 /// Time spent in repetitions of one operation, after warm-up.
 const BUDGET: Duration = Duration::from_millis(1500);
 /// Warm-up: at least this long and at least `MIN_WARMUP_CALLS` calls.
@@ -106,7 +117,7 @@ struct Setup {
 fn setup(case: &Case) -> Setup {
     let mut rng = StdRng::seed_from_u64(7);
     let config = (case.make)(VOCAB, case.hidden).output(VOCAB);
-    let rnn = Rnn::new(Cpu::<f32>::new(), config, &mut rng).expect("valid config");
+    let rnn = Rnn::new(backend(), config, &mut rng).expect("valid config");
     let n = case.seq * case.batch;
     let ids = (0..n).map(|_| rng.random_range(0..VOCAB)).collect();
     let targets = (0..n).map(|_| rng.random_range(0..VOCAB)).collect();
@@ -194,7 +205,7 @@ fn run_case(case: &Case, filter: &str) {
 
 /// This machine's f32 GEMM peak through the crate's own GEMM: `C <- A B`, all `n x n`.
 fn gemm_peak() {
-    let backend = Cpu::<f32>::new();
+    let backend = backend();
     let n = PEAK_N;
     let mut rng = StdRng::seed_from_u64(11);
     let mut random = || -> DenseMatrix<f32> {
@@ -253,7 +264,7 @@ fn main() {
         .unwrap_or_default();
     println!(
         "{{\"impl\":\"recurrent\",\"op\":\"info\",\"threads\":{},\"version\":\"{}\"}}",
-        Cpu::<f32>::new().threads(),
+        backend().threads(),
         env!("CARGO_PKG_VERSION")
     );
     for case in grid() {

@@ -10,6 +10,7 @@
 
 mod gemm;
 mod kernels;
+mod math;
 mod packed;
 
 use super::{
@@ -18,6 +19,7 @@ use super::{
 use crate::error::Result;
 use crate::scalar::Scalar;
 use gemm::{MatMul, Operand};
+use math::Activations;
 use packed::Packed;
 use std::sync::Arc;
 
@@ -98,7 +100,7 @@ where
 #[derive(Debug, Clone)]
 pub struct CpuRhs<T>(Packed<T>);
 
-impl<T: Scalar + MatMul> Backend for Cpu<T> {
+impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     type Scalar = T;
     type Matrix = DenseMatrix<T>;
 
