@@ -11,6 +11,7 @@
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
 //! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
 //! - [`gradcheck`]: finite-difference checks of every gradient.
+//! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back).
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
 //!
 //! # Conventions
@@ -26,6 +27,7 @@ pub mod backend;
 pub mod bptt;
 pub mod cell;
 pub mod clip;
+pub mod data;
 mod error;
 pub mod gradcheck;
 pub mod io;
@@ -40,6 +42,7 @@ pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose};
 pub use cell::{
     Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
 };
+pub use data::Vocab;
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};

@@ -1,0 +1,224 @@
+//! `Vocab`: characters (Unicode scalar values, Rust `char`s) to token ids and back.
+
+use crate::error::{Error, Result, check_ids};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Marks an ASCII character that is not in the vocabulary.
+const ABSENT: usize = usize::MAX;
+
+/// A character vocabulary: `len()` distinct `char`s, id `i` is `chars()[i]`.
+///
+/// Characters are Unicode scalar values (Rust `char`s), not bytes: `'é'` and `'😀'` are one
+/// id each. [`from_text`](Vocab::from_text) sorts the characters by code point, as `char-rnn`
+/// does, so the same corpus always gives the same ids whatever the order of its lines.
+///
+/// Encoding looks ASCII up in a 128-entry table and other characters by binary search, so a
+/// corpus of megabytes encodes in milliseconds. A character that is not in the vocabulary is
+/// an error ([`Error::UnknownChar`], naming it and its position) unless a fallback was chosen
+/// with [`with_unknown`](Vocab::with_unknown).
+///
+/// ```
+/// use recurrent::Vocab;
+/// # fn main() -> recurrent::Result<()> {
+/// let vocab = Vocab::from_text("hello, wörld")?;
+/// assert_eq!(vocab.chars(), [' ', ',', 'd', 'e', 'h', 'l', 'o', 'r', 'w', 'ö']);
+/// assert_eq!(vocab.encode("hö")?, [4, 9]);
+/// assert_eq!(vocab.decode(&[8, 9, 7, 5, 2])?, "wörld");
+///
+/// let err = vocab.encode("hello!").unwrap_err();
+/// assert!(err.to_string().contains("character '!' (U+0021) at char position 5"));
+/// let lenient = vocab.with_unknown(' ')?;
+/// assert_eq!(lenient.decode(&lenient.encode("hello!")?)?, "hello ");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Vocab {
+    /// Id `i` is `chars[i]`.
+    chars: Vec<char>,
+    /// `ascii[c]` is the id of ASCII character `c`, or [`ABSENT`].
+    ascii: [usize; 128],
+    /// The non-ASCII characters and their ids, sorted by character.
+    others: Vec<(char, usize)>,
+    /// The id unknown characters map to, if a fallback was chosen.
+    unknown: Option<usize>,
+}
+
+impl Vocab {
+    /// The distinct characters of `text`, sorted by code point.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for an empty text.
+    pub fn from_text(text: &str) -> Result<Vocab> {
+        let mut ascii = [false; 128];
+        let mut others = BTreeSet::new();
+        for c in text.chars() {
+            if c.is_ascii() {
+                ascii[c as usize] = true;
+            } else {
+                others.insert(c);
+            }
+        }
+        let ascii = (0u8..128)
+            .filter(|&b| ascii[usize::from(b)])
+            .map(char::from);
+        let chars: Vec<char> = ascii.chain(others).collect();
+        if chars.is_empty() {
+            return Err(Error::empty("text to build a vocabulary from"));
+        }
+        Self::from_chars(chars)
+    }
+
+    /// The given characters, in the given order: the first gets id 0.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for no characters; [`Error::Config`] naming a character given twice.
+    pub fn from_chars(chars: impl IntoIterator<Item = char>) -> Result<Vocab> {
+        let chars: Vec<char> = chars.into_iter().collect();
+        if chars.is_empty() {
+            return Err(Error::empty("vocabulary"));
+        }
+        let mut ascii = [ABSENT; 128];
+        let mut others = Vec::new();
+        for (id, &c) in chars.iter().enumerate() {
+            if !c.is_ascii() {
+                others.push((c, id));
+            } else if ascii[c as usize] != ABSENT {
+                return Err(repeated(c, ascii[c as usize], id));
+            } else {
+                ascii[c as usize] = id;
+            }
+        }
+        // Sorted by character, then id: a repeated character's two entries are neighbours, the
+        // first id first.
+        others.sort_unstable();
+        if let Some(pair) = others.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(repeated(pair[0].0, pair[0].1, pair[1].1));
+        }
+        Ok(Vocab {
+            chars,
+            ascii,
+            others,
+            unknown: None,
+        })
+    }
+
+    /// The same vocabulary with a fallback: from now on a character that is not in the
+    /// vocabulary encodes as `c`'s id (so decoding no longer gives the text back exactly).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `c` is not itself in the vocabulary.
+    pub fn with_unknown(mut self, c: char) -> Result<Vocab> {
+        let id = self.get(c).ok_or_else(|| {
+            Error::config(format!(
+                "the fallback character {c:?} (U+{:04X}) is not in the vocabulary of {} \
+                 characters; choose one of them, or build the vocabulary with it",
+                u32::from(c),
+                self.len()
+            ))
+        })?;
+        self.unknown = Some(id);
+        Ok(self)
+    }
+
+    /// The fallback character unknown characters encode as, if one was chosen.
+    pub fn unknown(&self) -> Option<char> {
+        self.unknown.map(|id| self.chars[id])
+    }
+
+    /// The number of characters, `V`: ids are `0..V`.
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    /// Always `false`: a vocabulary has at least one character.
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    /// The characters in id order: id `i` is `chars()[i]`.
+    pub fn chars(&self) -> &[char] {
+        &self.chars
+    }
+
+    /// The id of `c` if it is in the vocabulary (the fallback plays no part).
+    pub fn get(&self, c: char) -> Option<usize> {
+        if c.is_ascii() {
+            let id = self.ascii[c as usize];
+            return (id != ABSENT).then_some(id);
+        }
+        let i = self.others.binary_search_by_key(&c, |&(k, _)| k).ok()?;
+        Some(self.others[i].1)
+    }
+
+    /// The id of `c`, or of the fallback character if `c` is not in the vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::UnknownChar`] if `c` is not in the vocabulary and no fallback was chosen.
+    pub fn id(&self, c: char) -> Result<usize> {
+        self.get(c)
+            .or(self.unknown)
+            .ok_or_else(|| unknown_char("Vocab::id", c, 0))
+    }
+
+    /// The character with id `id`.
+    ///
+    /// # Errors
+    /// [`Error::Index`] if `id` is not below [`len`](Vocab::len).
+    pub fn char(&self, id: usize) -> Result<char> {
+        check_ids("vocabulary id", &[id], self.len())?;
+        Ok(self.chars[id])
+    }
+
+    /// The ids of `text`'s characters, one per `char`; unknown characters take the fallback's
+    /// id if one was chosen.
+    ///
+    /// # Errors
+    /// [`Error::UnknownChar`] naming the first character that is not in the vocabulary and its
+    /// position in `chars`, when no fallback was chosen.
+    pub fn encode(&self, text: &str) -> Result<Vec<usize>> {
+        let mut ids = Vec::with_capacity(text.len());
+        for (position, c) in text.chars().enumerate() {
+            match self.get(c).or(self.unknown) {
+                Some(id) => ids.push(id),
+                None => return Err(unknown_char("text to encode", c, position)),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The text of `ids`: the inverse of [`encode`](Vocab::encode) for text without unknown
+    /// characters.
+    ///
+    /// # Errors
+    /// [`Error::Index`] naming the first id not below [`len`](Vocab::len) and its position.
+    pub fn decode(&self, ids: &[usize]) -> Result<String> {
+        check_ids("ids to decode", ids, self.len())?;
+        Ok(ids.iter().map(|&id| self.chars[id]).collect())
+    }
+}
+
+impl fmt::Debug for Vocab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vocab")
+            .field("chars", &self.chars.iter().collect::<String>())
+            .field("unknown", &self.unknown())
+            .finish()
+    }
+}
+
+fn unknown_char(what: &str, character: char, position: usize) -> Error {
+    Error::UnknownChar {
+        what: what.to_string(),
+        character,
+        position,
+    }
+}
+
+fn repeated(c: char, first: usize, second: usize) -> Error {
+    Error::config(format!(
+        "vocabulary: character {c:?} (U+{:04X}) is given twice, as ids {first} and {second}",
+        u32::from(c)
+    ))
+}
