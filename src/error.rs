@@ -69,7 +69,8 @@ pub enum Error {
         /// What the operating system said.
         message: String,
     },
-    /// Bytes that should be a `safetensors` file are not a valid one.
+    /// Stored data is not valid: bytes that should be a `safetensors` file, or a saved
+    /// vocabulary string ([`Vocab::from_metadata`](crate::Vocab::from_metadata)).
     Format {
         /// What is wrong with them.
         message: String,

@@ -11,7 +11,7 @@
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
 //! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
 //! - [`gradcheck`]: finite-difference checks of every gradient.
-//! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back).
+//! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model).
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
 //!
 //! # Conventions

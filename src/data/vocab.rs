@@ -1,11 +1,15 @@
 //! `Vocab`: characters (Unicode scalar values, Rust `char`s) to token ids and back.
 
 use crate::error::{Error, Result, check_ids};
+use crate::io::StateDict;
 use std::collections::BTreeSet;
 use std::fmt;
 
 /// Marks an ASCII character that is not in the vocabulary.
 const ABSENT: usize = usize::MAX;
+
+/// What every saved vocabulary string starts with: the format and its version.
+const MAGIC: &str = "recurrent-vocab/1";
 
 /// A character vocabulary: `len()` distinct `char`s, id `i` is `chars()[i]`.
 ///
@@ -17,6 +21,10 @@ const ABSENT: usize = usize::MAX;
 /// corpus of megabytes encodes in milliseconds. A character that is not in the vocabulary is
 /// an error ([`Error::UnknownChar`], naming it and its position) unless a fallback was chosen
 /// with [`with_unknown`](Vocab::with_unknown).
+///
+/// A vocabulary is saved beside a model's weights as a string of ASCII
+/// ([`to_metadata`](Vocab::to_metadata)), in a [`StateDict`]'s metadata under
+/// [`Vocab::METADATA_KEY`] ([`write_into`](Vocab::write_into)).
 ///
 /// ```
 /// use recurrent::Vocab;
@@ -46,6 +54,9 @@ pub struct Vocab {
 }
 
 impl Vocab {
+    /// The [`StateDict`] metadata key a vocabulary is saved under: `"recurrent.vocab"`.
+    pub const METADATA_KEY: &'static str = "recurrent.vocab";
+
     /// The distinct characters of `text`, sorted by code point.
     ///
     /// # Errors
@@ -197,6 +208,90 @@ impl Vocab {
         check_ids("ids to decode", ids, self.len())?;
         Ok(ids.iter().map(|&id| self.chars[id]).collect())
     }
+
+    /// The vocabulary as a string of ASCII that [`from_metadata`](Vocab::from_metadata) reads
+    /// back exactly, fallback included, whatever the characters (newlines, quotes, NUL, emoji).
+    ///
+    /// The format: `recurrent-vocab/1 unknown=U chars=C0,C1,...`, where `Ci` is the code point
+    /// of id `i` in lowercase hexadecimal without leading zeros and `U` is the fallback's code
+    /// point in the same form, or `none`. For `"\nab"`: `recurrent-vocab/1 unknown=none
+    /// chars=a,61,62`.
+    pub fn to_metadata(&self) -> String {
+        let codes: Vec<String> = self.chars.iter().map(|&c| hex(c)).collect();
+        let unknown = self.unknown().map_or_else(|| "none".to_string(), hex);
+        format!("{MAGIC} unknown={unknown} chars={}", codes.join(","))
+    }
+
+    /// Reads a string written by [`to_metadata`](Vocab::to_metadata). Only that exact form is
+    /// accepted (no spaces, upper case or leading zeros added), so a string that reads is the
+    /// one [`to_metadata`](Vocab::to_metadata) writes for the result.
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming what is wrong: another prefix, a missing field, an entry that is
+    /// not a code point, a surrogate or a value past `U+10FFFF`, a repeated character, no
+    /// characters, or a fallback that is not among them.
+    pub fn from_metadata(text: &str) -> Result<Vocab> {
+        let fields = text
+            .strip_prefix(MAGIC)
+            .and_then(|rest| rest.strip_prefix(" unknown="))
+            .and_then(|rest| rest.split_once(" chars="));
+        let Some((unknown, codes)) = fields else {
+            return Err(malformed(format!(
+                "expected \"{MAGIC} unknown=... chars=...\", given {}",
+                excerpt(text)
+            )));
+        };
+        let chars = codes
+            .split(',')
+            .enumerate()
+            .map(|(i, code)| {
+                parse_code(code).ok_or_else(|| {
+                    malformed(format!(
+                        "entry {i} of chars, {}, is not a code point in lowercase hexadecimal",
+                        excerpt(code)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<char>>>()?;
+        let vocab = Vocab::from_chars(chars).map_err(|e| malformed(e.to_string()))?;
+        match unknown {
+            "none" => Ok(vocab),
+            code => {
+                let c = parse_code(code).ok_or_else(|| {
+                    malformed(format!(
+                        "unknown={} is neither \"none\" nor a code point in lowercase hexadecimal",
+                        excerpt(code)
+                    ))
+                })?;
+                vocab.with_unknown(c).map_err(|e| malformed(e.to_string()))
+            }
+        }
+    }
+
+    /// Stores the vocabulary in `dict`'s metadata under [`Vocab::METADATA_KEY`], replacing any
+    /// vocabulary there, so that it is saved with the weights.
+    pub fn write_into(&self, dict: &mut StateDict) {
+        dict.set_metadata(Self::METADATA_KEY, self.to_metadata());
+    }
+
+    /// The vocabulary stored in `dict`'s metadata by [`write_into`](Vocab::write_into).
+    ///
+    /// # Errors
+    /// [`Error::Format`] if the key [`Vocab::METADATA_KEY`] is missing or its value is not a
+    /// vocabulary (see [`from_metadata`](Vocab::from_metadata)).
+    pub fn read_from(dict: &StateDict) -> Result<Vocab> {
+        let text = dict
+            .metadata()
+            .get(Self::METADATA_KEY)
+            .ok_or_else(|| Error::Format {
+                message: format!(
+                    "the state dict holds no vocabulary: its metadata has no key {:?} (save one \
+                 with `Vocab::write_into`)",
+                    Self::METADATA_KEY
+                ),
+            })?;
+        Self::from_metadata(text)
+    }
 }
 
 impl fmt::Debug for Vocab {
@@ -221,4 +316,35 @@ fn repeated(c: char, first: usize, second: usize) -> Error {
         "vocabulary: character {c:?} (U+{:04X}) is given twice, as ids {first} and {second}",
         u32::from(c)
     ))
+}
+
+fn malformed(why: String) -> Error {
+    Error::Format {
+        message: format!("malformed vocabulary metadata: {why}"),
+    }
+}
+
+/// `c`'s code point in lowercase hexadecimal without leading zeros.
+fn hex(c: char) -> String {
+    format!("{:x}", u32::from(c))
+}
+
+/// The `char` whose code point `code` is, in the exact form [`hex`] writes, or `None`.
+fn parse_code(code: &str) -> Option<char> {
+    let canonical = (1..=6).contains(&code.len())
+        && code.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && (code == "0" || !code.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    u32::from_str_radix(code, 16).ok().and_then(char::from_u32)
+}
+
+/// `text` quoted for an error message, cut after 24 characters.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 24;
+    match text.char_indices().nth(MAX) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}...", &text[..end]),
+    }
 }
