@@ -47,6 +47,16 @@ pub enum Error {
         /// The names the model has.
         known: Vec<String>,
     },
+    /// A character of a text is not in the [`Vocab`](crate::Vocab), and the vocabulary has no
+    /// fallback character ([`Vocab::with_unknown`](crate::Vocab::with_unknown)).
+    UnknownChar {
+        /// The operation that looked the character up.
+        what: String,
+        /// The character.
+        character: char,
+        /// Its position in the text, counted in `char`s (not bytes) from 0.
+        position: usize,
+    },
     /// A NaN or infinity was found where finite numbers are required.
     NonFinite {
         /// Where it was found.
@@ -59,7 +69,8 @@ pub enum Error {
         /// What the operating system said.
         message: String,
     },
-    /// Bytes that should be a `safetensors` file are not a valid one.
+    /// Stored data is not valid: bytes that should be a `safetensors` file, or a saved
+    /// vocabulary string ([`Vocab::from_metadata`](crate::Vocab::from_metadata)).
     Format {
         /// What is wrong with them.
         message: String,
@@ -128,6 +139,17 @@ impl fmt::Display for Error {
                 f,
                 "no parameter named {name:?}; the model has: {}",
                 known.join(", ")
+            ),
+            Error::UnknownChar {
+                what,
+                character,
+                position,
+            } => write!(
+                f,
+                "{what}: character {character:?} (U+{:04X}) at char position {position} is not in \
+                 the vocabulary; build the vocabulary from all the text, or choose a fallback \
+                 character with `Vocab::with_unknown`",
+                u32::from(*character)
             ),
             Error::NonFinite { what } => write!(f, "{what} holds a NaN or infinite value"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),

@@ -11,6 +11,8 @@
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
 //! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
 //! - [`gradcheck`]: finite-difference checks of every gradient.
+//! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
+//!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
 //!
 //! # Conventions
@@ -26,6 +28,7 @@ pub mod backend;
 pub mod bptt;
 pub mod cell;
 pub mod clip;
+pub mod data;
 mod error;
 pub mod gradcheck;
 pub mod io;
@@ -40,6 +43,7 @@ pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose};
 pub use cell::{
     Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
 };
+pub use data::{Corpus, Vocab, Window, Windows};
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};
