@@ -36,7 +36,7 @@ mod params;
 mod scalar;
 pub mod softmax;
 
-pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose};
+pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose, UpdateRule};
 pub use cell::{
     Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
 };
