@@ -54,7 +54,7 @@ fn gradients<B: Backend>(s: &Setup<B>) -> Gradients<B> {
     s.rnn.backward(&trace, &d_logits).expect("matching shapes")
 }
 
-fn train_step<B: Backend>(s: &mut Setup<B>, sgd: &Sgd) {
+fn train_step<B: Backend>(s: &mut Setup<B>, sgd: &mut Sgd<B>) {
     let mut grads = gradients(s);
     clip::global_norm(&mut grads, B::Scalar::of(5.0)).expect("finite gradients");
     sgd.step(&mut s.rnn, &grads).expect("matching shapes");
@@ -99,14 +99,14 @@ fn bench_backend<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &
                 check_agreement(&config, batch);
             }
             let mut s = setup(backend.clone(), config, batch);
-            let sgd = Sgd::new(1e-3).expect("valid rate");
+            let mut sgd = Sgd::new(1e-3).expect("valid rate");
             group.throughput(Throughput::Elements((STEPS * batch) as u64));
             let size = format!("{hidden}x{batch}");
             group.bench_function(BenchmarkId::new("forward", &size), |b| {
                 b.iter(|| black_box(s.rnn.forward(&s.input, None).expect("valid input")))
             });
             group.bench_function(BenchmarkId::new("train_step", &size), |b| {
-                b.iter(|| train_step(&mut s, &sgd))
+                b.iter(|| train_step(&mut s, &mut sgd))
             });
         }
         group.finish();

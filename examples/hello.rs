@@ -87,7 +87,7 @@ pub fn predictions(rnn: &Rnn<Backend64>, input: &Input<Backend64>) -> recurrent:
 /// updates. Returns the number of updates made.
 pub fn train(rnn: &mut Rnn<Backend64>, lr: f64, max_steps: usize) -> recurrent::Result<usize> {
     let (input, targets) = hell();
-    let sgd = Sgd::new(lr)?;
+    let mut sgd = Sgd::new(lr)?;
     for step in 0..max_steps {
         if predictions(rnn, &input)?.ends_with('o') && step > 0 {
             return Ok(step);

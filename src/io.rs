@@ -448,6 +448,27 @@ impl RnnConfig {
     }
 }
 
+/// Whether PyTorch stores the parameter `name` as a vector, `[n]`: the biases.
+pub(crate) fn is_bias(name: &str) -> bool {
+    name.starts_with("bias") || name == "out.bias"
+}
+
+/// PyTorch's shape of the parameter `name`, stored here as `rows x cols`: `[cols]` for a bias.
+pub(crate) fn torch_shape(name: &str, (rows, cols): (usize, usize)) -> Vec<usize> {
+    match is_bias(name) {
+        true => vec![cols],
+        false => vec![rows, cols],
+    }
+}
+
+/// The dtype a state dict holds a `T` as.
+pub(crate) fn dtype_of<T: Scalar>() -> Dtype {
+    match std::mem::size_of::<T>() {
+        4 => Dtype::F32,
+        _ => Dtype::F64,
+    }
+}
+
 fn mismatch(name: &str, expected: &str, given: String) -> Error {
     Error::StateDict {
         missing: vec![],
@@ -461,19 +482,10 @@ impl<B: Backend> Rnn<B> {
     /// the model's scalar type, with the configuration in the metadata.
     pub fn state_dict(&self) -> StateDict {
         let backend = self.backend();
-        let dtype = if std::mem::size_of::<B::Scalar>() == 4 {
-            Dtype::F32
-        } else {
-            Dtype::F64
-        };
+        let dtype = dtype_of::<B::Scalar>();
         let mut dict = StateDict::new();
         for (name, m) in self.parameters() {
-            let (rows, cols) = backend.shape(m);
-            let shape = if name.starts_with("bias") || name == "out.bias" {
-                vec![cols]
-            } else {
-                vec![rows, cols]
-            };
+            let shape = torch_shape(&name, backend.shape(m));
             let data = backend.to_vec(m).into_iter().map(Scalar::to_f64).collect();
             let tensor = Tensor::float(dtype, shape, data).expect("shape from the matrix");
             dict.insert(name, tensor);
@@ -552,7 +564,7 @@ fn checked_values<T: Scalar>(
             missing.push(name.clone());
             continue;
         };
-        let is_bias = *rows == 1 && (name.starts_with("bias") || name == "out.bias");
+        let is_bias = *rows == 1 && is_bias(name);
         let fits = tensor.shape() == [*rows, *cols] || (is_bias && tensor.shape() == [*cols]);
         match (tensor.floats(), fits) {
             (Some(data), true) => values.push((name.clone(), data)),

@@ -9,7 +9,8 @@
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
 //! - [`bptt`]: backpropagation through time over one layer.
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
-//! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
+//! - [`clip`], [`optim`]: gradient clipping, and the optimisers of `torch.optim` ([`Sgd`],
+//!   [`Adagrad`], [`RmsProp`], [`Adam`]) with learning-rate schedules.
 //! - [`gradcheck`]: finite-difference checks of every gradient.
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
 //!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
@@ -39,7 +40,7 @@ mod params;
 mod scalar;
 pub mod softmax;
 
-pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose};
+pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose, UpdateRule};
 pub use cell::{
     Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
 };
@@ -48,7 +49,7 @@ pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};
 pub use model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
-pub use optim::Sgd;
+pub use optim::{Adagrad, Adam, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr};
 pub use params::{Linear, Params};
 pub use scalar::Scalar;
 pub use softmax::{log_softmax, softmax};
@@ -59,6 +60,6 @@ pub mod prelude {
     pub use crate::clip;
     pub use crate::loss::CrossEntropy;
     pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
-    pub use crate::optim::Sgd;
+    pub use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd};
     pub use crate::{Error, Result};
 }

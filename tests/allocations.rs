@@ -67,7 +67,7 @@ fn allocations_per_step<B: Backend>(
         input = input.with_lengths((0..batch).map(|b| (steps >> b).max(1)).collect());
     }
     let targets = random_ids(steps * batch, vocab, &mut r);
-    let sgd = Sgd::new(0.01).unwrap();
+    let mut sgd = Sgd::new(0.01).unwrap();
     let mut step = || {
         let trace = rnn.forward(&input, None).unwrap();
         let (_, d) = CrossEntropy::sum()

@@ -34,7 +34,8 @@
 //! helpers both files use are in `common/conformance.rs`.
 //!
 //! A new backend joins by adding one line per scalar type to the `conformance_suite!` call at the
-//! bottom, `module_name => backend_value` (and one to the call in `backend_conformance_cells.rs`).
+//! bottom, `module_name => backend_value` (and one to the calls in `backend_conformance_cells.rs`
+//! and `backend_conformance_update.rs`).
 //! Every check then runs as a `#[test]` in that module:
 //! `cargo test --test backend_conformance module_name::`.
 

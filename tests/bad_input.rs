@@ -23,7 +23,7 @@ use errors::{
 use recurrent::gradcheck::{self, Options};
 use recurrent::{
     Backend, Cell, CellKind, CellParams, CellState, CrossEntropy, DenseMatrix, Error, Gradients,
-    Input, Nonlinearity, Rnn, RnnCell, RnnConfig, Sgd, State, clip,
+    Input, Nonlinearity, Optimizer, Rnn, RnnCell, RnnConfig, Sgd, State, clip,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -427,13 +427,13 @@ fn clip_global_norm_rejects_non_finite_gradients_and_changes_nothing() {
 #[test]
 fn sgd_rejects_bad_learning_rates() {
     for (lr, given) in BAD_THRESHOLDS.into_iter().chain([(-0.1, "given -0.1")]) {
-        Sgd::new(lr).config(&["learning rate", given]);
+        Sgd::<F64>::new(lr).config(&["learning rate", given]);
     }
 }
 
 #[test]
 fn sgd_step_rejects_gradients_of_another_model_and_changes_nothing() {
-    let sgd = Sgd::new(0.1).expect("valid lr");
+    let mut sgd = Sgd::new(0.1).expect("valid lr");
     let mut rnn = model(F64::new(), 1);
     let before = params_of(&rnn);
     let mut step = |grads: Gradients<F64>| sgd.step(&mut rnn, &grads);

@@ -32,7 +32,7 @@ fn train(seed: u64, steps: usize) -> Vec<f64> {
         .layers(2)
         .output(vocab.len());
     let mut rnn = Rnn::new(F64::new(), config, &mut rng(seed)).unwrap();
-    let sgd = Sgd::new(0.02).unwrap();
+    let mut sgd = Sgd::new(0.02).unwrap();
     (0..steps)
         .map(|_| {
             let trace = rnn.forward(&input, None).unwrap();

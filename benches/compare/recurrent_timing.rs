@@ -129,7 +129,7 @@ fn setup(case: &Case) -> Setup {
 }
 
 /// One training step; returns the loss before the update.
-fn train_step(s: &mut Setup, sgd: &Sgd) -> f32 {
+fn train_step(s: &mut Setup, sgd: &mut Sgd<Cpu<f32>>) -> f32 {
     let trace = s.rnn.forward(&s.input, None).expect("valid input");
     let (loss, d_logits) = CrossEntropy::sum()
         .forward(s.rnn.backend(), trace.logits(), &s.targets)
@@ -182,11 +182,11 @@ fn run_case(case: &Case, filter: &str) {
     let mut s = setup(case);
     if train_id.contains(filter) {
         // A small rate keeps the weights near their initialisation over thousands of steps.
-        let sgd = Sgd::new(1e-3).expect("valid rate");
+        let mut sgd = Sgd::new(1e-3).expect("valid rate");
         let tokens = (case.seq * case.batch) as f32;
-        let first_loss = train_step(&mut s, &sgd) / tokens;
+        let first_loss = train_step(&mut s, &mut sgd) / tokens;
         let median = median_seconds(|| {
-            black_box(train_step(&mut s, &sgd));
+            black_box(train_step(&mut s, &mut sgd));
         });
         print_case(
             case,

@@ -15,10 +15,12 @@
 mod cpu;
 mod dense;
 mod naive;
+mod update;
 
 pub use cpu::{Cpu, CpuRhs};
 pub use dense::DenseMatrix;
 pub use naive::NaiveCpu;
+pub use update::UpdateRule;
 
 use crate::error::Result;
 use crate::scalar::Scalar;
@@ -286,6 +288,24 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         targets: &[usize],
         grad: &mut Self::Matrix,
     ) -> Self::Scalar;
+
+    /// One optimiser update of one parameter, element-wise and in place: `param` (`r x c`) moves
+    /// by `rule` (see [`UpdateRule`] for each rule's formulas) from `grad` (`r x c`), reading
+    /// and writing the rule's `state` buffers (`r x c` each, in the order and number
+    /// [`UpdateRule::state_names`] gives).
+    ///
+    /// The default goes through [`to_vec`](Backend::to_vec) and
+    /// [`from_vec`](Backend::from_vec) and runs the reference loops, so a new backend works
+    /// before it has a kernel of its own.
+    fn update(
+        &self,
+        rule: &UpdateRule,
+        param: &mut Self::Matrix,
+        grad: &Self::Matrix,
+        state: &mut [Self::Matrix],
+    ) {
+        update::update_via_vec(self, rule, param, grad, state)
+    }
 }
 
 /// `1 / (1 + e^-x)`, the one definition both CPU backends use.

@@ -461,4 +461,14 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         }
         loss
     }
+
+    fn update(
+        &self,
+        rule: &super::UpdateRule,
+        param: &mut DenseMatrix<T>,
+        grad: &DenseMatrix<T>,
+        state: &mut [DenseMatrix<T>],
+    ) {
+        super::update::update_dense(rule, param, grad, state)
+    }
 }

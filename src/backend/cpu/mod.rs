@@ -315,4 +315,15 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     ) -> T {
         self.reference.softmax_cross_entropy(logits, targets, grad)
     }
+
+    // One pass over four or five slices per parameter: the reference's loops are already that.
+    fn update(
+        &self,
+        rule: &super::UpdateRule,
+        param: &mut DenseMatrix<T>,
+        grad: &DenseMatrix<T>,
+        state: &mut [DenseMatrix<T>],
+    ) {
+        self.reference.update(rule, param, grad, state)
+    }
 }

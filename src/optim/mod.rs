@@ -1,0 +1,181 @@
+//! Optimisers: they read [`Gradients`] and update an [`Rnn`]'s parameters, exactly as
+//! `torch.optim` does.
+//!
+//! | type | PyTorch | state per parameter |
+//! |------|---------|---------------------|
+//! | [`Sgd`] | `SGD` (momentum, dampening, Nesterov, weight decay) | `momentum_buffer` (with momentum) |
+//! | [`Adagrad`] | `Adagrad`; [`Adagrad::min_char_rnn`]: Karpathy's min-char-rnn | `sum` |
+//! | [`RmsProp`] | `RMSprop` (momentum, centred, weight decay) | `square_avg`, `grad_avg`, `momentum_buffer` |
+//! | [`Adam`] | `Adam` (AMSGrad, weight decay); [`Adam::adamw`]: `AdamW` | `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` |
+//!
+//! Every optimiser implements [`Optimizer`]: [`step`](Optimizer::step), the learning rate
+//! ([`lr`](Optimizer::lr), [`set_lr`](Optimizer::set_lr), which a [`Schedule`] such as
+//! [`StepLr`] or [`ExponentialLr`] drives), and checkpoints
+//! ([`state_dict`](Optimizer::state_dict), [`load_state_dict`](Optimizer::load_state_dict)).
+//!
+//! ```
+//! # use rand::SeedableRng;
+//! use recurrent::prelude::*;
+//!
+//! # let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut rnn = Rnn::new(Cpu::<f64>::default(), RnnConfig::gru(4, 8).output(4), &mut rng)?;
+//! let mut adam = Adam::new(1e-2)?;
+//! let (input, targets) = (Input::ids(vec![0, 1, 2, 2], 1), [1, 2, 2, 3]);
+//! for _ in 0..10 {
+//!     let trace = rnn.forward(&input, None)?;
+//!     let (_, d_logits) = CrossEntropy::sum().forward(rnn.backend(), trace.logits(), &targets)?;
+//!     let mut grads = rnn.backward(&trace, &d_logits)?;
+//!     clip::global_norm(&mut grads, 5.0)?;
+//!     adam.step(&mut rnn, &grads)?;
+//! }
+//! assert_eq!(adam.step_count(), 10);
+//! # Ok::<(), recurrent::Error>(())
+//! ```
+//!
+//! # Exactness
+//!
+//! Each update is PyTorch's single-tensor CPU implementation (`_single_tensor_sgd`, `_adagrad`,
+//! `_rmsprop`, `_adam` in `torch/optim/`), operation for operation and rounding for rounding
+//! (its fused multiply-adds included), run by the backend ([`Backend::update`] with an
+//! [`UpdateRule`](crate::backend::UpdateRule)). In f64, five steps of every configuration give
+//! PyTorch 2.15's numbers to the bit, except where PyTorch's square root (MKL's, within an ulp)
+//! was not correctly rounded; those differ by a few ulps (`tests/optim.rs` prints the worst).
+//!
+//! # State and checkpoints
+//!
+//! An optimiser is not tied to a model: its buffers are created on the first
+//! [`step`](Optimizer::step), with the model's parameter names and shapes, and every later step
+//! checks that the model and the gradients still have them. A step that fails its checks
+//! changes nothing: not the parameters, not the buffers, not the step count. NaN or infinite
+//! gradients are not checked (as in PyTorch); [`clip::global_norm`](crate::clip::global_norm)
+//! reports them.
+//!
+//! [`state_dict`](Optimizer::state_dict) writes a [`StateDict`] (save it with
+//! [`StateDict::write`]) holding, in the model's scalar type and with PyTorch's parameter
+//! shapes (biases `[n]`):
+//!
+//! - one tensor per parameter and buffer, named `"{parameter}.{buffer}"` with PyTorch's buffer
+//!   names, e.g. `weight_hh_l0.exp_avg`, `out.bias.momentum_buffer`, `bias_ih_l0.sum`;
+//! - metadata `optimizer` (`SGD`, `Adagrad`, `RMSprop` or `Adam`), `step` (updates made; PyTorch
+//!   keeps one count per parameter, all equal here) and every hyperparameter under PyTorch's
+//!   name: `lr`, `momentum`, `dampening`, `nesterov`, `weight_decay`, `lr_decay`,
+//!   `initial_accumulator_value`, `eps`, `alpha`, `centered`, `beta1`, `beta2` (PyTorch's
+//!   `betas`), `amsgrad`, `decoupled_weight_decay`, and `eps_inside_sqrt` (Adagrad only).
+//!
+//! [`load_state_dict`](Optimizer::load_state_dict) checks all of it against the model
+//! (optimiser kind, every hyperparameter's value, every tensor's presence, shape and dtype,
+//! finite values, sums of squares not negative) before changing anything, then replaces the
+//! hyperparameters, the step count and the buffers: a run resumed from a checkpoint continues
+//! bit for bit as if it had not stopped.
+//!
+//! # Differences from PyTorch
+//!
+//! - The learning rate must be positive and momenta below 1; PyTorch accepts 0 and any
+//!   momentum.
+//! - Only the learning rate changes after the first step; the other builders then return
+//!   [`Error::Config`](crate::Error::Config), since the buffers depend on them.
+//! - One parameter group: every parameter has the same hyperparameters.
+//! - Not offered: `maximize`, `foreach`, `fused`, `capturable`, `differentiable`, sparse
+//!   gradients, complex parameters.
+
+mod adagrad;
+mod adam;
+mod check;
+mod rmsprop;
+mod schedule;
+mod sgd;
+mod state;
+
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use rmsprop::RmsProp;
+pub use schedule::{ExponentialLr, Schedule, StepLr};
+pub use sgd::Sgd;
+
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::io::StateDict;
+use crate::model::{Gradients, Rnn};
+
+/// What every optimiser does: update a model from its gradients, expose its learning rate, and
+/// save and restore its state. See the [module documentation](self) for the state dict's names.
+pub trait Optimizer<B: Backend> {
+    /// One update of every parameter of `rnn` from `grads`. The first step creates the
+    /// optimiser's buffers with the model's parameter names and shapes.
+    ///
+    /// # Errors
+    /// [`Error::Shape`](crate::Error::Shape) if `grads` do not have the model's parameter names
+    /// and shapes, or if the model is not the one the optimiser's buffers were made for (other
+    /// names or shapes). Nothing is updated then: parameters, buffers and step count stay.
+    fn step(&mut self, rnn: &mut Rnn<B>, grads: &Gradients<B>) -> Result<()>;
+
+    /// The learning rate of the next step.
+    fn lr(&self) -> f64;
+
+    /// Sets the learning rate of the following steps (what a [`Schedule`] calls).
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) unless `lr` is finite and positive; the rate is
+    /// unchanged then.
+    fn set_lr(&mut self, lr: f64) -> Result<()>;
+
+    /// The number of steps made (restored by [`load_state_dict`](Optimizer::load_state_dict)).
+    fn step_count(&self) -> u64;
+
+    /// The hyperparameters, the step count and every buffer (see the
+    /// [module documentation](self) for the names).
+    fn state_dict(&self) -> StateDict;
+
+    /// Restores a [`state_dict`](Optimizer::state_dict) of the same kind of optimiser for
+    /// `rnn`: its hyperparameters (the learning rate included), its step count and its buffers.
+    /// Everything is checked first; on error nothing changes.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for another optimiser kind, an unreadable or
+    /// invalid hyperparameter, or a negative sum of squares; [`Error::StateDict`] listing
+    /// missing, unexpected and mis-shaped or mis-typed tensors (and missing metadata);
+    /// [`Error::NonFinite`](crate::Error::NonFinite) naming a tensor with a NaN or infinity.
+    ///
+    /// [`Error::StateDict`]: crate::Error::StateDict
+    fn load_state_dict(&mut self, rnn: &Rnn<B>, dict: &StateDict) -> Result<()>;
+}
+
+/// Implements [`Optimizer`] for a newtype over [`state::Engine`] by delegation.
+macro_rules! delegate_optimizer {
+    ($name:ident) => {
+        impl<B: Backend> $crate::optim::Optimizer<B> for $name<B> {
+            fn step(
+                &mut self,
+                rnn: &mut $crate::model::Rnn<B>,
+                grads: &$crate::model::Gradients<B>,
+            ) -> Result<()> {
+                self.0.step(rnn, grads)
+            }
+
+            fn lr(&self) -> f64 {
+                self.0.lr()
+            }
+
+            fn set_lr(&mut self, lr: f64) -> Result<()> {
+                self.0.set_lr(lr)
+            }
+
+            fn step_count(&self) -> u64 {
+                self.0.step_count()
+            }
+
+            fn state_dict(&self) -> $crate::io::StateDict {
+                self.0.state_dict()
+            }
+
+            fn load_state_dict(
+                &mut self,
+                rnn: &$crate::model::Rnn<B>,
+                dict: &$crate::io::StateDict,
+            ) -> Result<()> {
+                self.0.load_state_dict(rnn, dict)
+            }
+        }
+    };
+}
+use delegate_optimizer;

@@ -1,0 +1,158 @@
+//! Learning-rate schedules: the learning rate as a function of the epoch (or step) count.
+
+use super::{Optimizer, check};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+
+/// A learning rate for every epoch: `lr_at(e)` is the rate to train with once `e` epochs (or
+/// steps, whichever the caller counts) are complete, `lr_at(0)` the initial one.
+///
+/// A schedule holds no state: call [`apply`](Schedule::apply) before each epoch with the number
+/// of epochs done, and a resumed run gets the same rates. The decayed rates are products of the
+/// factor, one multiplication per decay, as PyTorch's schedulers compute them epoch by epoch,
+/// so they agree with `scheduler.step()` to the last bit.
+pub trait Schedule {
+    /// The learning rate once `epoch` epochs are complete.
+    fn lr_at(&self, epoch: u64) -> f64;
+
+    /// Sets `optimizer`'s learning rate to [`lr_at(epoch)`](Schedule::lr_at).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the rate has decayed to 0 (underflow after very many decays).
+    fn apply<B: Backend, O: Optimizer<B> + ?Sized>(
+        &self,
+        optimizer: &mut O,
+        epoch: u64,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        optimizer.set_lr(self.lr_at(epoch))
+    }
+}
+
+/// `base_lr` times `gamma` multiplied in `decays` times, stopping early at 0.
+fn decayed(base_lr: f64, gamma: f64, decays: u64) -> f64 {
+    let mut lr = base_lr;
+    for _ in 0..decays {
+        if lr == 0.0 {
+            break;
+        }
+        lr *= gamma;
+    }
+    lr
+}
+
+/// Step decay, PyTorch's `StepLR`: the rate is multiplied by `gamma` every `step_size` epochs,
+/// `lr_at(e) = base_lr * gamma^floor(e / step_size)`.
+///
+/// ```
+/// # use recurrent::optim::{Schedule, StepLr};
+/// let halve_every_10 = StepLr::new(0.1, 10, 0.5)?;
+/// assert_eq!(halve_every_10.lr_at(9), 0.1);
+/// assert_eq!(halve_every_10.lr_at(10), 0.05);
+/// assert_eq!(halve_every_10.lr_at(25), 0.025);
+/// # Ok::<(), recurrent::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLr {
+    base_lr: f64,
+    step_size: u64,
+    gamma: f64,
+}
+
+impl StepLr {
+    /// Starts at `base_lr` and multiplies by `gamma` every `step_size` epochs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `base_lr` and `gamma` are finite and positive and `step_size` is
+    /// at least 1.
+    pub fn new(base_lr: f64, step_size: u64, gamma: f64) -> Result<Self> {
+        check::learning_rate("StepLR", base_lr)?;
+        check::positive("StepLR", "gamma", gamma)?;
+        if step_size == 0 {
+            return Err(Error::config(
+                "StepLR: step size must be at least 1, given 0",
+            ));
+        }
+        Ok(StepLr {
+            base_lr,
+            step_size,
+            gamma,
+        })
+    }
+}
+
+impl Schedule for StepLr {
+    fn lr_at(&self, epoch: u64) -> f64 {
+        decayed(self.base_lr, self.gamma, epoch / self.step_size)
+    }
+}
+
+/// Exponential decay, PyTorch's `ExponentialLR`, optionally held at the base rate for the first
+/// epochs: `lr_at(e) = base_lr * gamma^max(0, e + 1 - first)`, with the first decay when
+/// `first` epochs are complete (PyTorch: `first = 1`).
+///
+/// Karpathy's char-rnn (RMSprop, lr 2e-3, `learning_rate_decay` 0.97,
+/// `learning_rate_decay_after` 10) multiplies the rate by 0.97 at the end of every epoch from the
+/// tenth on: epochs 0 to 9 (counting from 0) run at 2e-3, epoch 10 at 2e-3 * 0.97, epoch 11 at
+/// 2e-3 * 0.97^2.
+///
+/// ```
+/// use recurrent::optim::{ExponentialLr, Schedule};
+/// use recurrent::prelude::*;
+///
+/// let mut rmsprop = RmsProp::<Cpu<f32>>::new(2e-3)?.alpha(0.95)?;
+/// let schedule = ExponentialLr::new(2e-3, 0.97)?.first_decay_at(10)?;
+/// for epoch in 0..12 {
+///     schedule.apply(&mut rmsprop, epoch)?;
+///     // ... every batch of the epoch: forward, backward, clip, `rmsprop.step(&mut rnn, &grads)?`
+/// }
+/// assert_eq!(schedule.lr_at(9), 2e-3);
+/// assert_eq!(schedule.lr_at(10), 2e-3 * 0.97);
+/// assert_eq!(rmsprop.lr(), 2e-3 * 0.97 * 0.97);
+/// # Ok::<(), recurrent::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExponentialLr {
+    base_lr: f64,
+    gamma: f64,
+    first: u64,
+}
+
+impl ExponentialLr {
+    /// Starts at `base_lr` and multiplies by `gamma` after every epoch.
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `base_lr` and `gamma` are finite and positive.
+    pub fn new(base_lr: f64, gamma: f64) -> Result<Self> {
+        check::learning_rate("ExponentialLR", base_lr)?;
+        check::positive("ExponentialLR", "gamma", gamma)?;
+        Ok(ExponentialLr {
+            base_lr,
+            gamma,
+            first: 1,
+        })
+    }
+
+    /// Holds the base rate until `epochs` epochs are complete, then decays after each one:
+    /// `first_decay_at(10)` is char-rnn's `learning_rate_decay_after = 10`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for 0 (the rate would be decayed before any training).
+    pub fn first_decay_at(self, epochs: u64) -> Result<Self> {
+        match epochs {
+            0 => Err(Error::config(
+                "ExponentialLR: the first decay must come after at least 1 epoch, given 0",
+            )),
+            first => Ok(ExponentialLr { first, ..self }),
+        }
+    }
+}
+
+impl Schedule for ExponentialLr {
+    fn lr_at(&self, epoch: u64) -> f64 {
+        let decays = (epoch + 1).saturating_sub(self.first);
+        decayed(self.base_lr, self.gamma, decays)
+    }
+}
