@@ -8,6 +8,8 @@
 //!   [`LstmCell`], [`GruCell`]).
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
 //! - [`bptt`]: backpropagation through time over one layer.
+//! - [`truncated`]: [`Tbptt`], truncated BPTT over long streams with an update every `k1` steps
+//!   and gradients through the last `k2`.
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
 //! - [`clip`], [`optim`]: gradient clipping and [`Sgd`].
 //! - [`gradcheck`]: finite-difference checks of every gradient.
@@ -38,6 +40,7 @@ pub mod optim;
 mod params;
 mod scalar;
 pub mod softmax;
+pub mod truncated;
 
 pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose};
 pub use cell::{
@@ -52,6 +55,7 @@ pub use optim::Sgd;
 pub use params::{Linear, Params};
 pub use scalar::Scalar;
 pub use softmax::{log_softmax, softmax};
+pub use truncated::{Tbptt, TbpttStep};
 
 /// The names most programs need: `use recurrent::prelude::*;`.
 pub mod prelude {

@@ -98,7 +98,7 @@ impl<B: Backend> Trace<B> {
     /// first `t + 1` steps from the same initial state. For a variable-length batch, a sequence
     /// that has ended by `step` keeps the state of its own last step.
     ///
-    /// Truncated BPTT with `k2 > k1` carries `state_at(k1 - 1)` of a
+    /// Truncated BPTT with `k2 > k1` ([`Tbptt`](crate::Tbptt)) carries `state_at(k1 - 1)` of a
     /// `k2`-step window to the next update.
     ///
     /// ```
