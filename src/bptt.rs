@@ -166,6 +166,43 @@ impl<B: Backend> LayerTrace<B> {
         self.lengths.as_deref()
     }
 
+    /// The state after step `step` (counted from 0), `h` (and `c`), each `B x H`: the state
+    /// the layer would carry into a next window had the sequence stopped there. The state after
+    /// the last step, `state_at(T - 1)`, is [`final_state`](LayerTrace::final_state), bit for
+    /// bit. A sequence that has ended (lengths) keeps its state, so its rows are those of its
+    /// own last step. For a backward direction, steps count in the order it read them.
+    ///
+    /// # Errors
+    /// [`Error::Index`] if `step` is not below `T`.
+    pub fn state_at(&self, backend: &B, step: usize) -> Result<CellState<B>> {
+        if step >= self.steps {
+            return Err(Error::Index {
+                what: "step of the layer trace".to_string(),
+                position: 0,
+                value: step,
+                bound: self.steps,
+            });
+        }
+        let batch = self.batch;
+        // Row (t, b) of the per-step matrices, t the sequence's own last step up to `step`.
+        let rows: Vec<usize> = (0..batch)
+            .map(|b| {
+                let last = self.lengths.as_ref().map_or(step, |l| step.min(l[b] - 1));
+                last * batch + b
+            })
+            .collect();
+        let hidden = backend.shape(&self.output).1;
+        let gather = |all: &B::Matrix| {
+            let mut out = backend.zeros(batch, hidden);
+            backend.gather_rows(&mut out, all, &rows);
+            out
+        };
+        Ok(CellState {
+            h: gather(&self.output),
+            c: self.c.as_ref().map(gather),
+        })
+    }
+
     /// Loads what step `t` saved into `buf`: the previous state, the new state and the gates.
     ///
     /// Only what the cell's backward reads: `h_t` for the Elman cell (its derivative comes from

@@ -8,6 +8,8 @@
 //!   [`LstmCell`], [`GruCell`]).
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
 //! - [`bptt`]: backpropagation through time over one layer.
+//! - [`truncated`]: [`Tbptt`], truncated BPTT over long streams with an update every `k1` steps
+//!   and gradients through the last `k2`.
 //! - [`model`]: [`Rnn`], stacked layers and an output projection, with `forward` and `backward`.
 //! - [`clip`], [`optim`]: gradient clipping, and the optimisers of `torch.optim` ([`Sgd`],
 //!   [`Adagrad`], [`RmsProp`], [`Adam`]) with learning-rate schedules.
@@ -39,6 +41,7 @@ pub mod optim;
 mod params;
 mod scalar;
 pub mod softmax;
+pub mod truncated;
 
 pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose, UpdateRule};
 pub use cell::{
@@ -53,6 +56,7 @@ pub use optim::{Adagrad, Adam, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd,
 pub use params::{Linear, Params};
 pub use scalar::Scalar;
 pub use softmax::{log_softmax, softmax};
+pub use truncated::{Tbptt, TbpttStep};
 
 /// The names most programs need: `use recurrent::prelude::*;`.
 pub mod prelude {

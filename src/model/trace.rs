@@ -3,7 +3,7 @@
 use super::data::{Input, InputData, State};
 use crate::backend::Backend;
 use crate::bptt::LayerTrace;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::params::Params;
 
 /// One layer's part of a trace: each direction's [`LayerTrace`], the time-reversed input the
@@ -90,6 +90,51 @@ impl<B: Backend> Trace<B> {
     pub fn final_state(&self) -> State<B> {
         let states = self.records.iter().flat_map(LayerRecord::directions);
         State::new(states.map(|t| t.final_state().clone()).collect())
+    }
+
+    /// The state of every layer after step `step` (counted from 0) of this pass, as
+    /// [`final_state`](Trace::final_state) gives it after the last: `state_at(T - 1)` is the
+    /// final state, bit for bit, and `state_at(t)` is the final state of a forward pass over the
+    /// first `t + 1` steps from the same initial state. For a variable-length batch, a sequence
+    /// that has ended by `step` keeps the state of its own last step.
+    ///
+    /// Truncated BPTT with `k2 > k1` ([`Tbptt`](crate::Tbptt)) carries `state_at(k1 - 1)` of a
+    /// `k2`-step window to the next update.
+    ///
+    /// ```
+    /// # use rand::SeedableRng;
+    /// # use recurrent::prelude::*;
+    /// # fn main() -> recurrent::Result<()> {
+    /// # let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let rnn = Rnn::new(NaiveCpu::<f64>::default(), RnnConfig::lstm(4, 3).layers(2), &mut rng)?;
+    /// let ids = vec![0, 1, 2, 3, 2, 1]; // T = 3 steps of batch 2
+    /// let trace = rnn.forward(&Input::ids(ids.clone(), 2), None)?;
+    /// let prefix = rnn.forward(&Input::ids(ids[..4].to_vec(), 2), None)?; // the first 2 steps
+    /// let (at, end) = (trace.state_at(rnn.backend(), 1)?, prefix.final_state());
+    /// for (a, b) in at.layers().iter().zip(end.layers()) {
+    ///     assert_eq!((&a.h, &a.c), (&b.h, &b.c));
+    /// }
+    /// assert!(trace.state_at(rnn.backend(), 3).is_err()); // only steps 0, 1, 2
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Index`](crate::Error::Index) if `step` is not below `T`;
+    /// [`Error::Config`](crate::Error::Config) for a bidirectional model, whose backward
+    /// direction has, after step `t` in time order, read the steps after `t`, not those before.
+    pub fn state_at(&self, backend: &B, step: usize) -> Result<State<B>> {
+        if self.records.iter().any(|r| r.reverse.is_some()) {
+            return Err(Error::config(format!(
+                "the state after step {step} is defined for unidirectional models; this \
+                 trace is of a bidirectional one"
+            )));
+        }
+        let states = self
+            .records
+            .iter()
+            .map(|r| r.forward.state_at(backend, step));
+        Ok(State::new(states.collect::<Result<_>>()?))
     }
 
     /// The trace of one layer and direction (0 forward, 1 backward).

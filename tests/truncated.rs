@@ -1,0 +1,643 @@
+//! Truncated BPTT, TBPTT(k1, k2) (`recurrent::Tbptt`), against what it must equal: the
+//! hand-written window loop when `k1 = k2`, an independent by-hand computation and finite
+//! differences when `k2 > k1`; and `Trace::state_at`, which carries the state between updates.
+//! Everything runs on `NaiveCpu<f64>` and compares bit for bit where the arithmetic is the same.
+
+mod common;
+
+use common::{F64, model, random_ids, rng};
+use recurrent::gradcheck::{self, Options};
+use recurrent::{
+    Backend, CrossEntropy, Error, Gradients, Input, Rnn, RnnConfig, Sgd, State, Tbptt, Trace,
+};
+
+type Matrix = <F64 as Backend>::Matrix;
+
+const VOCAB: usize = 5;
+const BATCH: usize = 2;
+
+/// The three cells, two layers, logits over the vocabulary.
+fn configs() -> [RnnConfig; 3] {
+    [
+        RnnConfig::rnn(VOCAB, 4).layers(2).output(VOCAB),
+        RnnConfig::lstm(VOCAB, 4).layers(2).output(VOCAB),
+        RnnConfig::gru(VOCAB, 4).layers(2).output(VOCAB),
+    ]
+}
+
+fn bits(m: &Matrix) -> Vec<u64> {
+    m.as_slice().iter().map(|v| v.to_bits()).collect()
+}
+
+/// Every matrix of a state, as bits: `h` and `c` of every layer.
+fn state_bits(state: &State<F64>) -> Vec<Vec<u64>> {
+    let mut all = Vec::new();
+    for layer in state.layers() {
+        all.push(bits(&layer.h));
+        all.extend(layer.c.as_ref().map(bits));
+    }
+    all
+}
+
+/// A state held as `None` means zeros.
+fn held_bits(rnn: &Rnn<F64>, state: Option<&State<F64>>) -> Vec<Vec<u64>> {
+    state_bits(&state.cloned().unwrap_or_else(|| rnn.zero_state(BATCH)))
+}
+
+fn assert_same_grads(what: &str, a: &Gradients<F64>, b: &Gradients<F64>) {
+    for ((name, x), (other, y)) in a.named().into_iter().zip(b.named()) {
+        assert_eq!(name, other);
+        assert_eq!(bits(x), bits(y), "{what}: gradient of {name}");
+    }
+}
+
+/// `chunks` chunks of `k1` steps of `BATCH` streams: input ids and targets, time-major.
+fn stream(chunks: usize, k1: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut r = rng(seed);
+    (0..chunks)
+        .map(|_| {
+            let ids = random_ids(k1 * BATCH, VOCAB, &mut r);
+            (ids, random_ids(k1 * BATCH, VOCAB, &mut r))
+        })
+        .collect()
+}
+
+/// The truncated loss by hand: forward over `window` (context, then new steps) from `state`,
+/// the loss of the last `new` steps alone, and their `dE/d logits` put under zero rows for the
+/// context; then backward.
+fn by_hand(
+    rnn: &Rnn<F64>,
+    state: Option<&State<F64>>,
+    window: &[usize],
+    targets: &[usize],
+    loss: CrossEntropy,
+) -> (f64, Gradients<F64>, Trace<F64>) {
+    let backend = rnn.backend();
+    let trace = rnn
+        .forward(&Input::ids(window.to_vec(), BATCH), state)
+        .unwrap();
+    let (rows, classes) = backend.shape(trace.logits());
+    let context_rows = rows - targets.len();
+    let new_logits = &trace.logits().as_slice()[context_rows * classes..];
+    let new_logits = backend
+        .from_vec(targets.len(), classes, new_logits.to_vec())
+        .unwrap();
+    let (value, d_new) = loss.forward(backend, &new_logits, targets).unwrap();
+    let mut d_logits = vec![0.0; context_rows * classes];
+    d_logits.extend_from_slice(d_new.as_slice());
+    let d_logits = backend.from_vec(rows, classes, d_logits).unwrap();
+    let grads = rnn.backward(&trace, &d_logits).unwrap();
+    (value, grads, trace)
+}
+
+/// TBPTT(k1, k2) written out step by step, independently of `Tbptt`: the whole stream is kept,
+/// each update's window is cut from it, and the state for the next window comes from a
+/// forward pass over the steps before that window's start (not from `Trace::state_at`).
+struct Reference {
+    k1: usize,
+    k2: usize,
+    /// Every input id seen, time-major.
+    seen: Vec<usize>,
+    /// The step the next window starts at, and the state there (`None`: zeros).
+    start: usize,
+    state: Option<State<F64>>,
+}
+
+impl Reference {
+    fn new(k1: usize, k2: usize) -> Self {
+        Reference {
+            k1,
+            k2,
+            seen: Vec::new(),
+            start: 0,
+            state: None,
+        }
+    }
+
+    /// One update; returns the loss, the gradients and the context length.
+    fn step(
+        &mut self,
+        rnn: &Rnn<F64>,
+        ids: &[usize],
+        targets: &[usize],
+        loss: CrossEntropy,
+    ) -> (f64, Gradients<F64>, usize) {
+        self.seen.extend_from_slice(ids);
+        let t = self.seen.len() / BATCH; // steps seen, 0-based window end (exclusive)
+        let s = t.saturating_sub(self.k2);
+        assert_eq!(
+            s, self.start,
+            "the window starts where the last update said"
+        );
+        let window = &self.seen[s * BATCH..];
+        let (value, grads, _) = by_hand(rnn, self.state.as_ref(), window, targets, loss);
+        // The next window starts at max(0, t + k1 - k2): run the steps before it again.
+        let next = (t + self.k1).saturating_sub(self.k2);
+        if next > s {
+            let prefix = Input::ids(self.seen[s * BATCH..next * BATCH].to_vec(), BATCH);
+            let trace = rnn.forward(&prefix, self.state.as_ref()).unwrap();
+            self.state = Some(trace.final_state());
+        }
+        self.start = next;
+        (value, grads, t - self.k1 - s)
+    }
+}
+
+#[test]
+fn k1_equal_to_k2_is_the_hand_written_window_loop_bit_for_bit() {
+    let steps = 3;
+    for config in configs() {
+        for loss in [CrossEntropy::sum(), CrossEntropy::mean()] {
+            let mut rnn = model(config.clone(), 1);
+            let mut by_loop = rnn.clone();
+            let sgd = Sgd::new(0.1).unwrap();
+            let mut tbptt = Tbptt::new(steps, steps, BATCH).unwrap();
+            let mut state: Option<State<F64>> = None;
+            for (w, (ids, targets)) in stream(4, steps, 2).iter().enumerate() {
+                let what = format!("{config:?}, {loss:?}, window {w}");
+                let out = tbptt.step(&rnn, ids, targets, loss).unwrap();
+                // The loop users write today.
+                let trace = by_loop
+                    .forward(&Input::ids(ids.clone(), BATCH), state.as_ref())
+                    .unwrap();
+                let (value, d_logits) = loss
+                    .forward(by_loop.backend(), trace.logits(), targets)
+                    .unwrap();
+                let grads = by_loop.backward(&trace, &d_logits).unwrap();
+                assert_eq!(out.loss.to_bits(), value.to_bits(), "{what}: loss");
+                assert_same_grads(&what, &out.grads, &grads);
+                assert_eq!((out.context, out.steps()), (0, steps), "{what}");
+                sgd.step(&mut rnn, &out.grads).unwrap();
+                sgd.step(&mut by_loop, &grads).unwrap();
+                state = Some(trace.final_state());
+                assert_eq!(tbptt.context_steps(), 0);
+                let held = held_bits(&rnn, tbptt.state());
+                assert_eq!(held, state_bits(state.as_ref().unwrap()), "{what}: state");
+            }
+        }
+    }
+}
+
+#[test]
+fn k2_above_k1_matches_the_truncated_gradient_by_hand_at_every_update() {
+    for (k1, k2) in [(2, 5), (1, 3), (3, 4), (2, 6)] {
+        for config in configs() {
+            for loss in [CrossEntropy::sum(), CrossEntropy::mean()] {
+                let what = format!("TBPTT({k1}, {k2}), {config:?}, {loss:?}");
+                let mut rnn = model(config.clone(), 3);
+                let mut reference_rnn = rnn.clone();
+                let sgd = Sgd::new(0.2).unwrap();
+                let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+                let mut reference = Reference::new(k1, k2);
+                for (n, (ids, targets)) in stream(6, k1, 4).iter().enumerate() {
+                    let out = tbptt.step(&rnn, ids, targets, loss).unwrap();
+                    let (value, grads, context) =
+                        reference.step(&reference_rnn, ids, targets, loss);
+                    let what = format!("{what}, update {n}");
+                    assert_eq!(out.loss.to_bits(), value.to_bits(), "{what}: loss");
+                    assert_same_grads(&what, &out.grads, &grads);
+                    assert_eq!(out.context, context, "{what}: context steps");
+                    // The updates change the weights, so the context is recomputed with new ones.
+                    sgd.step(&mut rnn, &out.grads).unwrap();
+                    sgd.step(&mut reference_rnn, &grads).unwrap();
+                    assert_eq!(
+                        held_bits(&rnn, tbptt.state()),
+                        held_bits(&rnn, reference.state.as_ref()),
+                        "{what}: state carried"
+                    );
+                    let window = &reference.seen[reference.start * BATCH..];
+                    assert_eq!(tbptt.context(), window, "{what}: context kept");
+                }
+            }
+        }
+    }
+}
+
+/// The context must matter: with it, the gradient is not the one of the new steps alone.
+#[test]
+fn the_context_steps_receive_gradient() {
+    let (k1, k2) = (2, 5);
+    let rnn = model(configs()[0].clone(), 5);
+    let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+    let chunks = stream(4, k1, 6);
+    for (ids, targets) in &chunks[..3] {
+        tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+    }
+    let state = tbptt.state().cloned();
+    let (ids, targets) = &chunks[3];
+    let out = tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+    assert_eq!(out.context, 3);
+    // The same new steps from the state their window reached them with, but no context: k1 = k2.
+    let at_new = out.trace.state_at(rnn.backend(), 2).unwrap();
+    let (_, alone, _) = by_hand(&rnn, Some(&at_new), ids, targets, CrossEntropy::sum());
+    let name = "weight_hh_l0";
+    let (with, without) = (out.grads.get(name).unwrap(), alone.get(name).unwrap());
+    assert_ne!(bits(with), bits(without));
+    // And the loss is the same: the context only adds gradient paths, not loss terms.
+    let (value, _, _) = by_hand(&rnn, Some(&at_new), ids, targets, CrossEntropy::sum());
+    assert!((out.loss - value).abs() < 1e-12, "{} vs {value}", out.loss);
+    assert!(state.is_some());
+}
+
+#[test]
+fn k2_above_k1_gradient_matches_finite_differences_with_the_saved_state_held() {
+    let (k1, k2) = (2, 5);
+    for config in configs() {
+        for loss in [CrossEntropy::sum(), CrossEntropy::mean()] {
+            let rnn = model(config.clone(), 7);
+            let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+            let chunks = stream(4, k1, 8);
+            for (ids, targets) in &chunks[..3] {
+                tbptt.step(&rnn, ids, targets, loss).unwrap();
+            }
+            // The fourth update: 3 steps of context, a saved state that is not zero.
+            let (ids, targets) = &chunks[3];
+            let (state, context) = (tbptt.state().cloned(), tbptt.context().to_vec());
+            assert!(state.is_some() && context.len() == 3 * BATCH);
+            let out = tbptt.step(&rnn, ids, targets, loss).unwrap();
+            let mut window = context;
+            window.extend_from_slice(ids);
+            let mut report = None;
+            for (name, p) in rnn.parameters() {
+                let r = gradcheck::check(
+                    &name,
+                    &rnn.backend().to_vec(p),
+                    &rnn.backend().to_vec(out.grads.get(&name).unwrap()),
+                    |v| {
+                        let mut moved = rnn.clone();
+                        moved.set_parameter(&name, v.to_vec())?;
+                        Ok(by_hand(&moved, state.as_ref(), &window, targets, loss).0)
+                    },
+                    Options::default(),
+                )
+                .unwrap();
+                report = Some(match report {
+                    None => r,
+                    Some(all) => r.merge(all),
+                });
+            }
+            let report = report.unwrap();
+            println!("{config:?} {loss:?}: {report:?}");
+            let entries: usize = rnn
+                .parameters()
+                .iter()
+                .map(|(_, p)| p.as_slice().len())
+                .sum();
+            assert_eq!(report.checked, entries, "every entry of every parameter");
+            assert!(report.worst < 1e-6, "{config:?} {loss:?}: {report:?}");
+        }
+    }
+}
+
+#[test]
+fn first_updates_use_the_context_there_is() {
+    for (k1, k2) in [(2, 5), (1, 4), (3, 4), (2, 8)] {
+        let rnn = model(configs()[1].clone(), 9);
+        let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+        let mut seen: Vec<usize> = Vec::new();
+        for (n, (ids, targets)) in stream(6, k1, 10).iter().enumerate() {
+            let what = format!("TBPTT({k1}, {k2}), update {n}");
+            let out = tbptt
+                .step(&rnn, ids, targets, CrossEntropy::mean())
+                .unwrap();
+            let context = (n * k1).min(k2 - k1);
+            assert_eq!(out.context, context, "{what}");
+            assert_eq!(out.steps(), context + k1, "{what}");
+            // While the window reaches back to the first step, it starts from zeros.
+            let start = seen.len() / BATCH - context;
+            if start == 0 {
+                let (value, grads, _) = by_hand(
+                    &rnn,
+                    None,
+                    &[seen.as_slice(), ids].concat(),
+                    targets,
+                    CrossEntropy::mean(),
+                );
+                assert_eq!(out.loss.to_bits(), value.to_bits(), "{what}");
+                assert_same_grads(&what, &out.grads, &grads);
+            }
+            seen.extend_from_slice(ids);
+            let steps_seen = (n + 1) * k1;
+            assert_eq!(tbptt.context_steps(), steps_seen.min(k2 - k1), "{what}");
+            assert_eq!(
+                tbptt.state().is_none(),
+                steps_seen <= k2 - k1,
+                "{what}: zeros until the context leaves the first step behind"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_state_carried_is_the_state_after_k1_steps_of_the_window() {
+    let (k1, k2) = (2, 5);
+    for config in configs() {
+        let rnn = model(config.clone(), 11);
+        let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+        for (n, (ids, targets)) in stream(6, k1, 12).iter().enumerate() {
+            let out = tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+            if out.context == k2 - k1 {
+                let want = out.trace.state_at(rnn.backend(), k1 - 1).unwrap();
+                let held = tbptt.state().expect("past the first step");
+                assert_eq!(
+                    state_bits(held),
+                    state_bits(&want),
+                    "{config:?}, update {n}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn reset_starts_from_zeros_with_no_context() {
+    let (k1, k2) = (2, 5);
+    for config in configs() {
+        let rnn = model(config.clone(), 13);
+        let chunks = stream(5, k1, 14);
+        let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+        for (ids, targets) in &chunks[..4] {
+            tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+        }
+        assert!(tbptt.state().is_some() && tbptt.context_steps() == 3);
+        tbptt.reset();
+        assert!(tbptt.state().is_none() && tbptt.context().is_empty());
+        let (ids, targets) = &chunks[4];
+        let after_reset = tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+        let fresh = Tbptt::new(k1, k2, BATCH)
+            .unwrap()
+            .step(&rnn, ids, targets, CrossEntropy::sum())
+            .unwrap();
+        assert_eq!(after_reset.context, 0);
+        assert_eq!(after_reset.loss.to_bits(), fresh.loss.to_bits());
+        assert_same_grads("after reset", &after_reset.grads, &fresh.grads);
+        // And a fresh start is a forward pass from zeros.
+        let (value, _, _) = by_hand(&rnn, None, ids, targets, CrossEntropy::sum());
+        assert_eq!(after_reset.loss.to_bits(), value.to_bits());
+    }
+}
+
+#[test]
+fn step_train_is_forward_train_in_the_window_loop() {
+    let config = RnnConfig::lstm(VOCAB, 4)
+        .layers(2)
+        .dropout(0.3)
+        .output(VOCAB);
+    let rnn = model(config, 15);
+    let steps = 3;
+    let mut tbptt = Tbptt::new(steps, steps, BATCH).unwrap();
+    let mut state: Option<State<F64>> = None;
+    for (w, (ids, targets)) in stream(3, steps, 16).iter().enumerate() {
+        let loss = CrossEntropy::sum();
+        let out = tbptt
+            .step_train(&rnn, ids, targets, loss, &mut rng(w as u64))
+            .unwrap();
+        let input = Input::ids(ids.clone(), BATCH);
+        let trace = rnn
+            .forward_train(&input, state.as_ref(), &mut rng(w as u64))
+            .unwrap();
+        let (value, d) = loss
+            .forward(rnn.backend(), trace.logits(), targets)
+            .unwrap();
+        assert_eq!(out.loss.to_bits(), value.to_bits(), "window {w}");
+        assert_same_grads("step_train", &out.grads, &rnn.backward(&trace, &d).unwrap());
+        state = Some(trace.final_state());
+    }
+    // Dropout is on: inference mode gives another loss on the same data.
+    let (ids, targets) = &stream(1, steps, 17)[0];
+    let mut a = Tbptt::new(steps, steps, BATCH).unwrap();
+    let plain = a.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+    let mut b = Tbptt::new(steps, steps, BATCH).unwrap();
+    let dropped = b
+        .step_train(&rnn, ids, targets, CrossEntropy::sum(), &mut rng(0))
+        .unwrap();
+    assert_ne!(plain.loss, dropped.loss);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace::state_at
+
+#[test]
+fn state_at_the_last_step_is_the_final_state_and_earlier_steps_are_prefixes() {
+    let steps = 5;
+    for config in configs() {
+        let rnn = model(config.clone(), 18);
+        let mut r = rng(19);
+        let ids = random_ids(steps * BATCH, VOCAB, &mut r);
+        let initial = model(config.clone(), 20).forward(&Input::ids(ids.clone(), BATCH), None);
+        let initial = initial.unwrap().final_state(); // some state that is not zero
+        let trace = rnn
+            .forward(&Input::ids(ids.clone(), BATCH), Some(&initial))
+            .unwrap();
+        let backend = rnn.backend();
+        assert_eq!(
+            state_bits(&trace.state_at(backend, steps - 1).unwrap()),
+            state_bits(&trace.final_state())
+        );
+        for t in 0..steps {
+            let prefix = Input::ids(ids[..(t + 1) * BATCH].to_vec(), BATCH);
+            let want = rnn.forward(&prefix, Some(&initial)).unwrap().final_state();
+            let got = trace.state_at(backend, t).unwrap();
+            assert_eq!(state_bits(&got), state_bits(&want), "{config:?}, step {t}");
+        }
+    }
+}
+
+#[test]
+fn state_at_keeps_an_ended_sequence_at_its_last_step() {
+    let (steps, batch) = (5, 3);
+    let lengths = vec![5, 2, 4];
+    for config in configs() {
+        let rnn = model(config.clone(), 21);
+        let ids = random_ids(steps * batch, VOCAB, &mut rng(22));
+        let input = Input::ids(ids.clone(), batch).with_lengths(lengths.clone());
+        let trace = rnn.forward(&input, None).unwrap();
+        for t in 0..steps {
+            let cut: Vec<usize> = lengths.iter().map(|&l| l.min(t + 1)).collect();
+            let prefix = Input::ids(ids[..(t + 1) * batch].to_vec(), batch).with_lengths(cut);
+            let want = rnn.forward(&prefix, None).unwrap().final_state();
+            let got = trace.state_at(rnn.backend(), t).unwrap();
+            assert_eq!(state_bits(&got), state_bits(&want), "{config:?}, step {t}");
+        }
+        let last = trace.state_at(rnn.backend(), steps - 1).unwrap();
+        assert_eq!(state_bits(&last), state_bits(&trace.final_state()));
+    }
+}
+
+#[test]
+fn state_at_refuses_a_step_past_the_end_and_a_bidirectional_model() {
+    let rnn = model(configs()[2].clone(), 23);
+    let trace = rnn
+        .forward(&Input::ids(vec![0, 1, 2, 3, 4, 0], BATCH), None)
+        .unwrap();
+    match trace.state_at(rnn.backend(), 3) {
+        Err(Error::Index { value, bound, .. }) => assert_eq!((value, bound), (3, 3)),
+        other => panic!("expected an index error, got {other:?}"),
+    }
+    let bi = model(
+        RnnConfig::gru(VOCAB, 4).bidirectional(true).output(VOCAB),
+        24,
+    );
+    let trace = bi
+        .forward(&Input::ids(vec![0, 1, 2, 3], BATCH), None)
+        .unwrap();
+    assert!(matches!(
+        trace.state_at(bi.backend(), 0),
+        Err(Error::Config { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: each is an `Err`, and leaves the `Tbptt` as it was
+
+#[test]
+fn invalid_k1_k2_or_batch_is_a_config_error_naming_the_values() {
+    for (k1, k2, batch, names) in [
+        (0, 3, 2, "k1 = 0"),
+        (4, 3, 2, "k1 = 4 and k2 = 3"),
+        (0, 0, 2, "k2 = 0"),
+        (1, 1, 0, "batch 0"),
+        (1, usize::MAX, 2, "batch 2"),
+    ] {
+        match Tbptt::<F64>::new(k1, k2, batch) {
+            Err(Error::Config { message }) => assert!(message.contains(names), "{message}"),
+            other => panic!("({k1}, {k2}, {batch}): expected a config error, got {other:?}"),
+        }
+    }
+    assert!(Tbptt::<F64>::new(1, 1, 1).is_ok());
+}
+
+/// What a `Tbptt` holds, to compare before and after a failed step.
+fn snapshot(rnn: &Rnn<F64>, tbptt: &Tbptt<F64>) -> (Vec<usize>, Vec<Vec<u64>>, bool) {
+    (
+        tbptt.context().to_vec(),
+        held_bits(rnn, tbptt.state()),
+        tbptt.state().is_some(),
+    )
+}
+
+#[test]
+fn every_bad_step_is_an_error_that_changes_nothing() {
+    let (k1, k2) = (2, 5);
+    let rnn = model(configs()[0].clone(), 25);
+    let chunks = stream(5, k1, 26);
+    let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+    for (ids, targets) in &chunks[..3] {
+        tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+    }
+    let (ids, targets) = &chunks[3];
+    let mut bad_id = ids.clone();
+    bad_id[3] = VOCAB;
+    let mut bad_target = targets.clone();
+    bad_target[1] = VOCAB + 2;
+    let bidirectional = model(
+        RnnConfig::lstm(VOCAB, 4)
+            .layers(2)
+            .bidirectional(true)
+            .output(VOCAB),
+        27,
+    );
+    let other_size = model(RnnConfig::rnn(VOCAB, 6).layers(2).output(VOCAB), 28);
+    let other_kind = model(configs()[2].clone(), 28); // GRU: same state shapes as the RNN's
+    let three_streams = random_ids(k1 * 3, VOCAB, &mut rng(29));
+    let short = &ids[..ids.len() - 1];
+    type Case<'a> = (&'a str, &'a Rnn<F64>, &'a [usize], &'a [usize]);
+    let cases: [Case<'_>; 8] = [
+        ("too few ids", &rnn, short, targets),
+        ("too few targets", &rnn, ids, &targets[1..]),
+        (
+            "a chunk of another batch",
+            &rnn,
+            &three_streams,
+            &three_streams,
+        ),
+        ("an id out of vocabulary", &rnn, &bad_id, targets),
+        ("a target out of range", &rnn, ids, &bad_target),
+        ("a bidirectional model", &bidirectional, ids, targets),
+        ("a model of another size", &other_size, ids, targets),
+        ("a model of another cell", &other_kind, ids, targets),
+    ];
+    let before = snapshot(&rnn, &tbptt);
+    let untouched = tbptt.clone();
+    for (what, model, ids, targets) in cases {
+        let err = tbptt.step(model, ids, targets, CrossEntropy::sum());
+        let err = err.err().unwrap_or_else(|| panic!("{what}: no error"));
+        println!("{what}: {err}");
+        match (what, &err) {
+            (
+                "too few ids" | "too few targets" | "a chunk of another batch",
+                Error::Shape { .. },
+            ) => {}
+            (
+                "an id out of vocabulary",
+                Error::Index {
+                    position,
+                    value,
+                    bound,
+                    ..
+                },
+            ) => {
+                assert_eq!((*position, *value, *bound), (3, VOCAB, VOCAB));
+            }
+            (
+                "a target out of range",
+                Error::Index {
+                    position, value, ..
+                },
+            ) => {
+                assert_eq!((*position, *value), (1, VOCAB + 2));
+            }
+            (_, Error::Config { .. }) if what.starts_with("a ") && what.contains("model") => {}
+            _ => panic!("{what}: unexpected error {err:?}"),
+        }
+        assert_eq!(snapshot(&rnn, &tbptt), before, "{what}: the Tbptt changed");
+        // Also with a failed train step.
+        let err = tbptt.step_train(model, ids, targets, CrossEntropy::sum(), &mut rng(0));
+        assert!(err.is_err(), "{what}");
+        assert_eq!(snapshot(&rnn, &tbptt), before, "{what}: the Tbptt changed");
+    }
+    // The next good step is the one it would have been without the errors.
+    let out = tbptt.step(&rnn, ids, targets, CrossEntropy::sum()).unwrap();
+    let want = untouched
+        .clone()
+        .step(&rnn, ids, targets, CrossEntropy::sum())
+        .unwrap();
+    assert_eq!(out.loss.to_bits(), want.loss.to_bits());
+    assert_same_grads("after the errors", &out.grads, &want.grads);
+    // After a reset, another model may take over.
+    tbptt.reset();
+    assert!(
+        tbptt
+            .step(&other_size, ids, targets, CrossEntropy::sum())
+            .is_ok()
+    );
+}
+
+#[test]
+fn training_with_tbptt_lowers_the_loss() {
+    let text = "abcabcabcabdabcabcabcabd".repeat(8);
+    let ids: Vec<usize> = text.bytes().map(|b| usize::from(b - b'a')).collect();
+    let corpus = recurrent::Corpus::new(ids, BATCH, 3).unwrap();
+    let mut rnn = model(RnnConfig::lstm(4, 12).output(4), 30);
+    let sgd = Sgd::new(0.5).unwrap();
+    let mut tbptt = Tbptt::new(3, 9, BATCH).unwrap();
+    let mut pass_loss = Vec::new();
+    for _ in 0..30 {
+        let mut total = 0.0;
+        for window in corpus.windows() {
+            if window.reset {
+                tbptt.reset();
+            }
+            let mut out = tbptt
+                .step(&rnn, &window.inputs, &window.targets, CrossEntropy::mean())
+                .unwrap();
+            recurrent::clip::global_norm(&mut out.grads, 5.0).unwrap();
+            sgd.step(&mut rnn, &out.grads).unwrap();
+            total += out.loss;
+        }
+        pass_loss.push(total / corpus.len() as f64);
+    }
+    let (first, last) = (pass_loss[0], *pass_loss.last().unwrap());
+    println!("mean loss per pass: {pass_loss:?}");
+    assert!(last < 0.5 * first, "first pass {first}, last {last}");
+}
