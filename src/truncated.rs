@@ -70,7 +70,7 @@ use rand::Rng;
 /// let ids: Vec<usize> = "abcabcabdabcabcabd".bytes().map(|b| usize::from(b - b'a')).collect();
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 /// let mut rnn = Rnn::new(NaiveCpu::<f64>::default(), RnnConfig::gru(4, 8).output(4), &mut rng)?;
-/// let sgd = Sgd::new(0.1)?;
+/// let mut sgd = Sgd::new(0.1)?;
 /// // Two streams, an update every 2 steps, gradients through the last 5.
 /// let (k1, k2, batch) = (2, 5, 2);
 /// let corpus = Corpus::new(ids, batch, k1)?; // windows of k1 steps that continue one another

@@ -8,7 +8,8 @@ mod common;
 use common::{F64, model, random_ids, rng};
 use recurrent::gradcheck::{self, Options};
 use recurrent::{
-    Backend, CrossEntropy, Error, Gradients, Input, Rnn, RnnConfig, Sgd, State, Tbptt, Trace,
+    Backend, CrossEntropy, Error, Gradients, Input, Optimizer, Rnn, RnnConfig, Sgd, State, Tbptt,
+    Trace,
 };
 
 type Matrix = <F64 as Backend>::Matrix;
@@ -150,7 +151,7 @@ fn k1_equal_to_k2_is_the_hand_written_window_loop_bit_for_bit() {
         for loss in [CrossEntropy::sum(), CrossEntropy::mean()] {
             let mut rnn = model(config.clone(), 1);
             let mut by_loop = rnn.clone();
-            let sgd = Sgd::new(0.1).unwrap();
+            let mut sgd = Sgd::new(0.1).unwrap();
             let mut tbptt = Tbptt::new(steps, steps, BATCH).unwrap();
             let mut state: Option<State<F64>> = None;
             for (w, (ids, targets)) in stream(4, steps, 2).iter().enumerate() {
@@ -186,7 +187,7 @@ fn k2_above_k1_matches_the_truncated_gradient_by_hand_at_every_update() {
                 let what = format!("TBPTT({k1}, {k2}), {config:?}, {loss:?}");
                 let mut rnn = model(config.clone(), 3);
                 let mut reference_rnn = rnn.clone();
-                let sgd = Sgd::new(0.2).unwrap();
+                let mut sgd = Sgd::new(0.2).unwrap();
                 let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
                 let mut reference = Reference::new(k1, k2);
                 for (n, (ids, targets)) in stream(6, k1, 4).iter().enumerate() {
@@ -619,7 +620,7 @@ fn training_with_tbptt_lowers_the_loss() {
     let ids: Vec<usize> = text.bytes().map(|b| usize::from(b - b'a')).collect();
     let corpus = recurrent::Corpus::new(ids, BATCH, 3).unwrap();
     let mut rnn = model(RnnConfig::lstm(4, 12).output(4), 30);
-    let sgd = Sgd::new(0.5).unwrap();
+    let mut sgd = Sgd::new(0.5).unwrap();
     let mut tbptt = Tbptt::new(3, 9, BATCH).unwrap();
     let mut pass_loss = Vec::new();
     for _ in 0..30 {
