@@ -22,7 +22,7 @@
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 //! let config = RnnConfig::lstm(vocab.len(), 16).output(vocab.len());
 //! let mut rnn = Rnn::new(NaiveCpu::<f32>::default(), config, &mut rng)?;
-//! let sgd = Sgd::new(0.1)?;
+//! let mut sgd = Sgd::new(0.1)?;
 //! let mut state = None;
 //! for window in corpus.windows() {
 //!     if window.reset {
