@@ -17,6 +17,8 @@
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
 //!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
+//! - [`sample`]: the next token from logits (greedy, temperature, top-k), and text generation
+//!   on a [`Stream`], a model run one step at a time.
 //!
 //! # Conventions
 //!
@@ -39,6 +41,7 @@ pub mod loss;
 pub mod model;
 pub mod optim;
 mod params;
+pub mod sample;
 mod scalar;
 pub mod softmax;
 pub mod truncated;
@@ -51,9 +54,10 @@ pub use data::{Corpus, Vocab, Window, Windows};
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};
-pub use model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
+pub use model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
 pub use optim::{Adagrad, Adam, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr};
 pub use params::{Linear, Params};
+pub use sample::Sampler;
 pub use scalar::Scalar;
 pub use softmax::{log_softmax, softmax};
 pub use truncated::{Tbptt, TbpttStep};
@@ -63,7 +67,7 @@ pub mod prelude {
     pub use crate::backend::{Backend, Cpu, NaiveCpu};
     pub use crate::clip;
     pub use crate::loss::CrossEntropy;
-    pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
+    pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
     pub use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd};
     pub use crate::{Error, Result};
 }

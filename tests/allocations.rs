@@ -122,3 +122,33 @@ fn a_training_step_allocates_the_same_for_8_and_64_steps() {
         }
     }
 }
+
+/// `Rnn::step` allocates nothing after its first call, on both backends, for every cell, at
+/// batch 1 (generation) and 8 (where `Cpu`'s general GEMM would allocate its packing buffer).
+#[test]
+fn streaming_steps_allocate_nothing_after_the_first() {
+    fn steps_after_warm_up<B: Backend>(backend: B, config: &RnnConfig, batch: usize) -> usize {
+        let rnn = Rnn::new(backend, config.clone(), &mut rng(3)).unwrap();
+        let mut stream = rnn.stream(batch).unwrap();
+        let ids: Vec<usize> = (0..batch).map(|b| b % config.input_size()).collect();
+        rnn.step(&mut stream, &ids).unwrap();
+        allocations_during(|| {
+            for _ in 0..20 {
+                rnn.step(&mut stream, &ids).unwrap();
+            }
+        })
+    }
+    let configs = [
+        RnnConfig::rnn(7, 5).layers(2).output(7),
+        RnnConfig::lstm(7, 5).layers(2).output(7),
+        RnnConfig::gru(7, 5).output(7),
+        RnnConfig::lstm(7, 5),
+    ];
+    for config in &configs {
+        for batch in [1, 8] {
+            let naive = steps_after_warm_up(NaiveCpu::<f32>::new(), config, batch);
+            let fast = steps_after_warm_up(Cpu::<f32>::with_threads(1), config, batch);
+            assert_eq!((naive, fast), (0, 0), "{config:?} batch {batch}");
+        }
+    }
+}

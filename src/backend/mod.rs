@@ -107,22 +107,16 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     );
 
     /// A right-hand operand `op(B)` prepared by [`prepare_rhs`](Backend::prepare_rhs) for many
-    /// products with it. It borrows `B` or holds a copy laid out for the backend's kernel.
-    type Prepared<'a>: Send + Sync
-    where
-        Self: 'a;
+    /// products with it: a copy laid out for the backend's kernel, independent of `B` (a later
+    /// change to `B` does not reach it).
+    type Prepared: Clone + Debug + Send + Sync;
 
     /// Prepares `op(B)` (`k x n`) for [`gemm_prepared`](Backend::gemm_prepared): the recurrence
     /// multiplies every step by the same `W_hh`, so a backend can lay it out for its kernel once
     /// per sequence instead of once per step. `rows` is the number of rows of the `A`s it will
     /// be multiplied with (the batch); a backend may choose the layout by it, and products with
     /// any other number of rows are still correct.
-    fn prepare_rhs<'a>(
-        &self,
-        b: &'a Self::Matrix,
-        tb: Transpose,
-        rows: usize,
-    ) -> Self::Prepared<'a>;
+    fn prepare_rhs(&self, b: &Self::Matrix, tb: Transpose, rows: usize) -> Self::Prepared;
 
     /// `C <- alpha * A * op(B) + beta * C` for `op(B)` prepared by
     /// [`prepare_rhs`](Backend::prepare_rhs): [`gemm`](Backend::gemm) with `A` not transposed,
@@ -132,7 +126,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         c: &mut Self::Matrix,
         alpha: Self::Scalar,
         a: &Self::Matrix,
-        b: &Self::Prepared<'_>,
+        b: &Self::Prepared,
         beta: Self::Scalar,
     );
 

@@ -88,15 +88,15 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         }
     }
 
-    type Prepared<'a> = (&'a DenseMatrix<T>, Transpose);
+    type Prepared = (DenseMatrix<T>, Transpose);
 
-    fn prepare_rhs<'a>(
+    fn prepare_rhs(
         &self,
-        b: &'a DenseMatrix<T>,
+        b: &DenseMatrix<T>,
         tb: Transpose,
         _rows: usize,
-    ) -> (&'a DenseMatrix<T>, Transpose) {
-        (b, tb)
+    ) -> (DenseMatrix<T>, Transpose) {
+        (b.clone(), tb)
     }
 
     fn gemm_prepared(
@@ -104,10 +104,10 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         c: &mut DenseMatrix<T>,
         alpha: T,
         a: &DenseMatrix<T>,
-        &(b, tb): &(&DenseMatrix<T>, Transpose),
+        (b, tb): &(DenseMatrix<T>, Transpose),
         beta: T,
     ) {
-        self.gemm(c, alpha, a, Transpose::No, b, tb, beta);
+        self.gemm(c, alpha, a, Transpose::No, b, *tb, beta);
     }
 
     fn copy_rows(

@@ -191,35 +191,67 @@ impl<B: Backend> CellParams<B> {
         let (n, _) = backend.shape(x);
         let (gh, _) = backend.shape(&self.weight_ih);
         let mut xp = backend.zeros(n, gh);
-        let one = B::Scalar::one();
+        self.project_input_into(backend, x, &mut xp);
+        xp
+    }
+
+    /// [`project_input`](Self::project_input) written over `xp` (`n x G*H`).
+    pub(crate) fn project_input_into(&self, backend: &B, x: &B::Matrix, xp: &mut B::Matrix) {
+        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
         backend.gemm(
-            &mut xp,
+            xp,
             one,
             x,
             Transpose::No,
             &self.weight_ih,
             Transpose::Yes,
-            B::Scalar::zero(),
+            zero,
         );
         if let Some(b) = &self.bias_ih {
-            backend.add_row(&mut xp, b);
+            backend.add_row(xp, b);
         }
-        xp
+    }
+
+    /// `W_ih^T` prepared for [`project_input_prepared`](Self::project_input_prepared) at batch
+    /// `batch`.
+    pub(crate) fn prepare_input(&self, backend: &B, batch: usize) -> B::Prepared {
+        backend.prepare_rhs(&self.weight_ih, Transpose::Yes, batch)
+    }
+
+    /// [`project_input_into`](Self::project_input_into) with `W_ih^T` prepared by
+    /// [`prepare_input`](Self::prepare_input).
+    pub(crate) fn project_input_prepared(
+        &self,
+        backend: &B,
+        w_ih_t: &B::Prepared,
+        x: &B::Matrix,
+        xp: &mut B::Matrix,
+    ) {
+        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+        backend.gemm_prepared(xp, one, x, w_ih_t, zero);
+        if let Some(b) = &self.bias_ih {
+            backend.add_row(xp, b);
+        }
     }
 
     /// `xp` for token ids: column `id` of `W_ih` plus `b_ih`, the one-hot product without the GEMM.
     pub(crate) fn project_ids(&self, backend: &B, ids: &[usize]) -> B::Matrix {
         let (gh, _) = backend.shape(&self.weight_ih);
         let mut xp = backend.zeros(ids.len(), gh);
-        backend.gather_columns(&mut xp, &self.weight_ih, ids);
-        if let Some(b) = &self.bias_ih {
-            backend.add_row(&mut xp, b);
-        }
+        self.project_ids_into(backend, ids, &mut xp);
         xp
     }
 
+    /// [`project_ids`](Self::project_ids) written over `xp` (`ids.len() x G*H`).
+    pub(crate) fn project_ids_into(&self, backend: &B, ids: &[usize], xp: &mut B::Matrix) {
+        backend.gather_columns(xp, &self.weight_ih, ids);
+        if let Some(b) = &self.bias_ih {
+            backend.add_row(xp, b);
+        }
+    }
+
     /// `W_hh^T` prepared for [`project_hidden`](Self::project_hidden) at batch `batch`.
-    pub(crate) fn prepare_hidden(&self, backend: &B, batch: usize) -> B::Prepared<'_> {
+    pub(crate) fn prepare_hidden(&self, backend: &B, batch: usize) -> B::Prepared {
         backend.prepare_rhs(&self.weight_hh, Transpose::Yes, batch)
     }
 
@@ -228,7 +260,7 @@ impl<B: Backend> CellParams<B> {
     pub(crate) fn project_hidden(
         &self,
         backend: &B,
-        w_hh_t: &B::Prepared<'_>,
+        w_hh_t: &B::Prepared,
         h: &B::Matrix,
         hh: &mut B::Matrix,
     ) {

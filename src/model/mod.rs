@@ -3,10 +3,12 @@
 
 mod config;
 mod data;
+mod stream;
 mod trace;
 
 pub use config::RnnConfig;
 pub use data::{Input, State};
+pub use stream::Stream;
 pub use trace::{Gradients, Trace};
 
 use crate::backend::{Backend, Transpose};
@@ -31,6 +33,16 @@ pub struct Rnn<B: Backend> {
     backend: B,
     config: RnnConfig,
     params: Params<B>,
+    /// Changes with every change of the parameters (a clone keeps it: same values), so that a
+    /// [`Stream`] knows when the weights it prepared are out of date.
+    version: u64,
+}
+
+/// A number no model has had yet.
+fn new_version() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl<B: Backend> Rnn<B> {
@@ -69,6 +81,7 @@ impl<B: Backend> Rnn<B> {
                 directions: dirs,
                 out,
             },
+            version: new_version(),
         })
     }
 
@@ -89,6 +102,7 @@ impl<B: Backend> Rnn<B> {
 
     /// The parameters, mutable, for optimisers, which keep the shapes.
     pub(crate) fn params_mut(&mut self) -> &mut Params<B> {
+        self.version = new_version();
         &mut self.params
     }
 
@@ -113,6 +127,7 @@ impl<B: Backend> Rnn<B> {
     /// [`Error::NonFinite`] if it holds a NaN or infinity; the model is unchanged on error.
     pub fn set_parameter(&mut self, name: &str, data: Vec<B::Scalar>) -> Result<()> {
         let backend = self.backend.clone();
+        let version = new_version();
         let slot = self.params.get_mut(name)?;
         let (rows, cols) = backend.shape(slot);
         if data.len() != rows * cols {
@@ -124,6 +139,7 @@ impl<B: Backend> Rnn<B> {
             });
         }
         *slot = backend.from_vec(rows, cols, data)?;
+        self.version = version;
         Ok(())
     }
 

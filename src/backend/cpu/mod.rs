@@ -144,7 +144,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         );
     }
 
-    type Prepared<'a> = CpuRhs<T>;
+    type Prepared = CpuRhs<T>;
 
     fn prepare_rhs(&self, b: &DenseMatrix<T>, tb: Transpose, _rows: usize) -> CpuRhs<T> {
         CpuRhs(Packed::new(operand(b, tb)))
