@@ -1,0 +1,302 @@
+//! The checkpoint's file: how each part is laid out in a [`StateDict`], and the checks that
+//! what is written reads back and what is read fits the model.
+
+use super::{BEST, EPOCH, FORMAT_KEY, FORMAT_VERSION, OPTIM, Progress, SEED, STATE, STEP, WINDOW};
+use crate::backend::Backend;
+use crate::cell::CellState;
+use crate::error::{Error, Result};
+use crate::io::{StateDict, Tensor, dtype_of, is_bias, torch_shape};
+use crate::model::{Rnn, State};
+use crate::scalar::Scalar;
+use num_traits::Float;
+use std::collections::BTreeMap;
+
+/// The model's part of a checkpoint: every tensor but the optimiser's and the state's, and all
+/// the metadata.
+pub(crate) fn model_part(dict: &StateDict) -> StateDict {
+    let mut model = StateDict::new();
+    for name in dict.names() {
+        if !(name.starts_with(OPTIM) || name.starts_with(STATE)) {
+            model.insert(name, dict.get(name).expect("a listed name").clone());
+        }
+    }
+    for (key, value) in dict.metadata() {
+        model.set_metadata(key.clone(), value.clone());
+    }
+    model
+}
+
+/// The tensors and metadata of `dict` whose names start with `prefix`, without it.
+pub(super) fn prefixed(dict: &StateDict, prefix: &str) -> StateDict {
+    let mut part = StateDict::new();
+    for name in dict.names() {
+        if let Some(short) = name.strip_prefix(prefix) {
+            part.insert(short, dict.get(name).expect("a listed name").clone());
+        }
+    }
+    for (key, value) in dict.metadata() {
+        if let Some(short) = key.strip_prefix(prefix) {
+            part.set_metadata(short, value.clone());
+        }
+    }
+    part
+}
+
+fn missing_metadata(key: String) -> Error {
+    Error::StateDict {
+        missing: vec![format!("metadata {key}")],
+        unexpected: vec![],
+        mismatched: vec![],
+    }
+}
+
+fn malformed(message: String) -> Error {
+    Error::Format {
+        message: format!("checkpoint: {message}"),
+    }
+}
+
+/// Checks that `dict` is a checkpoint of a format version this crate reads.
+pub(super) fn check_version(dict: &StateDict) -> Result<()> {
+    let Some(text) = dict.metadata().get(FORMAT_KEY) else {
+        return Err(malformed(format!(
+            "not a checkpoint: the file has no metadata key {FORMAT_KEY:?} (a file of plain \
+             weights loads with `io::load`)"
+        )));
+    };
+    match text.parse::<u32>() {
+        Ok(v) if (1..=FORMAT_VERSION).contains(&v) => Ok(()),
+        Ok(v) if v > FORMAT_VERSION => Err(malformed(format!(
+            "format version {v} is newer than this version of recurrent reads \
+             ({FORMAT_VERSION}); upgrade recurrent to load it"
+        ))),
+        _ => Err(malformed(format!(
+            "{FORMAT_KEY} = {text:?} is not a format version (1 to {FORMAT_VERSION})"
+        ))),
+    }
+}
+
+/// Writes `progress` into `dict`'s metadata.
+pub(super) fn write_progress(progress: &Progress, dict: &mut StateDict) {
+    dict.set_metadata(SEED, progress.seed.to_string());
+    dict.set_metadata(STEP, progress.step.to_string());
+    dict.set_metadata(EPOCH, progress.epoch.to_string());
+    dict.set_metadata(WINDOW, progress.window.to_string());
+    if let Some(best) = progress.best_val_loss {
+        // Debug formatting: the shortest text that parses back to the same f64.
+        dict.set_metadata(BEST, format!("{best:?}"));
+    }
+}
+
+/// The [`Progress`] in `dict`'s metadata.
+pub(super) fn read_progress(dict: &StateDict) -> Result<Progress> {
+    let meta = dict.metadata();
+    fn parse<T: std::str::FromStr>(meta: &BTreeMap<String, String>, key: &str) -> Result<T> {
+        let text = meta
+            .get(key)
+            .ok_or_else(|| missing_metadata(key.to_string()))?;
+        text.parse()
+            .map_err(|_| malformed(format!("metadata {key} = {text:?} is not a count")))
+    }
+    let best_val_loss = match meta.get(BEST) {
+        None => None,
+        Some(text) => Some(
+            text.parse::<f64>()
+                .map_err(|_| malformed(format!("metadata {BEST} = {text:?} is not a number")))?,
+        ),
+    };
+    Ok(Progress {
+        seed: parse(meta, SEED)?,
+        step: parse(meta, STEP)?,
+        epoch: parse(meta, EPOCH)?,
+        window: parse(meta, WINDOW)?,
+        best_val_loss,
+    })
+}
+
+/// Checks an optimiser state dict against `rnn` as far as it can without knowing the kind of
+/// optimiser: its `optimizer` and `step` metadata, and every tensor named
+/// `{parameter}.{buffer}` for a parameter of `rnn`, with that parameter's shape, float and
+/// finite. The optimiser's own [`load_state_dict`](Optimizer::load_state_dict) checks the rest.
+pub(super) fn check_optimizer<B: Backend>(rnn: &Rnn<B>, dict: &StateDict) -> Result<()> {
+    let meta = dict.metadata();
+    if !meta.contains_key("optimizer") {
+        return Err(missing_metadata(format!("{OPTIM}optimizer")));
+    }
+    let step = meta
+        .get("step")
+        .ok_or_else(|| missing_metadata(format!("{OPTIM}step")))?;
+    if step.parse::<u64>().is_err() {
+        return Err(malformed(format!(
+            "metadata {OPTIM}step = {step:?} is not a count"
+        )));
+    }
+    let backend = rnn.backend();
+    let shapes: BTreeMap<String, (usize, usize)> = rnn
+        .parameters()
+        .into_iter()
+        .map(|(name, m)| (name, backend.shape(m)))
+        .collect();
+    let (mut unexpected, mut mismatched) = (vec![], vec![]);
+    for name in dict.names() {
+        let tensor = dict.get(name).expect("a listed name");
+        let param = name.rsplit_once('.').map(|(p, _)| p);
+        let Some((param, &(rows, cols))) = param.and_then(|p| Some((p, shapes.get(p)?))) else {
+            unexpected.push(format!("{OPTIM}{name}"));
+            continue;
+        };
+        let shape = tensor.shape();
+        let fits = shape == [rows, cols] || (rows == 1 && is_bias(param) && shape == [cols]);
+        match tensor.floats() {
+            None => mismatched.push(format!(
+                "{OPTIM}{name}: expected F32 or F64, given {:?}",
+                tensor.dtype()
+            )),
+            Some(_) if !fits => mismatched.push(format!(
+                "{OPTIM}{name}: expected the shape of {param}, {:?}, given {shape:?}",
+                torch_shape(param, (rows, cols))
+            )),
+            Some(values) if !values.iter().all(|v| v.is_finite()) => {
+                return Err(Error::NonFinite {
+                    what: format!("optimizer state {name}"),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    if unexpected.is_empty() && mismatched.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::StateDict {
+            missing: vec![],
+            unexpected,
+            mismatched,
+        })
+    }
+}
+
+/// Checks that `state` fits `rnn` (one state per layer and direction, all `B x H` for one `B`,
+/// `c` for the LSTM only) and is finite.
+pub(super) fn check_state<B: Backend>(rnn: &Rnn<B>, state: &State<B>) -> Result<()> {
+    let (backend, config) = (rnn.backend(), rnn.config());
+    let count = config.num_layers() * config.directions();
+    if state.layers().len() != count {
+        return Err(Error::shape(
+            "checkpoint state (layers x directions)",
+            count,
+            state.layers().len(),
+        ));
+    }
+    let batch = backend.shape(&state.layers()[0].h).0;
+    for (index, layer) in state.layers().iter().enumerate() {
+        let what = format!("checkpoint state {index}");
+        layer.check(backend, &what, config.kind(), batch, config.hidden_size())?;
+        for m in std::iter::once(&layer.h).chain(&layer.c) {
+            if !backend.to_vec(m).iter().all(|v| v.is_finite()) {
+                return Err(Error::NonFinite { what });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds `state` (checked) to `dict` as `state.h` and `state.c`, `[L*D, B, H]`.
+pub(super) fn write_state<B: Backend>(rnn: &Rnn<B>, state: &State<B>, dict: &mut StateDict) {
+    let backend = rnn.backend();
+    let layers = state.layers();
+    let (batch, hidden) = backend.shape(&layers[0].h);
+    let shape = vec![layers.len(), batch, hidden];
+    let tensor = |data: Vec<f64>| {
+        let tensor = Tensor::float(dtype_of::<B::Scalar>(), shape.clone(), data);
+        tensor.expect("checked: every layer B x H")
+    };
+    let (mut h, mut c) = (vec![], vec![]);
+    for layer in layers {
+        h.extend(backend.to_vec(&layer.h).into_iter().map(Scalar::to_f64));
+        if let Some(m) = &layer.c {
+            c.extend(backend.to_vec(m).into_iter().map(Scalar::to_f64));
+        }
+    }
+    dict.insert(format!("{STATE}h"), tensor(h));
+    if rnn.config().kind().has_cell_state() {
+        dict.insert(format!("{STATE}c"), tensor(c));
+    }
+}
+
+/// The state saved in `dict`, if any, checked against `rnn`.
+pub(super) fn read_state<B: Backend>(rnn: &Rnn<B>, dict: &StateDict) -> Result<Option<State<B>>> {
+    let (backend, config) = (rnn.backend(), rnn.config());
+    let given: Vec<&str> = dict.names().filter(|n| n.starts_with(STATE)).collect();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let (h, c) = (format!("{STATE}h"), format!("{STATE}c"));
+    let wanted: Vec<&str> = match config.kind().has_cell_state() {
+        true => vec![h.as_str(), c.as_str()],
+        false => vec![h.as_str()],
+    };
+    let count = config.num_layers() * config.directions();
+    let hidden = config.hidden_size();
+    let batch = match dict.get(&h).map(Tensor::shape) {
+        Some(&[_, batch, _]) => batch,
+        _ => 0,
+    };
+    let mut error = (vec![], vec![], vec![]);
+    let mut values = vec![];
+    for name in &wanted {
+        match dict.get(name) {
+            None => error.0.push(name.to_string()),
+            Some(t) if t.shape() != [count, batch, hidden] || batch == 0 => {
+                error.2.push(format!(
+                    "{name}: expected shape [{count}, B, {hidden}] (layers x directions, batch, \
+                     hidden) with B >= 1 and the same for every state tensor, given {:?}",
+                    t.shape()
+                ));
+            }
+            Some(t) => match t.floats() {
+                Some(data) => values.push((name, data)),
+                None => error.2.push(format!(
+                    "{name}: expected F32 or F64, given {:?}",
+                    t.dtype()
+                )),
+            },
+        }
+    }
+    error.1 = given
+        .iter()
+        .filter(|n| !wanted.contains(n))
+        .map(|n| n.to_string())
+        .collect();
+    if !(error.0.is_empty() && error.1.is_empty() && error.2.is_empty()) {
+        return Err(Error::StateDict {
+            missing: error.0,
+            unexpected: error.1,
+            mismatched: error.2,
+        });
+    }
+    let mut matrices = vec![];
+    for (name, data) in values {
+        let converted: Vec<B::Scalar> = data.iter().map(|&v| B::Scalar::of(v)).collect();
+        if !converted.iter().all(|v| v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: format!("state tensor {name}"),
+            });
+        }
+        let layers = converted
+            .chunks_exact(batch * hidden)
+            .map(|chunk| backend.from_vec(batch, hidden, chunk.to_vec()))
+            .collect::<Result<Vec<_>>>()?;
+        matrices.push(layers);
+    }
+    let mut parts = matrices.into_iter();
+    let hs = parts.next().expect("h is wanted");
+    let mut cs = parts.next().map(Vec::into_iter);
+    let layers = hs
+        .into_iter()
+        .map(|h| CellState {
+            h,
+            c: cs.as_mut().map(|c| c.next().expect("as many c as h")),
+        })
+        .collect();
+    Ok(Some(State::new(layers)))
+}
