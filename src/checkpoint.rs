@@ -146,7 +146,7 @@
 
 mod file;
 
-use file::model_part;
+pub(crate) use file::{is_checkpoint, model_part};
 
 use crate::backend::Backend;
 use crate::data::Vocab;

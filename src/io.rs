@@ -383,13 +383,19 @@ pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
 }
 
 /// Loads a model from a `safetensors` state dict, inferring its configuration from the names
-/// and shapes (see [`RnnConfig::from_state_dict`]).
+/// and shapes (see [`RnnConfig::from_state_dict`]). Strict: a tensor the model does not have is
+/// an error, except in a training checkpoint ([`Checkpoint`](crate::Checkpoint)), whose
+/// optimiser (`optim.*`) and state (`state.*`) tensors are passed over: the model's weights are
+/// read and the rest of the checkpoint is left alone.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Format`], or [`Error::StateDict`] when the tensors do not form a
 /// model.
 pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
-    let dict = StateDict::read(path)?;
+    let mut dict = StateDict::read(path)?;
+    if crate::checkpoint::is_checkpoint(&dict) {
+        dict = crate::checkpoint::model_part(&dict);
+    }
     let config = RnnConfig::from_state_dict(&dict)?;
     Rnn::from_state_dict(backend, config, &dict, true)
 }

@@ -11,6 +11,11 @@ use crate::scalar::Scalar;
 use num_traits::Float;
 use std::collections::BTreeMap;
 
+/// Whether `dict` is a checkpoint (it has [`FORMAT_KEY`]).
+pub(crate) fn is_checkpoint(dict: &StateDict) -> bool {
+    dict.metadata().contains_key(FORMAT_KEY)
+}
+
 /// The model's part of a checkpoint: every tensor but the optimiser's and the state's, and all
 /// the metadata.
 pub(crate) fn model_part(dict: &StateDict) -> StateDict {
