@@ -100,7 +100,8 @@
 //! | key | value |
 //! |-----|-------|
 //! | `recurrent.checkpoint` | the format version, `1` ([`FORMAT_VERSION`]); marks the file as a checkpoint |
-//! | `cell`, `nonlinearity`, `dropout`, `format` | the configuration the tensors do not show, as [`Rnn::state_dict`] writes it |
+//! | `cell`, `nonlinearity`, `dropout`, `format` | as [`Rnn::state_dict`] writes them: the cell (`RNN`, `LSTM`, `GRU`), the Elman non-linearity, the dropout probability, `pt` |
+//! | `recurrent.input_size`, `recurrent.hidden_size`, `recurrent.num_layers`, `recurrent.bidirectional`, `recurrent.bias`, `recurrent.output_size` (a count or `none`), `recurrent.output_bias` | the rest of the [`RnnConfig`](crate::RnnConfig) under PyTorch's argument names: the model is built from them and the tensors checked against it, so a missing tensor is reported instead of read as another model |
 //! | `recurrent.vocab` | the vocabulary, if saved ([`Vocab::to_metadata`]) |
 //! | `optim.optimizer`, `optim.step`, `optim.lr`, ... | the optimiser's kind, step count and hyperparameters, its state dict's metadata under `optim.` |
 //! | `recurrent.seed`, `recurrent.step`, `recurrent.epoch`, `recurrent.window` | the [`Progress`] |
@@ -152,7 +153,7 @@ use crate::backend::Backend;
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::io::StateDict;
-use crate::model::{Rnn, RnnConfig, State};
+use crate::model::{Rnn, State};
 use crate::optim::Optimizer;
 use num_traits::Float;
 use rand::SeedableRng;
@@ -358,6 +359,7 @@ impl<B: Backend> Checkpoint<B> {
         }
         let mut dict = self.rnn.state_dict();
         dict.set_metadata(FORMAT_KEY, FORMAT_VERSION.to_string());
+        file::write_config(self.rnn.config(), &mut dict);
         file::write_progress(&self.progress, &mut dict);
         if let Some(vocab) = &self.vocab {
             vocab.write_into(&mut dict);
@@ -407,9 +409,8 @@ impl<B: Backend> Checkpoint<B> {
             Some(text) => Some(Vocab::from_metadata(text)?),
             None => None,
         };
-        let model = model_part(dict);
-        let config = RnnConfig::from_state_dict(&model)?;
-        let rnn = Rnn::from_state_dict(backend, config, &model, true)?;
+        let config = file::read_config(dict)?;
+        let rnn = Rnn::from_state_dict(backend, config, &model_part(dict), true)?;
         let optimizer = file::prefixed(dict, OPTIM);
         file::check_optimizer(&rnn, &optimizer)?;
         let state = file::read_state(&rnn, dict)?;

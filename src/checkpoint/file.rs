@@ -3,13 +3,21 @@
 
 use super::{BEST, EPOCH, FORMAT_KEY, FORMAT_VERSION, OPTIM, Progress, SEED, STATE, STEP, WINDOW};
 use crate::backend::Backend;
-use crate::cell::CellState;
+use crate::cell::{CellKind, CellState, Nonlinearity};
 use crate::error::{Error, Result};
 use crate::io::{StateDict, Tensor, dtype_of, is_bias, torch_shape};
-use crate::model::{Rnn, State};
+use crate::model::{Rnn, RnnConfig, State};
 use crate::scalar::Scalar;
 use num_traits::Float;
 use std::collections::BTreeMap;
+
+const INPUT_SIZE: &str = "recurrent.input_size";
+const HIDDEN_SIZE: &str = "recurrent.hidden_size";
+const NUM_LAYERS: &str = "recurrent.num_layers";
+const BIDIRECTIONAL: &str = "recurrent.bidirectional";
+const BIAS: &str = "recurrent.bias";
+const OUTPUT_SIZE: &str = "recurrent.output_size";
+const OUTPUT_BIAS: &str = "recurrent.output_bias";
 
 /// Whether `dict` is a checkpoint (it has [`FORMAT_KEY`]).
 pub(crate) fn is_checkpoint(dict: &StateDict) -> bool {
@@ -81,6 +89,79 @@ pub(super) fn check_version(dict: &StateDict) -> Result<()> {
     }
 }
 
+/// The value of metadata `key`, parsed.
+fn parse<T: std::str::FromStr>(dict: &StateDict, key: &str, kind: &str) -> Result<T> {
+    let text = dict
+        .metadata()
+        .get(key)
+        .ok_or_else(|| missing_metadata(key.to_string()))?;
+    text.parse()
+        .map_err(|_| malformed(format!("metadata {key} = {text:?} is not {kind}")))
+}
+
+/// Writes what of `config` the parameters' names and shapes would only imply, so that a
+/// missing tensor is reported as missing instead of making another model.
+pub(super) fn write_config(config: &RnnConfig, dict: &mut StateDict) {
+    let output = config
+        .output_size()
+        .map_or("none".to_string(), |n| n.to_string());
+    let entries = [
+        (INPUT_SIZE, config.input_size().to_string()),
+        (HIDDEN_SIZE, config.hidden_size().to_string()),
+        (NUM_LAYERS, config.num_layers().to_string()),
+        (BIDIRECTIONAL, (config.directions() == 2).to_string()),
+        (BIAS, config.has_bias().to_string()),
+        (OUTPUT_SIZE, output),
+        (OUTPUT_BIAS, config.has_output_bias().to_string()),
+    ];
+    for (key, value) in entries {
+        dict.set_metadata(key, value);
+    }
+}
+
+/// The configuration in `dict`'s metadata: `cell`, `nonlinearity` and `dropout` as
+/// [`Rnn::state_dict`] writes them, the rest as [`write_config`] does.
+pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
+    let meta = dict.metadata();
+    let cell: String = parse(dict, "cell", "a cell")?;
+    let kind = match (cell.as_str(), meta.get("nonlinearity").map(String::as_str)) {
+        ("LSTM", _) => CellKind::Lstm,
+        ("GRU", _) => CellKind::Gru,
+        ("RNN", Some("tanh")) => CellKind::Rnn(Nonlinearity::Tanh),
+        ("RNN", Some("relu")) => CellKind::Rnn(Nonlinearity::Relu),
+        ("RNN", None) => return Err(missing_metadata("nonlinearity".to_string())),
+        ("RNN", Some(other)) => {
+            return Err(malformed(format!(
+                "metadata nonlinearity = {other:?} is not tanh or relu"
+            )));
+        }
+        (other, _) => {
+            return Err(malformed(format!(
+                "metadata cell = {other:?} is not RNN, LSTM or GRU"
+            )));
+        }
+    };
+    let (count, boolean) = ("a count", "true or false");
+    let output = match meta.get(OUTPUT_SIZE).map(String::as_str) {
+        Some("none") => None,
+        _ => Some(parse(dict, OUTPUT_SIZE, "a count or none")?),
+    };
+    let (input, hidden) = (
+        parse(dict, INPUT_SIZE, count)?,
+        parse(dict, HIDDEN_SIZE, count)?,
+    );
+    let config = RnnConfig::new(kind, input, hidden)
+        .layers(parse(dict, NUM_LAYERS, count)?)
+        .bidirectional(parse(dict, BIDIRECTIONAL, boolean)?)
+        .bias(parse(dict, BIAS, boolean)?)
+        .dropout(parse(dict, "dropout", "a number")?)
+        .output_bias(parse(dict, OUTPUT_BIAS, boolean)?);
+    Ok(match output {
+        Some(size) => config.output(size),
+        None => config,
+    })
+}
+
 /// Writes `progress` into `dict`'s metadata.
 pub(super) fn write_progress(progress: &Progress, dict: &mut StateDict) {
     dict.set_metadata(SEED, progress.seed.to_string());
@@ -95,26 +176,15 @@ pub(super) fn write_progress(progress: &Progress, dict: &mut StateDict) {
 
 /// The [`Progress`] in `dict`'s metadata.
 pub(super) fn read_progress(dict: &StateDict) -> Result<Progress> {
-    let meta = dict.metadata();
-    fn parse<T: std::str::FromStr>(meta: &BTreeMap<String, String>, key: &str) -> Result<T> {
-        let text = meta
-            .get(key)
-            .ok_or_else(|| missing_metadata(key.to_string()))?;
-        text.parse()
-            .map_err(|_| malformed(format!("metadata {key} = {text:?} is not a count")))
-    }
-    let best_val_loss = match meta.get(BEST) {
+    let best_val_loss = match dict.metadata().get(BEST) {
         None => None,
-        Some(text) => Some(
-            text.parse::<f64>()
-                .map_err(|_| malformed(format!("metadata {BEST} = {text:?} is not a number")))?,
-        ),
+        Some(_) => Some(parse(dict, BEST, "a number")?),
     };
     Ok(Progress {
-        seed: parse(meta, SEED)?,
-        step: parse(meta, STEP)?,
-        epoch: parse(meta, EPOCH)?,
-        window: parse(meta, WINDOW)?,
+        seed: parse(dict, SEED, "a count")?,
+        step: parse(dict, STEP, "a count")?,
+        epoch: parse(dict, EPOCH, "a count")?,
+        window: parse(dict, WINDOW, "a count")?,
         best_val_loss,
     })
 }
