@@ -192,7 +192,8 @@ pub(super) fn read_progress(dict: &StateDict) -> Result<Progress> {
 /// Checks an optimiser state dict against `rnn` as far as it can without knowing the kind of
 /// optimiser: its `optimizer` and `step` metadata, and every tensor named
 /// `{parameter}.{buffer}` for a parameter of `rnn`, with that parameter's shape, float and
-/// finite. The optimiser's own [`load_state_dict`](Optimizer::load_state_dict) checks the rest.
+/// finite. The optimiser's own
+/// [`load_state_dict`](crate::optim::Optimizer::load_state_dict) checks the rest.
 pub(super) fn check_optimizer<B: Backend>(rnn: &Rnn<B>, dict: &StateDict) -> Result<()> {
     let meta = dict.metadata();
     if !meta.contains_key("optimizer") {
@@ -300,57 +301,13 @@ pub(super) fn write_state<B: Backend>(rnn: &Rnn<B>, state: &State<B>, dict: &mut
 
 /// The state saved in `dict`, if any, checked against `rnn`.
 pub(super) fn read_state<B: Backend>(rnn: &Rnn<B>, dict: &StateDict) -> Result<Option<State<B>>> {
-    let (backend, config) = (rnn.backend(), rnn.config());
-    let given: Vec<&str> = dict.names().filter(|n| n.starts_with(STATE)).collect();
-    if given.is_empty() {
+    let Some((batch, tensors)) = state_tensors(rnn, dict)? else {
         return Ok(None);
-    }
-    let (h, c) = (format!("{STATE}h"), format!("{STATE}c"));
-    let wanted: Vec<&str> = match config.kind().has_cell_state() {
-        true => vec![h.as_str(), c.as_str()],
-        false => vec![h.as_str()],
     };
-    let count = config.num_layers() * config.directions();
-    let hidden = config.hidden_size();
-    let batch = match dict.get(&h).map(Tensor::shape) {
-        Some(&[_, batch, _]) => batch,
-        _ => 0,
-    };
-    let mut error = (vec![], vec![], vec![]);
-    let mut values = vec![];
-    for name in &wanted {
-        match dict.get(name) {
-            None => error.0.push(name.to_string()),
-            Some(t) if t.shape() != [count, batch, hidden] || batch == 0 => {
-                error.2.push(format!(
-                    "{name}: expected shape [{count}, B, {hidden}] (layers x directions, batch, \
-                     hidden) with B >= 1 and the same for every state tensor, given {:?}",
-                    t.shape()
-                ));
-            }
-            Some(t) => match t.floats() {
-                Some(data) => values.push((name, data)),
-                None => error.2.push(format!(
-                    "{name}: expected F32 or F64, given {:?}",
-                    t.dtype()
-                )),
-            },
-        }
-    }
-    error.1 = given
-        .iter()
-        .filter(|n| !wanted.contains(n))
-        .map(|n| n.to_string())
-        .collect();
-    if !(error.0.is_empty() && error.1.is_empty() && error.2.is_empty()) {
-        return Err(Error::StateDict {
-            missing: error.0,
-            unexpected: error.1,
-            mismatched: error.2,
-        });
-    }
-    let mut matrices = vec![];
-    for (name, data) in values {
+    let (backend, hidden) = (rnn.backend(), rnn.config().hidden_size());
+    // [h, c] or [h]: each split into one B x H matrix per layer and direction.
+    let mut parts = Vec::with_capacity(tensors.len());
+    for (name, data) in tensors {
         let converted: Vec<B::Scalar> = data.iter().map(|&v| B::Scalar::of(v)).collect();
         if !converted.iter().all(|v| v.is_finite()) {
             return Err(Error::NonFinite {
@@ -361,10 +318,10 @@ pub(super) fn read_state<B: Backend>(rnn: &Rnn<B>, dict: &StateDict) -> Result<O
             .chunks_exact(batch * hidden)
             .map(|chunk| backend.from_vec(batch, hidden, chunk.to_vec()))
             .collect::<Result<Vec<_>>>()?;
-        matrices.push(layers);
+        parts.push(layers);
     }
-    let mut parts = matrices.into_iter();
-    let hs = parts.next().expect("h is wanted");
+    let mut parts = parts.into_iter();
+    let hs = parts.next().expect("h is always saved");
     let mut cs = parts.next().map(Vec::into_iter);
     let layers = hs
         .into_iter()
@@ -374,4 +331,66 @@ pub(super) fn read_state<B: Backend>(rnn: &Rnn<B>, dict: &StateDict) -> Result<O
         })
         .collect();
     Ok(Some(State::new(layers)))
+}
+
+/// The batch size `B` of a saved state, and the values of `state.h` (then `state.c`) by name.
+type StateTensors<'a> = (usize, Vec<(String, &'a [f64])>);
+
+/// The saved state's tensors if `dict` holds a state, after checking their presence (no
+/// others), shapes `[L*D, B, H]` with one `B >= 1`, and dtypes.
+fn state_tensors<'a, B: Backend>(
+    rnn: &Rnn<B>,
+    dict: &'a StateDict,
+) -> Result<Option<StateTensors<'a>>> {
+    let config = rnn.config();
+    let given: Vec<&str> = dict.names().filter(|n| n.starts_with(STATE)).collect();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let mut wanted = vec![format!("{STATE}h")];
+    if config.kind().has_cell_state() {
+        wanted.push(format!("{STATE}c"));
+    }
+    let (count, hidden) = (
+        config.num_layers() * config.directions(),
+        config.hidden_size(),
+    );
+    let batch = match dict.get(&wanted[0]).map(Tensor::shape) {
+        Some(&[_, batch, _]) => batch,
+        _ => 0,
+    };
+    let (mut missing, mut mismatched, mut values) = (vec![], vec![], vec![]);
+    for name in wanted.iter().cloned() {
+        match dict.get(&name) {
+            None => missing.push(name),
+            Some(t) if t.shape() != [count, batch, hidden] || batch == 0 => {
+                mismatched.push(format!(
+                    "{name}: expected shape [{count}, B, {hidden}] (layers x directions, batch, \
+                     hidden) with B >= 1 and the same for every state tensor, given {:?}",
+                    t.shape()
+                ));
+            }
+            Some(t) => match t.floats() {
+                Some(data) => values.push((name, data)),
+                None => mismatched.push(format!(
+                    "{name}: expected F32 or F64, given {:?}",
+                    t.dtype()
+                )),
+            },
+        }
+    }
+    let unexpected: Vec<String> = given
+        .into_iter()
+        .filter(|n| !wanted.iter().any(|w| w == n))
+        .map(str::to_string)
+        .collect();
+    if missing.is_empty() && unexpected.is_empty() && mismatched.is_empty() {
+        Ok(Some((batch, values)))
+    } else {
+        Err(Error::StateDict {
+            missing,
+            unexpected,
+            mismatched,
+        })
+    }
 }
