@@ -124,10 +124,11 @@
 //!   an update (dropout masks, sampled text) from that generator and from nothing else.
 //!
 //! The arithmetic is deterministic: the same seed, thread count and build give the same bits.
-//! On the [`Cpu`](crate::Cpu) backend one and two threads give the same bits too (tested in
-//! `tests/checkpoint.rs`): threads take whole rows (or, for one row, whole columns) of a
-//! product, and every element is computed by the same kernel, in the same order, on whichever
-//! thread it falls.
+//! On the [`Cpu`](crate::Cpu) backend one and two threads give the same bits too, so a run may
+//! resume with another thread count: threads take whole rows (or, for one row, whole columns)
+//! of a product, and every element is computed by the same kernel, in the same order, on
+//! whichever thread it falls. `tests/checkpoint.rs` checks this for one against two threads on
+//! every threaded path (larger counts split the same way but are not tested).
 //!
 //! Not covered: a checkpoint resumed with another version of `rand` (whose `StdRng` may change
 //! its algorithm; the run goes on correctly, with other masks), on another backend or scalar
