@@ -383,13 +383,19 @@ pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
 }
 
 /// Loads a model from a `safetensors` state dict, inferring its configuration from the names
-/// and shapes (see [`RnnConfig::from_state_dict`]).
+/// and shapes (see [`RnnConfig::from_state_dict`]). Strict: a tensor the model does not have is
+/// an error, except in a training checkpoint ([`Checkpoint`](crate::Checkpoint)), whose
+/// optimiser (`optim.*`) and state (`state.*`) tensors are passed over: the model's weights are
+/// read and the rest of the checkpoint is left alone.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Format`], or [`Error::StateDict`] when the tensors do not form a
 /// model.
 pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
-    let dict = StateDict::read(path)?;
+    let mut dict = StateDict::read(path)?;
+    if crate::checkpoint::is_checkpoint(&dict) {
+        dict = crate::checkpoint::model_part(&dict);
+    }
     let config = RnnConfig::from_state_dict(&dict)?;
     Rnn::from_state_dict(backend, config, &dict, true)
 }
@@ -398,11 +404,13 @@ impl RnnConfig {
     /// The configuration a PyTorch state dict describes: the cell from the gate count (rows of
     /// `weight_hh_l0` over its columns: 1 RNN, 3 GRU, 4 LSTM), sizes from the shapes, layers and
     /// directions from the names, biases and the output layer from their presence. The Elman
-    /// non-linearity is not in a state dict: `tanh` unless the metadata says
-    /// `nonlinearity = relu` (as [`save`] writes it).
+    /// non-linearity and the dropout probability are not in a PyTorch state dict: `tanh` unless
+    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout` (both as
+    /// [`Rnn::state_dict`] writes them).
     ///
     /// # Errors
-    /// [`Error::StateDict`] if `weight_ih_l0` or `weight_hh_l0` is missing or mis-shaped.
+    /// [`Error::StateDict`] if `weight_ih_l0` or `weight_hh_l0` is missing or mis-shaped;
+    /// [`Error::Format`] if the metadata `dropout` is not a number.
     pub fn from_state_dict(dict: &StateDict) -> Result<RnnConfig> {
         let matrix = |name: &str| match dict.get(name).map(Tensor::shape) {
             Some(&[rows, cols]) => Ok((rows, cols)),
@@ -435,10 +443,17 @@ impl RnnConfig {
         let layers = (0..)
             .take_while(|k| dict.get(&format!("weight_ih_l{k}")).is_some())
             .count();
+        let dropout = match dict.metadata().get("dropout") {
+            None => 0.0,
+            Some(text) => text.parse().map_err(|_| Error::Format {
+                message: format!("metadata dropout = {text:?} is not a number"),
+            })?,
+        };
         let mut config = RnnConfig::new(kind, input, hidden)
             .layers(layers)
             .bidirectional(dict.get("weight_ih_l0_reverse").is_some())
-            .bias(dict.get("bias_ih_l0").is_some());
+            .bias(dict.get("bias_ih_l0").is_some())
+            .dropout(dropout);
         if let Ok((size, _)) = matrix("out.weight") {
             config = config
                 .output(size)
@@ -479,7 +494,10 @@ fn mismatch(name: &str, expected: &str, given: String) -> Error {
 
 impl<B: Backend> Rnn<B> {
     /// The parameters as a PyTorch `state_dict`: PyTorch's names and shapes (biases `[n]`), in
-    /// the model's scalar type, with the configuration in the metadata.
+    /// the model's scalar type, with what the names and shapes do not say in the metadata:
+    /// `cell` (`RNN`, `LSTM` or `GRU`), `nonlinearity` (Elman cells: `tanh` or `relu`),
+    /// `dropout` (the probability, as text that parses back to the same `f64`) and `format`
+    /// (`pt`, which `safetensors`' PyTorch loader expects).
     pub fn state_dict(&self) -> StateDict {
         let backend = self.backend();
         let dtype = dtype_of::<B::Scalar>();
@@ -502,6 +520,8 @@ impl<B: Backend> Rnn<B> {
                 },
             );
         }
+        // Debug formatting: the shortest text that parses back to the same f64.
+        dict.set_metadata("dropout", format!("{:?}", config.dropout_probability()));
         dict.set_metadata("format", "pt");
         dict
     }

@@ -17,6 +17,8 @@
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
 //!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
+//! - [`checkpoint`]: a training run in one file ([`Checkpoint`]: model, vocabulary, optimiser
+//!   state, carried state, [`Progress`]), resumed bit for bit.
 //! - [`sample`]: the next token from logits (greedy, temperature, top-k), and text generation
 //!   on a [`Stream`], a model run one step at a time.
 //!
@@ -32,6 +34,7 @@
 pub mod backend;
 pub mod bptt;
 pub mod cell;
+pub mod checkpoint;
 pub mod clip;
 pub mod data;
 mod error;
@@ -50,6 +53,7 @@ pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose, Up
 pub use cell::{
     Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
 };
+pub use checkpoint::{Checkpoint, Progress};
 pub use data::{Corpus, Vocab, Window, Windows};
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};

@@ -65,7 +65,8 @@ fn every_cell_kind_round_trips_bit_for_bit() {
             .layers(2)
             .bidirectional(true)
             .output(5),
-        RnnConfig::gru(5, 4).layers(2).bias(false),
+        // Dropout is not in a PyTorch state dict: the metadata carries it.
+        RnnConfig::gru(5, 4).layers(2).bias(false).dropout(0.3),
     ];
     for (k, config) in configs.into_iter().enumerate() {
         let rnn = model(config.clone(), 40 + k as u64);
@@ -109,6 +110,28 @@ fn the_file_is_a_pytorch_state_dict() {
         dict.metadata().get("cell").map(String::as_str),
         Some("LSTM")
     );
+    assert_eq!(
+        dict.metadata().get("dropout").map(String::as_str),
+        Some("0.0")
+    );
+}
+
+#[test]
+fn a_malformed_dropout_is_an_error_not_a_default() {
+    let rnn = model(RnnConfig::lstm(3, 2).layers(2).dropout(0.5), 51);
+    let mut dict = rnn.state_dict();
+    assert_eq!(RnnConfig::from_state_dict(&dict).unwrap(), *rnn.config());
+    dict.set_metadata("dropout", "half");
+    let err = RnnConfig::from_state_dict(&dict).unwrap_err();
+    assert!(
+        matches!(&err, Error::Format { message } if message.contains("dropout")),
+        "{err:?}"
+    );
+    // A number outside [0, 1) reads, and the model refuses it as it refuses it from a builder.
+    dict.set_metadata("dropout", "1.5");
+    let config = RnnConfig::from_state_dict(&dict).unwrap();
+    let err = Rnn::from_state_dict(NaiveCpu::<f64>::new(), config, &dict, true).unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
 }
 
 #[test]
