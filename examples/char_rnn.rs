@@ -1,0 +1,417 @@
+//! The crate's main job: train a character-level language model on a text and write text with
+//! it, as Karpathy's char-rnn does.
+//!
+//! ```text
+//! cargo run --release --example char_rnn                     # train ~2 minutes on the shipped text
+//! cargo run --release --example char_rnn -- --help           # every setting
+//! cargo run --release --example char_rnn -- --corpus tinyshakespeare.txt --minutes 15
+//! cargo run --release --example char_rnn -- --sample 500 --prime "And God said" --temperature 0.8
+//! ```
+//!
+//! With no arguments it trains char-rnn's default model (a 2-layer LSTM of 128 units, sequences
+//! of 50 characters, batches of 50, RMSprop at 2e-3 with alpha 0.95, gradients clipped to
+//! [-5, 5], the last 5% of the text for validation) on `examples/data/kjv_genesis_exodus.txt`
+//! for about two minutes. A progress bar shows the loss, the validation loss, characters per
+//! second and the time left; a sample is printed at every evaluation; the checkpoint with the
+//! best validation loss is kept in `--save` (default `char_rnn.safetensors`), and the last one
+//! next to it (`.last.safetensors`), from which `--resume` goes on exactly as if never stopped.
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use recurrent::checkpoint::{Checkpoint, Progress};
+use recurrent::data::{Corpus, Vocab, Window, split};
+use recurrent::prelude::*;
+use recurrent::sample::{Sampler, generate};
+use recurrent::{ExponentialLr, Schedule};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The text shipped with the crate (public domain: see `examples/data/README.md`).
+const DEFAULT_CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/data/kjv_genesis_exodus.txt"
+);
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Train a character-level RNN on a text, or write text with a trained one")]
+struct Args {
+    /// The text to learn (UTF-8) [default: the King James Genesis and Exodus shipped in
+    /// examples/data]
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Recurrent cell
+    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    cell: CellArg,
+    /// Hidden units per layer
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Stacked layers
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Characters per training window (BPTT length)
+    #[arg(long, default_value_t = 50)]
+    seq: usize,
+    /// Parallel streams per batch
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+    /// Learning rate
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Optimiser
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Rmsprop)]
+    optimizer: OptimizerArg,
+    /// Learning-rate decay per epoch after `--decay-after` epochs (char-rnn: 0.97 after 10)
+    #[arg(long, default_value_t = 0.97)]
+    lr_decay: f64,
+    /// Epochs before the learning rate starts to decay
+    #[arg(long, default_value_t = 10)]
+    decay_after: u64,
+    /// Dropout between layers
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
+    /// Element-wise gradient clipping threshold
+    #[arg(long, default_value_t = 5.0)]
+    clip: f64,
+    /// Fraction of the text, at its end, kept for validation
+    #[arg(long, default_value_t = 0.05)]
+    val_fraction: f64,
+    /// Stop after this many updates (default: stop on time)
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Stop after this many minutes (when `--steps` is not given)
+    #[arg(long, default_value_t = 2.0)]
+    minutes: f64,
+    /// Evaluate, sample and checkpoint every this many updates
+    #[arg(long, default_value_t = 250)]
+    eval_every: u64,
+    /// Where the best checkpoint (by validation loss) is written; the last one goes beside it
+    #[arg(long, default_value = "char_rnn.safetensors")]
+    save: PathBuf,
+    /// Go on training from this checkpoint (with `--sample`: the checkpoint to sample from)
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Write this many characters from a checkpoint (`--resume`, else `--save`) and exit
+    #[arg(long)]
+    sample: Option<usize>,
+    /// Sampling temperature (0: always the most likely character)
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Sample only among the k most likely characters
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Text the model reads before writing
+    #[arg(long, default_value = "")]
+    prime: String,
+    /// Seed of the initial weights, dropout and sampling
+    #[arg(long, default_value_t = 123)]
+    seed: u64,
+    /// Threads (default: every core)
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum CellArg {
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum OptimizerArg {
+    Sgd,
+    Adagrad,
+    Rmsprop,
+    Adam,
+}
+
+type Backend32 = Cpu<f32>;
+
+fn main() {
+    let args = Args::parse();
+    if let Err(err) = run(&args) {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    let backend = match args.threads {
+        Some(n) => Cpu::with_threads(n),
+        None => Cpu::new(),
+    };
+    match args.sample {
+        Some(length) => sample_only(args, backend, length),
+        None => train(args, backend),
+    }
+}
+
+/// `--sample N`: text from a saved model, no training.
+fn sample_only(args: &Args, backend: Backend32, length: usize) -> Result<()> {
+    let path = args.resume.as_deref().unwrap_or(&args.save);
+    let checkpoint = Checkpoint::load(backend, path)?;
+    let vocab = checkpoint.vocab.as_ref().ok_or_else(|| Error::Config {
+        message: format!("{} holds no vocabulary", path.display()),
+    })?;
+    let mut sampler = sampler(args)?;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let text = generate(
+        &checkpoint.rnn,
+        vocab,
+        &args.prime,
+        length,
+        &mut sampler,
+        &mut rng,
+    )?;
+    println!("{}{text}", args.prime);
+    Ok(())
+}
+
+fn sampler(args: &Args) -> Result<Sampler> {
+    let sampler = if args.temperature == 0.0 {
+        Sampler::greedy()
+    } else {
+        Sampler::new(args.temperature)?
+    };
+    match args.top_k {
+        Some(k) => sampler.top_k(k),
+        None => Ok(sampler),
+    }
+}
+
+fn optimizer(args: &Args) -> Result<Box<dyn Optimizer<Backend32>>> {
+    Ok(match args.optimizer {
+        OptimizerArg::Sgd => Box::new(Sgd::new(args.lr)?.momentum(0.9)?),
+        OptimizerArg::Adagrad => Box::new(Adagrad::new(args.lr)?),
+        OptimizerArg::Rmsprop => Box::new(RmsProp::new(args.lr)?.alpha(0.95)?),
+        OptimizerArg::Adam => Box::new(Adam::new(args.lr)?),
+    })
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn train(args: &Args, backend: Backend32) -> Result<()> {
+    if let Some(dir) = args.save.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    let corpus_path = args.corpus.clone().unwrap_or_else(|| DEFAULT_CORPUS.into());
+    let text = read_text(&corpus_path)?;
+    let resumed = match &args.resume {
+        Some(path) => Some(Checkpoint::load(backend.clone(), path)?),
+        None => None,
+    };
+    let vocab = match resumed.as_ref().and_then(|c| c.vocab.as_ref()) {
+        Some(vocab) => vocab.clone(),
+        None => Vocab::from_text(&text)?,
+    };
+    let (train_ids, val_ids) = split(vocab.encode(&text)?, args.val_fraction)?;
+    let train_data = Corpus::new(train_ids, args.batch, args.seq)?;
+    let val_data = (!val_ids.is_empty())
+        .then(|| Corpus::new(val_ids, args.batch.min(8), args.seq))
+        .transpose()?;
+    let mut opt = optimizer(args)?;
+    let (mut rnn, mut progress, mut state) = match resumed {
+        Some(checkpoint) => {
+            checkpoint.restore_optimizer(opt.as_mut())?;
+            let Checkpoint {
+                rnn,
+                progress,
+                state,
+                ..
+            } = checkpoint;
+            (rnn, progress, state)
+        }
+        None => {
+            let config = match args.cell {
+                CellArg::Rnn => RnnConfig::rnn(vocab.len(), args.hidden),
+                CellArg::Lstm => RnnConfig::lstm(vocab.len(), args.hidden),
+                CellArg::Gru => RnnConfig::gru(vocab.len(), args.hidden),
+            }
+            .layers(args.layers)
+            .dropout(args.dropout)
+            .output(vocab.len());
+            let mut rng = StdRng::seed_from_u64(args.seed);
+            let rnn = Rnn::new(backend.clone(), config, &mut rng)?;
+            (rnn, Progress::new(args.seed), None)
+        }
+    };
+    let windows = train_data.len();
+    let schedule = ExponentialLr::new(args.lr, args.lr_decay)?.first_decay_at(args.decay_after)?;
+    let loss = CrossEntropy::mean();
+    let chars_per_step = (args.batch * args.seq) as f64;
+    let parameters: usize = rnn
+        .parameters()
+        .iter()
+        .map(|(_, m)| backend.shape(m).0 * backend.shape(m).1)
+        .sum();
+    println!(
+        "{} characters ({} distinct): {} windows of {} x {} for training, {} characters for \
+         validation; {:?} {} x {}, {parameters} parameters, {} threads",
+        text.chars().count(),
+        vocab.len(),
+        windows,
+        args.batch,
+        args.seq,
+        val_data
+            .as_ref()
+            .map_or(0, |v| v.len() * v.batch() * v.steps()),
+        args.cell,
+        args.layers,
+        args.hidden,
+        backend.threads(),
+    );
+
+    let budget = Duration::from_secs_f64(args.minutes * 60.0);
+    let bar = progress_bar(args.steps.map(|s| s.saturating_sub(progress.step)), budget);
+    let (start, first_step) = (Instant::now(), progress.step);
+    let mut window = Window::default();
+    let mut last_loss = f64::NAN;
+    let mut last_val = f64::NAN;
+    let mut trained_chars = 0.0;
+    let save = |rnn: &Rnn<Backend32>,
+                opt: &dyn Optimizer<Backend32>,
+                progress: Progress,
+                state: &Option<State<Backend32>>,
+                best: bool|
+     -> Result<()> {
+        let checkpoint = Checkpoint::new(rnn.clone(), opt, progress)
+            .with_vocab(vocab.clone())
+            .with_state(state.clone());
+        checkpoint.save(last_path(&args.save))?;
+        if best {
+            checkpoint.save(&args.save)?;
+        }
+        Ok(())
+    };
+    loop {
+        let done = match args.steps {
+            Some(steps) => progress.step >= steps,
+            None => start.elapsed() >= budget,
+        };
+        if done {
+            break;
+        }
+        train_data.fill(progress.window, &mut window)?;
+        schedule.apply(opt.as_mut(), progress.epoch)?;
+        if window.reset {
+            state = None; // a new pass: every stream starts again from its beginning
+        }
+        // Dropout draws from a generator made for this update, so a resumed run draws the same.
+        let trace = rnn.forward_train(&window.input(), state.as_ref(), &mut progress.rng())?;
+        let (value, d_logits) = loss.forward(rnn.backend(), trace.logits(), &window.targets)?;
+        let mut grads = rnn.backward(&trace, &d_logits)?;
+        clip::by_value(&mut grads, args.clip as f32)?;
+        opt.step(&mut rnn, &grads)?;
+        state = Some(trace.final_state());
+        progress.advance(windows);
+        last_loss = f64::from(value);
+        trained_chars += chars_per_step;
+        if !last_loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: format!("training loss at step {}", progress.step),
+            });
+        }
+        if progress.step % args.eval_every == 0 {
+            if let Some(val) = &val_data {
+                last_val = validation_loss(&rnn, val, &loss)?;
+            }
+            let best = progress.record_val_loss(last_val) || val_data.is_none();
+            save(&rnn, opt.as_ref(), progress, &state, best)?;
+            let mut sampler = sampler(args)?;
+            let mut rng = StdRng::seed_from_u64(args.seed.wrapping_add(progress.step));
+            let sample = generate(&rnn, &vocab, "", 200, &mut sampler, &mut rng)?;
+            say(
+                &bar,
+                format!(
+                    "--- step {} (epoch {:.2}), loss {last_loss:.4}, validation {last_val:.4}{}\n{sample}\n",
+                    progress.step,
+                    progress.step as f64 / windows as f64,
+                    if best { " (best: saved)" } else { "" },
+                ),
+            );
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        match args.steps {
+            Some(_) => bar.inc(1),
+            None => bar.set_position(seconds as u64),
+        }
+        bar.set_message(format!(
+            "loss {last_loss:.3} val {last_val:.3} | {:.0} char/s | step {} lr {:.1e}",
+            trained_chars / seconds,
+            progress.step,
+            opt.lr()
+        ));
+    }
+    bar.finish();
+    // A last evaluation and checkpoint, so that both files are up to date.
+    if let Some(val) = &val_data {
+        last_val = validation_loss(&rnn, val, &loss)?;
+    }
+    let best = progress.record_val_loss(last_val) || val_data.is_none();
+    save(&rnn, opt.as_ref(), progress, &state, best)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "step {}: {} steps in {seconds:.1} s ({:.0} characters/s); loss {last_loss:.4}, \
+         validation {last_val:.4}, best validation {:.4} (in {})",
+        progress.step,
+        progress.step - first_step,
+        trained_chars / seconds,
+        progress.best_val_loss.unwrap_or(f64::NAN),
+        args.save.display()
+    );
+    Ok(())
+}
+
+/// Mean cross-entropy per character over the whole validation text, the state carried from
+/// window to window as in training.
+fn validation_loss(rnn: &Rnn<Backend32>, data: &Corpus, loss: &CrossEntropy) -> Result<f64> {
+    let mut state: Option<State<Backend32>> = None;
+    let mut total = 0.0;
+    let mut window = Window::default();
+    for k in 0..data.len() {
+        data.fill(k, &mut window)?;
+        let trace = rnn.forward(&window.input(), state.as_ref())?;
+        let (value, _) = loss.forward(rnn.backend(), trace.logits(), &window.targets)?;
+        total += f64::from(value);
+        state = Some(trace.final_state());
+    }
+    Ok(total / data.len() as f64)
+}
+
+/// A line above the progress bar, or on its own where the bar is hidden (output not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+fn last_path(best: &Path) -> PathBuf {
+    let stem = best
+        .file_stem()
+        .map_or_else(|| "char_rnn".into(), |s| s.to_string_lossy());
+    best.with_file_name(format!("{stem}.last.safetensors"))
+}
+
+fn progress_bar(steps: Option<u64>, budget: Duration) -> ProgressBar {
+    let (length, unit) = match steps {
+        Some(steps) => (steps, "steps"),
+        None => (budget.as_secs().max(1), "s"),
+    };
+    let bar = ProgressBar::new(length);
+    let template =
+        format!("{{bar:30}} {{pos}}/{{len}} {unit} [{{elapsed_precise}}, eta {{eta}}] {{msg}}");
+    bar.set_style(ProgressStyle::with_template(&template).expect("a valid template"));
+    bar
+}
