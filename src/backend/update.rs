@@ -21,7 +21,10 @@
 //! (AVX-512 kernels) in f64, `tests/optim.rs` finds every value equal to the bit except where
 //! such a root entered, and those within a few ulps.
 //!
-//! On a machine without FMA instructions `mul_add` is a library call: exact, slower.
+//! On a machine without FMA instructions `mul_add` is a library call: exact, slower. The loops
+//! are inlined into their callers, so that `Cpu` can compile them with FMA enabled, where
+//! `mul_add` is one instruction and the loops vectorise (the results are the same: a fused
+//! multiply-add rounds once either way).
 
 use super::{Backend, DenseMatrix};
 use crate::scalar::Scalar;
@@ -167,6 +170,7 @@ impl UpdateRule {
 }
 
 /// [`Backend::update`] on [`DenseMatrix`] storage, in place: the shape checks, then [`apply`].
+#[inline(always)]
 pub(crate) fn update_dense<T: Scalar>(
     rule: &UpdateRule,
     param: &mut DenseMatrix<T>,
@@ -223,6 +227,7 @@ pub(crate) fn update_via_vec<B: Backend>(
 }
 
 /// The reference loops: `p`, `g` and every buffer of `state` have the same length.
+#[inline(always)]
 pub(crate) fn apply<T: Scalar>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) {
     match *rule {
         UpdateRule::Sgd {
@@ -285,6 +290,7 @@ fn lerp<T: Scalar>(s: T, e: T, w: T) -> T {
     }
 }
 
+#[inline(always)]
 fn sgd<T: Scalar>(
     p: &mut [T],
     g: &[T],
@@ -318,6 +324,7 @@ fn sgd<T: Scalar>(
     }
 }
 
+#[inline(always)]
 fn adagrad<T: Scalar>(
     p: &mut [T],
     g: &[T],
@@ -341,6 +348,7 @@ fn adagrad<T: Scalar>(
     }
 }
 
+#[inline(always)]
 fn rmsprop<T: Scalar>(
     p: &mut [T],
     g: &[T],
@@ -381,6 +389,7 @@ fn rmsprop<T: Scalar>(
     }
 }
 
+#[inline(always)]
 fn adam<T: Scalar>(p: &mut [T], g: &[T], state: &mut [&mut [T]], rule: &UpdateRule) {
     let UpdateRule::Adam {
         lr,

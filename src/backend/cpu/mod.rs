@@ -324,6 +324,6 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         grad: &DenseMatrix<T>,
         state: &mut [DenseMatrix<T>],
     ) {
-        self.reference.update(rule, param, grad, state)
+        math::update(rule, param, grad, state)
     }
 }
