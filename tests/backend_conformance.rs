@@ -427,7 +427,14 @@ fn embedding_cases(rng: &mut Lcg) -> Vec<((usize, usize), Vec<usize>)> {
         ((5, 7), vec![0, 6, 2, 2, 6, 0, 1]),
         ((1, 1), vec![0, 0, 0]),
     ];
-    for (r, v, n) in [(3, 4, 9), (17, 3, 5), (8, 33, 40)] {
+    // The last two span more than one of `Cpu`'s blocks of 16 table rows, with a partial one.
+    for (r, v, n) in [
+        (3, 4, 9),
+        (17, 3, 5),
+        (8, 33, 40),
+        (37, 7, 200),
+        (21, 70, 130),
+    ] {
         cases.push(((r, v), (0..n).map(|_| rng.below(v)).collect()));
     }
     cases

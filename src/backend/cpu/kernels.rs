@@ -200,3 +200,65 @@ pub fn add_column_sums<T: Scalar>(acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) 
         }
     }
 }
+
+/// Rows of the table handled together by [`gather_columns`] and [`scatter_add_columns`]: their
+/// `V` columns stay in the first-level cache while every id reads (or adds to) them.
+const TABLE_ROWS: usize = 16;
+
+/// The reference's `gather_columns` by blocks of table rows: for each block, every id copies
+/// its column's values of those rows, contiguous in `out`. The reference reads `R` values `V`
+/// apart per id; this reads each block of the table from cache. No allocation.
+pub fn gather_columns<T: Scalar>(out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
+    let (rows, cols) = table.shape();
+    assert_eq!(out.shape(), (ids.len(), rows), "gather_columns: out shape");
+    assert!(
+        ids.iter().all(|&id| id < cols),
+        "gather_columns: id out of range"
+    );
+    if rows == 0 {
+        return;
+    }
+    let table = table.as_slice();
+    for first in (0..rows).step_by(TABLE_ROWS) {
+        let width = TABLE_ROWS.min(rows - first);
+        let block = &table[first * cols..(first + width) * cols];
+        for (row, &id) in out.as_mut_slice().chunks_exact_mut(rows).zip(ids) {
+            for (q, v) in row[first..first + width].iter_mut().enumerate() {
+                *v = block[q * cols + id];
+            }
+        }
+    }
+}
+
+/// The reference's `scatter_add_columns` by blocks of table rows, adding into each entry in the
+/// same order as the reference (id by id), so the same bits. No allocation.
+pub fn scatter_add_columns<T: Scalar>(
+    table: &mut DenseMatrix<T>,
+    ids: &[usize],
+    src: &DenseMatrix<T>,
+) {
+    let (rows, cols) = table.shape();
+    assert_eq!(
+        src.shape(),
+        (ids.len(), rows),
+        "scatter_add_columns: src shape"
+    );
+    assert!(
+        ids.iter().all(|&id| id < cols),
+        "scatter_add_columns: id out of range"
+    );
+    if rows == 0 {
+        return;
+    }
+    let table = table.as_mut_slice();
+    for first in (0..rows).step_by(TABLE_ROWS) {
+        let width = TABLE_ROWS.min(rows - first);
+        let block = &mut table[first * cols..(first + width) * cols];
+        for (row, &id) in src.as_slice().chunks_exact(rows).zip(ids) {
+            for (q, &v) in row[first..first + width].iter().enumerate() {
+                let t = &mut block[q * cols + id];
+                *t = *t + v;
+            }
+        }
+    }
+}

@@ -206,11 +206,11 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
-        self.reference.gather_columns(out, table, ids)
+        kernels::gather_columns(out, table, ids)
     }
 
     fn scatter_add_columns(&self, table: &mut DenseMatrix<T>, ids: &[usize], src: &DenseMatrix<T>) {
-        self.reference.scatter_add_columns(table, ids, src)
+        kernels::scatter_add_columns(table, ids, src)
     }
 
     fn add_row(&self, m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
