@@ -278,6 +278,8 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
     let mut last_loss = f64::NAN;
     let mut last_val = f64::NAN;
     let mut trained_chars = 0.0;
+    // Time spent in updates alone, without evaluations, samples and checkpoints.
+    let mut training = Duration::ZERO;
     let save = |rnn: &Rnn<Backend32>,
                 opt: &dyn Optimizer<Backend32>,
                 progress: Progress,
@@ -301,6 +303,7 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         if done {
             break;
         }
+        let update_start = Instant::now();
         train_data.fill(progress.window, &mut window)?;
         schedule.apply(opt.as_mut(), progress.epoch)?;
         if window.reset {
@@ -314,6 +317,7 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         opt.step(&mut rnn, &grads)?;
         state = Some(trace.final_state());
         progress.advance(windows);
+        training += update_start.elapsed();
         last_loss = f64::from(value);
         trained_chars += chars_per_step;
         if !last_loss.is_finite() {
@@ -333,9 +337,11 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
             say(
                 &bar,
                 format!(
-                    "--- step {} (epoch {:.2}), loss {last_loss:.4}, validation {last_val:.4}{}\n{sample}\n",
+                    "--- step {} (epoch {:.2}, {:.1} s of updates), loss {last_loss:.4}, validation \
+                     {last_val:.4}{}\n{sample}\n",
                     progress.step,
                     progress.step as f64 / windows as f64,
+                    training.as_secs_f64(),
                     if best { " (best: saved)" } else { "" },
                 ),
             );
@@ -361,11 +367,12 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
     save(&rnn, opt.as_ref(), progress, &state, best)?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
-        "step {}: {} steps in {seconds:.1} s ({:.0} characters/s); loss {last_loss:.4}, \
-         validation {last_val:.4}, best validation {:.4} (in {})",
+        "step {}: {} steps in {seconds:.1} s, {:.1} s of them updates ({:.0} characters/s); \
+         loss {last_loss:.4}, validation {last_val:.4}, best validation {:.4} (in {})",
         progress.step,
         progress.step - first_step,
-        trained_chars / seconds,
+        training.as_secs_f64(),
+        trained_chars / training.as_secs_f64(),
         progress.best_val_loss.unwrap_or(f64::NAN),
         args.save.display()
     );
