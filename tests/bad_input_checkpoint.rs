@@ -6,6 +6,10 @@
 //!
 //! The round trips, resuming and determinism are in `tests/checkpoint.rs`.
 
+mod common;
+
+use common::tempdir::TempDir;
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use recurrent::checkpoint::{Checkpoint, Progress};
@@ -14,46 +18,8 @@ use recurrent::prelude::*;
 use recurrent::{CellState, Error, StateDict, Tensor, Vocab};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 
 type F64 = NaiveCpu<f64>;
-
-/// A directory of its own under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let name = format!("recurrent-bad-checkpoint-{}-{test}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("the temp dir is writable");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("the temp dir exists")
-            .map(|e| {
-                e.expect("an entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 const TEXT: &str = "abcab cabd\n";
 

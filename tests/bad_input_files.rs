@@ -13,13 +13,16 @@
 #[path = "common/errors.rs"]
 mod errors;
 
+mod common;
+
+use common::tempdir::TempDir;
+
 use errors::{
     BadInput, F32, F64, Snapshot, broken, build, gradients, lstm, mentions, model, params_of,
 };
 use recurrent::io::{self, Dtype};
 use recurrent::{Backend, Error, Result, Rnn, RnnConfig, StateDict, Tensor};
 use std::fs;
-use std::path::PathBuf;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -104,47 +107,6 @@ fn retarget(bytes: &[u8], from: (usize, usize), to: (usize, usize)) -> Vec<u8> {
     let new = format!("\"data_offsets\":[{},{}]", to.0, to.1);
     assert_eq!(header.matches(&old).count(), 1, "{old} in {header}");
     safetensors(&header.replace(&old, &new), &data)
-}
-
-/// A directory of its own under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let name = format!("recurrent-bad-input-files-{}-{test}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("the temp dir is writable");
-        TempDir(dir)
-    }
-
-    /// Writes `bytes` to `name` in the directory, returning its path.
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, bytes).expect("the temp dir is writable");
-        path
-    }
-
-    /// The names of the directory's entries, sorted.
-    fn entries(&self) -> Vec<String> {
-        let read = fs::read_dir(&self.0).expect("the temp dir exists");
-        let mut names: Vec<String> = read
-            .map(|e| {
-                e.expect("an entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,16 +307,16 @@ fn from_bytes_rejects_unsupported_dtypes_naming_them() {
 #[test]
 fn read_and_load_name_a_path_they_cannot_read() {
     let dir = TempDir::new("missing");
-    let missing = dir.0.join("missing.safetensors");
+    let missing = dir.path("missing.safetensors");
     StateDict::read(&missing).io(&missing);
     io::load(F64::new(), &missing).io(&missing);
-    io::load(F32::new(), &dir.0).io(&dir.0);
+    io::load(F32::new(), dir.dir()).io(dir.dir());
 }
 
 #[test]
-fn read_and_load_reject_broken_files() {
+fn read_and_load_reject_broken_entries() {
     let dir = TempDir::new("broken");
-    let good = dir.0.join("good.safetensors");
+    let good = dir.path("good.safetensors");
     io::save(&lstm(F32::new(), 2, true, 7), &good).expect("saves");
     let bytes = fs::read(&good).expect("written");
     io::load(F32::new(), &good).expect("a saved model loads");
@@ -424,15 +386,15 @@ fn load_rejects_sizes_no_model_can_have() {
 fn save_to_a_missing_directory_fails_and_leaves_no_temporary_file() {
     let dir = TempDir::new("save");
     let rnn = lstm(F64::new(), 1, false, 7);
-    let missing = dir.0.join("no-such-dir").join("model.safetensors");
+    let missing = dir.path("no-such-dir").join("model.safetensors");
     io::save(&rnn, &missing).io(&missing);
     rnn.state_dict().write(&missing).io(&missing);
     // A directory where the file should go.
-    let taken = dir.0.join("model.safetensors");
+    let taken = dir.path("model.safetensors");
     fs::create_dir(&taken).expect("creates");
     io::save(&rnn, &taken).io(&taken);
     // No file name at all.
-    let no_name = dir.0.join("..");
+    let no_name = dir.path("..");
     io::save(&rnn, &no_name).io(&no_name);
     assert_eq!(dir.entries(), ["model.safetensors"], "stray files left");
     let inside = fs::read_dir(&taken).expect("a dir").count();

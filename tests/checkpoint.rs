@@ -7,6 +7,10 @@
 //! (or centred RMSprop with momentum), clipping by global norm, a step schedule per epoch, a
 //! validation loss after each epoch, and every dropout mask drawn from `step_rng(seed, step)`.
 
+mod common;
+
+use common::tempdir::TempDir;
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use recurrent::checkpoint::{self, Checkpoint, FORMAT_KEY, Progress};
@@ -14,45 +18,6 @@ use recurrent::data::{Corpus, Vocab, split};
 use recurrent::optim::{Schedule, StepLr};
 use recurrent::prelude::*;
 use recurrent::{Error, Scalar, StateDict, Tensor, io};
-use std::fs;
-use std::path::PathBuf;
-
-/// A directory of its own under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let name = format!("recurrent-checkpoint-{}-{test}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("the temp dir is writable");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("the temp dir exists")
-            .map(|e| {
-                e.expect("an entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 const TEXT: &str = "It was the best of times, it was the worst of times, it was the age of \
     wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of \

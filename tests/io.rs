@@ -3,41 +3,12 @@
 
 mod common;
 
+use common::tempdir::TempDir;
+
 use common::model;
 use recurrent::io::{self, Dtype};
 use recurrent::{Backend, Error, NaiveCpu, Nonlinearity, Rnn, RnnConfig, StateDict, Tensor};
 use std::path::{Path, PathBuf};
-
-/// A directory of its own for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("recurrent-io-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-
-    fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,10 +48,10 @@ fn every_cell_kind_round_trips_bit_for_bit() {
         same_parameters(&rnn, &loaded);
     }
     assert_eq!(
-        dir.files().len(),
+        dir.entries().len(),
         3,
         "no temporary files left: {:?}",
-        dir.files()
+        dir.entries()
     );
 }
 
@@ -135,7 +106,7 @@ fn a_malformed_dropout_is_an_error_not_a_default() {
 }
 
 #[test]
-fn f32_models_save_f32_and_load_f64_files() {
+fn f32_models_save_f32_and_load_f64_entries() {
     let dir = TempDir::new("dtypes");
     let config = RnnConfig::gru(4, 3).output(4);
     let wide = model(config.clone(), 60);
@@ -211,7 +182,7 @@ fn saving_over_a_file_replaces_it_whole_and_a_failed_save_keeps_it() {
     assert!(matches!(io::save(&first, &blocked), Err(Error::Io { .. })));
     same_parameters(&second, &io::load(NaiveCpu::<f64>::new(), &path).unwrap());
     assert_eq!(
-        dir.files(),
+        dir.entries(),
         ["blocked.safetensors", "model.safetensors"],
         "no temporary file left"
     );
@@ -259,5 +230,9 @@ fn concurrent_saves_to_one_path_never_leave_a_torn_file() {
         .find(|m| first(m) == first(&loaded))
         .expect("one of the models");
     same_parameters(winner, &loaded);
-    assert_eq!(dir.files(), ["model.safetensors"], "no temporary file left");
+    assert_eq!(
+        dir.entries(),
+        ["model.safetensors"],
+        "no temporary file left"
+    );
 }

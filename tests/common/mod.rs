@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod tempdir;
+
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use recurrent::{Backend, NaiveCpu, Rnn, RnnConfig, Scalar};
