@@ -79,6 +79,11 @@ def main():
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=123)
+    p.add_argument(
+        "--init",
+        help="start from these weights (a recurrent checkpoint or PyTorch-named safetensors file; "
+        "needs the safetensors package) instead of PyTorch's initialisation",
+    )
     args = p.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
@@ -93,6 +98,17 @@ def main():
     val = windows(val_ids, min(args.batch, 8), args.seq)
 
     model = Model(len(chars), args.hidden, args.layers)
+    if args.init:
+        from safetensors.torch import load_file
+
+        saved = load_file(args.init)
+        weights = {}
+        for name, tensor in saved.items():
+            if name.startswith(("weight_", "bias_")):
+                weights["rnn." + name] = tensor.float().reshape(-1) if name.startswith("bias") else tensor.float()
+            elif name.startswith("out."):
+                weights[name] = tensor.float().reshape(-1) if name.endswith("bias") else tensor.float()
+        model.load_state_dict(weights, strict=True)
     opt = torch.optim.RMSprop(model.parameters(), lr=args.lr, alpha=0.95, eps=1e-8)
     state, seconds, step, loss = None, 0.0, 0, float("nan")
     while step < args.steps:
