@@ -1,5 +1,6 @@
 //! No heap allocation inside the time loop: a training step (forward, loss, backward, clipping,
-//! update) makes as many allocations for 64 steps as for 8, for every cell, one or two
+//! update) makes no more allocations for 64 steps than for 8 (one per step would be 56 more; it
+//! can be fewer, since the 64-step matrices are large enough to reuse freed buffers), for every cell, one or two
 //! directions, with and without lengths, on `NaiveCpu` and on one-threaded `Cpu` (batch 3, 8 and
 //! 32). Every matrix of a pass, and `W_hh` packed for the recurrence's kernel, is sized before
 //! its loop; the loop only reuses them.
@@ -82,7 +83,7 @@ fn allocations_per_step<B: Backend>(
 }
 
 #[test]
-fn a_training_step_allocates_the_same_for_8_and_64_steps() {
+fn a_training_step_allocates_no_more_for_64_steps_than_for_8() {
     let configs = [
         RnnConfig::rnn(7, 5).layers(2).output(7),
         RnnConfig::lstm(7, 5)
@@ -98,18 +99,18 @@ fn a_training_step_allocates_the_same_for_8_and_64_steps() {
                     allocations_per_step(NaiveCpu::<f32>::new(), config, (steps, batch), lengths)
                 };
                 let (short, long) = (naive(8), naive(64));
-                assert_eq!(
-                    short, long,
-                    "naive {config:?}, batch {batch}, lengths {lengths}"
+                assert!(
+                    long <= short,
+                    "naive {config:?}, batch {batch}, lengths {lengths}: {long} > {short}"
                 );
                 let fast = |steps| {
                     let backend = Cpu::<f64>::with_threads(1);
                     allocations_per_step(backend, config, (steps, batch), lengths)
                 };
                 let (short, long) = (fast(8), fast(64));
-                assert_eq!(
-                    short, long,
-                    "cpu {config:?}, batch {batch}, lengths {lengths}"
+                assert!(
+                    long <= short,
+                    "cpu {config:?}, batch {batch}, lengths {lengths}: {long} > {short}"
                 );
             }
             let fast_short =
