@@ -240,7 +240,11 @@ mod tests {
         let n = 1 << 16; // 256 KiB of f32: reused
         release_spare_buffers();
         drop(DenseMatrix::<f32>::zeros(1, n));
-        assert_eq!(spare::kept_f32(), 1, "a large matrix's buffer is kept when dropped");
+        assert_eq!(
+            spare::kept_f32(),
+            1,
+            "a large matrix's buffer is kept when dropped"
+        );
         let taken = DenseMatrix::<f32>::zeros(1, n);
         assert_eq!(spare::kept_f32(), 0, "and taken by the next of its size");
         drop(taken);
