@@ -84,7 +84,7 @@ struct Args {
     #[arg(long, default_value_t = 2.0)]
     minutes: f64,
     /// Evaluate, sample and checkpoint every this many updates
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     eval_every: u64,
     /// Where the best checkpoint (by validation loss) is written; the last one goes beside it
     #[arg(long, default_value = "char_rnn.safetensors")]
@@ -198,6 +198,7 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 fn train(args: &Args, backend: Backend32) -> Result<()> {
+    sampler(args)?; // a bad --temperature or --top-k is an error now, not at the first sample
     if let Some(dir) = args.save.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             path: dir.display().to_string(),
