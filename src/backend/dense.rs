@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 /// This is the `Matrix` type of the CPU backends. Its length always equals `rows * cols`.
 ///
 /// Large `f32` and `f64` matrices (128 KiB and up) reuse memory: when one is dropped, its buffer
-/// is kept for the thread's next matrix of about that size (see [`release_spare_buffers`]). A
+/// is kept for the thread's next matrix of about that size (see [`release_spare_buffers`] for the
+/// limits). A
 /// training step allocates its traces and gradients anew at every call, and without this the
 /// system allocator handed those blocks back to the kernel and took them again with a page
 /// fault per 4 KiB, up to half the time of a batch-32 step (`BENCHMARKS.md`).
@@ -21,8 +22,8 @@ pub struct DenseMatrix<T: Copy + 'static> {
 
 impl<T: Copy + Default + 'static> Clone for DenseMatrix<T> {
     fn clone(&self) -> Self {
-        let mut data = spare::take(self.data.len());
-        data.copy_from_slice(&self.data);
+        let mut data = spare::take_empty(self.data.len());
+        data.extend_from_slice(&self.data);
         DenseMatrix {
             rows: self.rows,
             cols: self.cols,
@@ -108,8 +109,9 @@ impl<T: Copy + Default + 'static> DenseMatrix<T> {
     }
 }
 
-/// Frees the buffers this thread keeps for reuse by later large matrices (see [`DenseMatrix`]):
-/// at most 64 of them and 1 GiB per thread, each of 128 KiB or more, the most recently freed.
+/// Frees the buffers the calling thread keeps for reuse by later large matrices (see
+/// [`DenseMatrix`]): per thread and element type at most 64 of them and 1 GiB, each of 128 KiB or
+/// more, the most recently freed. Other threads' buffers (a pool's workers') stay theirs.
 pub fn release_spare_buffers() {
     spare::release();
 }
@@ -139,8 +141,12 @@ mod spare {
             }
         }
 
-        /// Keeps `buffer`, dropping the oldest kept ones if over the limits.
+        /// Keeps `buffer`, dropping the oldest kept ones if over the limits (a buffer larger
+        /// than all the pool may hold is dropped itself, not kept at the others' expense).
         fn keep(&mut self, buffer: Vec<T>) {
+            if buffer.capacity() * size_of::<T>() > MAX_BYTES {
+                return;
+            }
             self.bytes += buffer.capacity() * size_of::<T>();
             self.buffers.push(buffer);
             while self.buffers.len() > MAX_BUFFERS || self.bytes > MAX_BYTES {
@@ -157,7 +163,8 @@ mod spare {
                 .enumerate()
                 .filter(|(_, b)| b.capacity() >= n && b.capacity() <= 2 * n)
                 .min_by_key(|(_, b)| b.capacity())?;
-            let buffer = self.buffers.swap_remove(index);
+            // `remove`, not `swap_remove`: the buffers stay oldest first, for `keep`'s eviction.
+            let buffer = self.buffers.remove(index);
             self.bytes -= buffer.capacity() * size_of::<T>();
             Some(buffer)
         }
@@ -185,8 +192,15 @@ mod spare {
 
     /// `n` elements of `T::default()`, in a kept buffer if one fits.
     pub fn take<T: Copy + Default + 'static>(n: usize) -> Vec<T> {
+        let mut buffer = take_empty(n);
+        buffer.resize(n, T::default());
+        buffer
+    }
+
+    /// An empty vector with room for `n` elements: a kept buffer if one fits.
+    pub fn take_empty<T: Copy + 'static>(n: usize) -> Vec<T> {
         if n * size_of::<T>() < MIN_BYTES {
-            return vec![T::default(); n];
+            return Vec::with_capacity(n);
         }
         let mut slot: Option<Vec<T>> = None;
         with_pool(
@@ -197,10 +211,9 @@ mod spare {
         match slot {
             Some(mut buffer) => {
                 buffer.clear();
-                buffer.resize(n, T::default());
                 buffer
             }
-            None => vec![T::default(); n],
+            None => Vec::with_capacity(n),
         }
     }
 

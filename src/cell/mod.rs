@@ -169,8 +169,8 @@ pub trait Cell<B: Backend> {
         let kind = self.kind();
         let mut buf = StepBuffers::new(backend, kind, batch, hidden);
         buf.xp = params.project_input(backend, x);
-        let w_hh_t = params.prepare_hidden(backend, batch);
-        params.project_hidden(backend, &w_hh_t, &prev.h, &mut buf.hh);
+        // One product: packing `W_hh` for it (`prepare_hidden`) would cost as much again.
+        params.project_hidden_once(backend, &prev.h, &mut buf.hh);
         buf.h_prev = prev.h.clone();
         if let Some(c) = &prev.c {
             buf.c_prev = c.clone();

@@ -250,6 +250,23 @@ impl<B: Backend> CellParams<B> {
         }
     }
 
+    /// `hh = h W_hh^T + b_hh` for a single product, without preparing `W_hh`.
+    pub(crate) fn project_hidden_once(&self, backend: &B, h: &B::Matrix, hh: &mut B::Matrix) {
+        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+        backend.gemm(
+            hh,
+            one,
+            h,
+            Transpose::No,
+            &self.weight_hh,
+            Transpose::Yes,
+            zero,
+        );
+        if let Some(b) = &self.bias_hh {
+            backend.add_row(hh, b);
+        }
+    }
+
     /// `W_hh^T` prepared for [`project_hidden`](Self::project_hidden) at batch `batch`.
     pub(crate) fn prepare_hidden(&self, backend: &B, batch: usize) -> B::Prepared {
         backend.prepare_rhs(&self.weight_hh, Transpose::Yes, batch)

@@ -5,7 +5,7 @@
 //! The recurrence, whose right-hand operand is the same at every step, has its own kernel on
 //! an operand packed once (`packed.rs`).
 //!
-//! This file and `packed.rs` are the only ones of the crate with `unsafe`: `matrixmultiply`
+//! This file, `packed.rs` and `math.rs` are the only ones of the crate with `unsafe`: `matrixmultiply`
 //! takes raw pointers and strides. Every call checks, before the `unsafe` block, that each slice
 //! holds every element its shape and strides reach.
 
