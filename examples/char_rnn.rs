@@ -14,7 +14,8 @@
 //! for about two minutes. A progress bar shows the loss, the validation loss, characters per
 //! second and the time left; a sample is printed at every evaluation; the checkpoint with the
 //! best validation loss is kept in `--save` (default `char_rnn.safetensors`), and the last one
-//! next to it (`.last.safetensors`), from which `--resume` goes on exactly as if never stopped.
+//! next to it (`.last.safetensors`), from which `--resume` goes on exactly as if never stopped
+//! (with the same corpus, `--batch`, `--seq` and `--val-fraction`, which it checks).
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -86,12 +87,18 @@ struct Args {
     /// Evaluate, sample and checkpoint every this many updates
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     eval_every: u64,
-    /// Where the best checkpoint (by validation loss) is written; the last one goes beside it
+    /// Where the best checkpoint (by validation loss; with `--val-fraction 0`, the last) is
+    /// written; the last one goes beside it
     #[arg(long, default_value = "char_rnn.safetensors")]
     save: PathBuf,
-    /// Go on training from this checkpoint (with `--sample`: the checkpoint to sample from)
+    /// Go on training from this checkpoint (with `--sample`: the checkpoint to sample from);
+    /// the corpus, `--batch`, `--seq` and `--val-fraction` must be the run's (checked), the
+    /// model's shape comes from the checkpoint
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start a new run even if `--save` exists (it is overwritten at the first evaluation)
+    #[arg(long)]
+    force: bool,
     /// Write this many characters from a checkpoint (`--resume`, else `--save`) and exit
     #[arg(long)]
     sample: Option<usize>,
@@ -104,7 +111,8 @@ struct Args {
     /// Text the model reads before writing
     #[arg(long, default_value = "")]
     prime: String,
-    /// Seed of the initial weights, dropout and sampling
+    /// Seed of the initial weights, dropout and sampling (a resumed run keeps its own seed for
+    /// dropout; this one then seeds sampling only)
     #[arg(long, default_value_t = 123)]
     seed: u64,
     /// Threads (default: every core)
@@ -199,6 +207,22 @@ fn read_text(path: &Path) -> Result<String> {
 
 fn train(args: &Args, backend: Backend32) -> Result<()> {
     sampler(args)?; // a bad --temperature or --top-k is an error now, not at the first sample
+    let budget = Duration::try_from_secs_f64(args.minutes * 60.0).map_err(|_| Error::Config {
+        message: format!(
+            "--minutes must be a finite number >= 0, given {}",
+            args.minutes
+        ),
+    })?;
+    if args.resume.is_none() && !args.force && args.save.exists() {
+        return Err(Error::Config {
+            message: format!(
+                "{} exists: pass --resume {} to go on training it, or --force to start over \
+                 and overwrite it",
+                args.save.display(),
+                last_path(&args.save).display()
+            ),
+        });
+    }
     if let Some(dir) = args.save.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             path: dir.display().to_string(),
@@ -215,11 +239,47 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         Some(vocab) => vocab.clone(),
         None => Vocab::from_text(&text)?,
     };
+    // What a resumed run must share with the run it continues, saved with every checkpoint.
+    let layout = [
+        ("batch", args.batch.to_string()),
+        ("seq", args.seq.to_string()),
+        ("val_fraction", format!("{:?}", args.val_fraction)),
+        ("corpus_chars", text.chars().count().to_string()),
+    ];
+    if let Some(checkpoint) = &resumed {
+        let differ: Vec<String> = layout
+            .iter()
+            .filter(|(key, value)| checkpoint.metadata.get(*key) != Some(value))
+            .map(|(key, value)| {
+                let saved = checkpoint.metadata.get(*key).map_or("none", String::as_str);
+                format!("{key}: {saved} in the checkpoint, {value} now")
+            })
+            .collect();
+        if !differ.is_empty() {
+            return Err(Error::Config {
+                message: format!("--resume with another data layout: {}", differ.join("; ")),
+            });
+        }
+        if checkpoint.rnn.config().input_size() != vocab.len() {
+            return Err(Error::Config {
+                message: format!(
+                    "the checkpoint's model reads {} characters, the vocabulary has {}",
+                    checkpoint.rnn.config().input_size(),
+                    vocab.len()
+                ),
+            });
+        }
+    }
     let (train_ids, val_ids) = split(vocab.encode(&text)?, args.val_fraction)?;
     let train_data = Corpus::new(train_ids, args.batch, args.seq)?;
-    let val_data = (!val_ids.is_empty())
-        .then(|| Corpus::new(val_ids, args.batch.min(8), args.seq))
+    // Up to 8 validation streams, fewer for a short held-out text; none below one window.
+    let val_batch = (val_ids.len().saturating_sub(1) / args.seq).min(args.batch.min(8));
+    let val_data = (val_batch > 0)
+        .then(|| Corpus::new(val_ids, val_batch, args.seq))
         .transpose()?;
+    if val_data.is_none() && args.val_fraction > 0.0 {
+        println!("(the held-out text is shorter than one window of --seq: no validation)");
+    }
     let mut opt = optimizer(args)?;
     let (mut rnn, mut progress, mut state) = match resumed {
         Some(checkpoint) => {
@@ -255,6 +315,7 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         .iter()
         .map(|(_, m)| backend.shape(m).0 * backend.shape(m).1)
         .sum();
+    let config = rnn.config();
     println!(
         "{} characters ({} distinct): {} windows of {} x {} for training, {} characters for \
          validation; {:?} {} x {}, {parameters} parameters, {} threads",
@@ -266,13 +327,12 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         val_data
             .as_ref()
             .map_or(0, |v| v.len() * v.batch() * v.steps()),
-        args.cell,
-        args.layers,
-        args.hidden,
+        config.kind(),
+        config.num_layers(),
+        config.hidden_size(),
         backend.threads(),
     );
 
-    let budget = Duration::from_secs_f64(args.minutes * 60.0);
     let bar = progress_bar(args.steps.map(|s| s.saturating_sub(progress.step)), budget);
     let (start, first_step) = (Instant::now(), progress.step);
     let mut window = Window::default();
@@ -287,9 +347,12 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
                 state: &Option<State<Backend32>>,
                 best: bool|
      -> Result<()> {
-        let checkpoint = Checkpoint::new(rnn.clone(), opt, progress)
+        let mut checkpoint = Checkpoint::new(rnn.clone(), opt, progress)
             .with_vocab(vocab.clone())
             .with_state(state.clone());
+        for (key, value) in &layout {
+            checkpoint = checkpoint.with_metadata(*key, value.clone());
+        }
         checkpoint.save(last_path(&args.save))?;
         if best {
             checkpoint.save(&args.save)?;
@@ -360,12 +423,15 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         ));
     }
     bar.finish();
-    // A last evaluation and checkpoint, so that both files are up to date.
-    if let Some(val) = &val_data {
-        last_val = validation_loss(&rnn, val, &loss)?;
+    // A last evaluation and checkpoint, so that both files are up to date (unless the last
+    // update was evaluated and saved already).
+    if progress.step == first_step || progress.step % args.eval_every != 0 {
+        if let Some(val) = &val_data {
+            last_val = validation_loss(&rnn, val, &loss)?;
+        }
+        let best = progress.record_val_loss(last_val) || val_data.is_none();
+        save(&rnn, opt.as_ref(), progress, &state, best)?;
     }
-    let best = progress.record_val_loss(last_val) || val_data.is_none();
-    save(&rnn, opt.as_ref(), progress, &state, best)?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "step {}: {} steps in {seconds:.1} s, {:.1} s of them updates ({:.0} characters/s); \
