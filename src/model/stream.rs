@@ -52,7 +52,9 @@ pub struct Stream<B: Backend> {
 #[derive(Debug, Clone)]
 struct Prepared<B: Backend> {
     version: u64,
-    w_ih_t: Vec<B::Prepared>,
+    /// `W_ih^T` of each layer; the first layer's only once dense input needs it (token ids
+    /// select its columns instead).
+    w_ih_t: Vec<Option<B::Prepared>>,
     w_hh_t: Vec<B::Prepared>,
     out_t: Option<B::Prepared>,
 }
@@ -218,11 +220,8 @@ impl<B: Backend> Rnn<B> {
         if stream.prepared.as_ref().map(|p| p.version) != Some(self.version) {
             stream.prepared = Some(Prepared {
                 version: self.version,
-                w_ih_t: self
-                    .params
-                    .layers
-                    .iter()
-                    .map(|cell| cell.prepare_input(backend, batch))
+                w_ih_t: (self.params.layers.iter().enumerate())
+                    .map(|(layer, cell)| (layer > 0).then(|| cell.prepare_input(backend, batch)))
                     .collect(),
                 w_hh_t: self
                     .params
@@ -237,19 +236,26 @@ impl<B: Backend> Rnn<B> {
                     .map(|out| backend.prepare_rhs(&out.weight, Transpose::Yes, batch)),
             });
         }
-        let prepared = stream.prepared.as_ref().expect("prepared just above");
+        let prepared = stream.prepared.as_mut().expect("prepared just above");
+        if let (StepInput::Dense(_), slot @ None) = (&input, &mut prepared.w_ih_t[0]) {
+            *slot = Some(self.params.layers[0].prepare_input(backend, batch));
+        }
+        let prepared = &*prepared;
         for layer in 0..stream.layers.len() {
             let (below, rest) = stream.layers.split_at_mut(layer);
             let buf = &mut rest[0];
             let cell = &self.params.layers[layer];
-            let w_ih_t = &prepared.w_ih_t[layer];
+            let w_ih_t = || {
+                let w = prepared.w_ih_t[layer].as_ref();
+                w.expect("prepared for every layer that reads dense rows")
+            };
             match (below.last(), &input) {
-                (Some(below), _) => {
-                    cell.project_input_prepared(backend, w_ih_t, &below.h_prev, &mut buf.xp)
-                }
                 (None, StepInput::Ids(ids)) => cell.project_ids_into(backend, ids, &mut buf.xp),
                 (None, StepInput::Dense(x)) => {
-                    cell.project_input_prepared(backend, w_ih_t, x, &mut buf.xp)
+                    cell.project_input_prepared(backend, w_ih_t(), x, &mut buf.xp)
+                }
+                (Some(below), _) => {
+                    cell.project_input_prepared(backend, w_ih_t(), &below.h_prev, &mut buf.xp)
                 }
             }
             cell.project_hidden(backend, &prepared.w_hh_t[layer], &buf.h_prev, &mut buf.hh);
