@@ -235,6 +235,41 @@ impl<B: Backend> LayerTrace<B> {
     }
 }
 
+/// A layer's input projection `x W_ih^T + b_ih`, which the forward loop reads a step at a time.
+enum Projected<'a, B: Backend> {
+    /// All `T*B` rows (`T*B x G*H`): one product for dense input, or a column gather for fewer
+    /// ids than the vocabulary.
+    Rows(B::Matrix),
+    /// [`CellParams::id_table`] (`I x G*H`) and the ids, for at least as many ids as the
+    /// vocabulary: a step gathers its `B` rows from the table, and the `T*B` rows are never
+    /// stored.
+    Table(B::Matrix, &'a [usize]),
+}
+
+impl<'a, B: Backend> Projected<'a, B> {
+    fn new(backend: &B, params: &CellParams<B>, input: LayerInput<'a, B>) -> Self {
+        let (_, input_size) = backend.shape(&params.weight_ih);
+        match input {
+            LayerInput::Dense(x) => Projected::Rows(params.project_input(backend, x)),
+            LayerInput::Ids(ids) if ids.len() >= input_size => {
+                Projected::Table(params.id_table(backend), ids)
+            }
+            LayerInput::Ids(ids) => Projected::Rows(params.project_ids(backend, ids)),
+        }
+    }
+
+    /// Rows `row .. row + B` of the projection over `xp` (`B x G*H`).
+    fn load(&self, backend: &B, row: usize, xp: &mut B::Matrix) {
+        let batch = backend.shape(xp).0;
+        match self {
+            Projected::Rows(all) => backend.copy_rows(xp, 0, all, row, batch),
+            Projected::Table(table, ids) => {
+                backend.gather_rows(xp, table, &ids[row..row + batch]);
+            }
+        }
+    }
+}
+
 /// Runs one layer forward over a whole sequence of `T*B` rows with batch `batch`.
 ///
 /// `initial` is the state before the first step (zeros if `None`). With `lengths` (one per
@@ -273,11 +308,7 @@ pub fn forward<B: Backend>(
     };
     let rows = steps * batch;
     let gh = kind.gates() * hidden;
-    // x: (T*B, I) or ids: (T*B) -> xp_all: (T*B, G*H), all steps in one product.
-    let xp_all = match input {
-        LayerInput::Dense(x) => params.project_input(backend, x),
-        LayerInput::Ids(ids) => params.project_ids(backend, ids),
-    };
+    let projected = Projected::new(backend, params, input);
     let gated = kind.gates() > 1;
     let mut trace = LayerTrace {
         kind,
@@ -301,7 +332,7 @@ pub fn forward<B: Backend>(
     let w_hh_t = params.prepare_hidden(backend, batch);
     for t in 0..steps {
         let row = t * batch;
-        backend.copy_rows(&mut buf.xp, 0, &xp_all, row, batch);
+        projected.load(backend, row, &mut buf.xp);
         params.project_hidden(backend, &w_hh_t, &buf.h_prev, &mut buf.hh);
         gates_forward(backend, kind, &mut buf);
         // A sequence that has ended keeps its state; its output is zero.

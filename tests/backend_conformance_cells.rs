@@ -30,7 +30,7 @@
 mod conformance;
 
 use conformance::{Host, Lcg, assert_close, download, expect_panic, tolerance};
-use recurrent::{Backend, Cpu, NaiveCpu};
+use recurrent::{Activation, Backend, Cpu, NaiveCpu};
 
 /// Batch sizes the cells are checked at.
 const BATCHES: [usize; 3] = [1, 2, 5];
@@ -172,13 +172,25 @@ fn lstm_backward_reference(
     (d_gates, dc_prev)
 }
 
-/// Runs `lstm_cell` on `pre` and `c_prev`, with `c` and `h` starting as NaN: `(gates, c, h)`.
+/// Runs `lstm_cell` on the pre-activations `pre` and `c_prev`, with `gates`, `c` and `h`
+/// starting as NaN: `(gates, c, h)`. The kernel gets `pre` as `xp + hh`, with `hh` multiples of
+/// `1/256` in `[-2, 2)`, so that the sum is exact for dyadic `pre` and a kernel that reads only
+/// one of the two fails.
 fn run_lstm_cell<B: Backend>(backend: &B, pre: &Host, c_prev: &Host) -> (Host, Host, Host) {
     let (batch, hidden) = (c_prev.rows, c_prev.cols);
-    let mut gates = pre.upload(backend);
+    let hh = Host::from_fn(batch, 4 * hidden, |b, k| {
+        ((b * 4 * hidden + k) * 389 % 1024) as f64 / 256.0 - 2.0
+    });
+    let xp = Host::from_fn(batch, 4 * hidden, |b, k| pre.at(b, k) - hh.at(b, k));
+    let mut gates = Host::filled(batch, 4 * hidden, f64::NAN).upload(backend);
     let mut c = Host::filled(batch, hidden, f64::NAN).upload(backend);
     let mut h = Host::filled(batch, hidden, f64::NAN).upload(backend);
-    backend.lstm_cell(&mut gates, &c_prev.upload(backend), &mut c, &mut h);
+    let (xp, hh, c_prev) = (
+        xp.upload(backend),
+        hh.upload(backend),
+        c_prev.upload(backend),
+    );
+    backend.lstm_cell(&xp, &hh, &c_prev, &mut gates, &mut c, &mut h);
     let down = |m| download(backend, m);
     (down(&gates), down(&c), down(&h))
 }
@@ -447,11 +459,22 @@ fn check_cells_panic_with_their_name<B: Backend>(backend: &B) {
     let (s, g4, g3) = (z(2, 3), z(2, 12), z(2, 9));
     expect_panic("lstm_cell", || {
         let bad = &mut z(2, 9);
-        backend.lstm_cell(bad, &s, &mut s.clone(), &mut s.clone())
+        backend.lstm_cell(&g4, &g4, &s, bad, &mut s.clone(), &mut s.clone())
+    });
+    expect_panic("lstm_cell", || {
+        let bad = &z(2, 9);
+        backend.lstm_cell(
+            &g4,
+            bad,
+            &s,
+            &mut g4.clone(),
+            &mut s.clone(),
+            &mut s.clone(),
+        )
     });
     expect_panic("lstm_cell", || {
         let bad = &mut z(1, 3);
-        backend.lstm_cell(&mut g4.clone(), &s, &mut s.clone(), bad)
+        backend.lstm_cell(&g4, &g4, &s, &mut g4.clone(), &mut s.clone(), bad)
     });
     expect_panic("lstm_cell_backward", || {
         let bad = &z(2, 2);
@@ -485,6 +508,67 @@ fn check_cells_panic_with_their_name<B: Backend>(backend: &B) {
         let bad = &mut z(2, 8);
         backend.gru_cell_backward(&g3, &g3, &s, &s, &mut g3.clone(), bad, &mut s.clone())
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads: `Cpu` cuts the cell kernels between batch rows when the work is large; every row is
+// computed alone, so any number of threads gives the single thread's bits.
+// ---------------------------------------------------------------------------------------------
+
+/// Batch and hidden size large enough for three threads to take a ragged block each (37 rows of
+/// 1600 LSTM gates: blocks of 13, 13 and 11 rows), yet checked in a blink.
+const THREADED: (usize, usize) = (37, 400);
+
+fn same_bits(got: &Host, want: &Host, what: &str) {
+    let bits = |m: &Host| m.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert!(bits(got) == bits(want), "{what}: threads changed the bits");
+}
+
+fn check_threads_give_the_same_bits<B: Backend>(one: &B, many: &B) {
+    let (batch, hidden) = THREADED;
+    let mut rng = Lcg::new(7);
+    let wide4 = Host::dyadic(&mut rng, batch, 4 * hidden, BOUND);
+    let wide3 = Host::dyadic(&mut rng, batch, 3 * hidden, BOUND);
+    let other3 = Host::dyadic(&mut rng, batch, 3 * hidden, BOUND);
+    let [s1, s2, s3, s4] = [(); 4].map(|()| Host::dyadic(&mut rng, batch, hidden, BOUND));
+    let (g1, c1, h1) = run_lstm_cell(one, &wide4, &s1);
+    let (g2, c2, h2) = run_lstm_cell(many, &wide4, &s1);
+    same_bits(&g2, &g1, "lstm_cell gates");
+    same_bits(&c2, &c1, "lstm_cell c");
+    same_bits(&h2, &h1, "lstm_cell h");
+    let inputs = [&g1, &s1, &c1, &s2, &s3];
+    let (d1, p1) = run_lstm_cell_backward(one, inputs);
+    let (d2, p2) = run_lstm_cell_backward(many, inputs);
+    same_bits(&d2, &d1, "lstm_cell_backward d_gates");
+    same_bits(&p2, &p1, "lstm_cell_backward dc_prev");
+    let (g1, h1) = run_gru_cell(one, &wide3, &other3, &s4);
+    let (g2, h2) = run_gru_cell(many, &wide3, &other3, &s4);
+    same_bits(&g2, &g1, "gru_cell gates");
+    same_bits(&h2, &h1, "gru_cell h");
+    let inputs = [&g1, &other3, &s4, &s2];
+    let (x1, u1, p1) = run_gru_cell_backward(one, inputs);
+    let (x2, u2, p2) = run_gru_cell_backward(many, inputs);
+    same_bits(&x2, &x1, "gru_cell_backward d_xp");
+    same_bits(&u2, &u1, "gru_cell_backward d_hh");
+    same_bits(&p2, &p1, "gru_cell_backward dh_prev");
+    for act in [Activation::Tanh, Activation::Sigmoid] {
+        let run = |backend: &B| {
+            let mut m = wide4.upload(backend);
+            backend.activate(&mut m, act);
+            download(backend, &m)
+        };
+        same_bits(&run(many), &run(one), &format!("activate {act:?}"));
+    }
+}
+
+#[test]
+fn cpu_threads_give_the_same_bits_f32() {
+    check_threads_give_the_same_bits(&Cpu::<f32>::with_threads(1), &Cpu::with_threads(3));
+}
+
+#[test]
+fn cpu_threads_give_the_same_bits_f64() {
+    check_threads_give_the_same_bits(&Cpu::<f64>::with_threads(1), &Cpu::with_threads(3));
 }
 
 // ---------------------------------------------------------------------------------------------

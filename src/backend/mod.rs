@@ -195,14 +195,17 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// derivative computed from `y = act(x)` (see [`Activation`]).
     fn activate_backward(&self, d: &mut Self::Matrix, y: &Self::Matrix, act: Activation);
 
-    /// The LSTM cell's element-wise step, fused. On entry `gates` (`B x 4H`) holds the
-    /// pre-activations `xp + hh` in PyTorch's order i, f, g, o; on exit their activations
-    /// `sigmoid, sigmoid, tanh, sigmoid`. Then `c = f * c_prev + i * g` and `h = o * tanh(c)`
-    /// (`B x H` each).
+    /// The LSTM cell's element-wise step, fused. From the input and hidden projections `xp` and
+    /// `hh` (`B x 4H`, biases included, PyTorch's gate order i, f, g, o), writes `gates`, the
+    /// activations of the pre-activations `xp + hh`: `sigmoid, sigmoid, tanh, sigmoid`. Then
+    /// `c = f * c_prev + i * g` and `h = o * tanh(c)` (`B x H` each).
+    #[allow(clippy::too_many_arguments)]
     fn lstm_cell(
         &self,
-        gates: &mut Self::Matrix,
+        xp: &Self::Matrix,
+        hh: &Self::Matrix,
         c_prev: &Self::Matrix,
+        gates: &mut Self::Matrix,
         c: &mut Self::Matrix,
         h: &mut Self::Matrix,
     );
@@ -308,15 +311,18 @@ pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
     T::one() / (T::one() + (-x).exp())
 }
 
-/// The shape checks of [`Backend::lstm_cell`], shared by the CPU backends.
+/// The shape checks of [`Backend::lstm_cell`], shared by the CPU backends: every `wide` matrix
+/// `B x 4H` and every state `B x H`, as `c_prev` is.
 pub(crate) fn check_lstm_shapes<T: Copy + Default>(
     op: &str,
-    gates: &DenseMatrix<T>,
     c_prev: &DenseMatrix<T>,
+    wide: &[&DenseMatrix<T>],
     states: &[&DenseMatrix<T>],
 ) {
     let (batch, hidden) = c_prev.shape();
-    assert_eq!(gates.shape(), (batch, 4 * hidden), "{op}: gates shape");
+    for m in wide {
+        assert_eq!(m.shape(), (batch, 4 * hidden), "{op}: gates shape");
+    }
     for m in states {
         assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
     }

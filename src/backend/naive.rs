@@ -283,20 +283,26 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
 
     fn lstm_cell(
         &self,
-        gates: &mut DenseMatrix<T>,
+        xp: &DenseMatrix<T>,
+        hh: &DenseMatrix<T>,
         c_prev: &DenseMatrix<T>,
+        gates: &mut DenseMatrix<T>,
         c: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
-        check_lstm_shapes("lstm_cell", gates, c_prev, &[c, h]);
+        check_lstm_shapes("lstm_cell", c_prev, &[xp, hh, gates], &[c, h]);
         let (batch, hidden) = c_prev.shape();
         for b in 0..batch {
             for j in 0..hidden {
+                let pre = |gate: usize| {
+                    let k = gate * hidden + j;
+                    xp.get(b, k) + hh.get(b, k)
+                };
+                let i = sigmoid(pre(0));
+                let f = sigmoid(pre(1));
+                let gg = pre(2).tanh();
+                let o = sigmoid(pre(3));
                 let g = gates.row_mut(b);
-                let i = sigmoid(g[j]);
-                let f = sigmoid(g[hidden + j]);
-                let gg = g[2 * hidden + j].tanh();
-                let o = sigmoid(g[3 * hidden + j]);
                 g[j] = i;
                 g[hidden + j] = f;
                 g[2 * hidden + j] = gg;
@@ -318,8 +324,8 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         d_gates: &mut DenseMatrix<T>,
         dc_prev: &mut DenseMatrix<T>,
     ) {
-        check_lstm_shapes("lstm_cell_backward", gates, c_prev, &[c, dh, dc, dc_prev]);
-        check_lstm_shapes("lstm_cell_backward", d_gates, c_prev, &[]);
+        let states = [c, dh, dc, &*dc_prev];
+        check_lstm_shapes("lstm_cell_backward", c_prev, &[gates, d_gates], &states);
         let (batch, hidden) = c_prev.shape();
         let one = T::one();
         for b in 0..batch {

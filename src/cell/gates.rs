@@ -101,10 +101,9 @@ pub(crate) fn gates_forward<B: Backend>(backend: &B, kind: CellKind, buf: &mut S
             backend.activate(&mut buf.h, nonlinearity.activation());
         }
         CellKind::Lstm => {
-            // gates = xp + hh, then i, f, g, o; c = f c_prev + i g; h = o tanh(c)
-            copy_all(backend, &mut buf.gates, &buf.xp);
-            backend.axpy(&mut buf.gates, one, &buf.hh);
-            backend.lstm_cell(&mut buf.gates, &buf.c_prev, &mut buf.c, &mut buf.h);
+            // gates = act(xp + hh): i, f, g, o; c = f c_prev + i g; h = o tanh(c)
+            let b = &mut *buf;
+            backend.lstm_cell(&b.xp, &b.hh, &b.c_prev, &mut b.gates, &mut b.c, &mut b.h);
         }
         CellKind::Gru => {
             backend.gru_cell(&buf.xp, &buf.hh, &buf.h_prev, &mut buf.gates, &mut buf.h);

@@ -250,6 +250,17 @@ impl<B: Backend> CellParams<B> {
         }
     }
 
+    /// The token-id table, `I x G*H`: row `v` is column `v` of `W_ih` plus `b_ih`, so that the
+    /// projection of a step's ids is a gather of whole rows, with the same values (the same
+    /// sums, rounded once) as [`project_ids`](Self::project_ids).
+    pub(crate) fn id_table(&self, backend: &B) -> B::Matrix {
+        let (gh, vocab) = backend.shape(&self.weight_ih);
+        let every_id: Vec<usize> = (0..vocab).collect();
+        let mut table = backend.zeros(vocab, gh);
+        self.project_ids_into(backend, &every_id, &mut table);
+        table
+    }
+
     /// `hh = h W_hh^T + b_hh` for a single product, without preparing `W_hh`.
     pub(crate) fn project_hidden_once(&self, backend: &B, h: &B::Matrix, hh: &mut B::Matrix) {
         let (one, zero) = (B::Scalar::one(), B::Scalar::zero());

@@ -1,162 +1,9 @@
-//! The fused element-wise kernels of the fast backend: the same formulas as the reference's
-//! (see [`Backend`](crate::Backend)'s documentation of each), as loops over whole rows with the
-//! gate blocks split once instead of an indexed access per element.
-//!
-//! The activations run over whole slices ([`Activations`]), so that the arithmetic around them
-//! vectorises too: each kernel first activates its gate blocks in place, then combines them.
+//! The row kernels of the fast backend: copies, the token-id gather and scatter-add, bias rows
+//! and column sums, as loops over whole rows (the reference's index per element). The cell
+//! kernels are in [`cells`](super::cells).
 
-use super::math::Activations;
-use crate::backend::{Activation, DenseMatrix};
+use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
-
-/// `tanh` of up to this many values at a time lives on the stack in the backward kernels.
-const CHUNK: usize = 64;
-
-/// The rows of `m`, `width` wide.
-fn rows<T: Scalar>(m: &DenseMatrix<T>, width: usize) -> std::slice::ChunksExact<'_, T> {
-    m.as_slice().chunks_exact(width)
-}
-
-/// `m <- act(m)` for the activations with a transcendental function; `false` for the others,
-/// which the caller leaves to the reference.
-pub fn activate<T: Scalar + Activations>(m: &mut DenseMatrix<T>, act: Activation) -> bool {
-    match act {
-        Activation::Tanh => T::tanh_slice(m.as_mut_slice()),
-        Activation::Sigmoid => T::sigmoid_slice(m.as_mut_slice()),
-        _ => return false,
-    }
-    true
-}
-
-/// The LSTM step: `gates` (`B x 4H`, pre-activations i, f, g, o in, activations out),
-/// `c = f c_prev + i g`, `h = o tanh(c)`.
-pub fn lstm_cell<T: Scalar + Activations>(
-    gates: &mut DenseMatrix<T>,
-    c_prev: &DenseMatrix<T>,
-    c: &mut DenseMatrix<T>,
-    h: &mut DenseMatrix<T>,
-) {
-    let hidden = c_prev.cols();
-    if hidden == 0 {
-        return;
-    }
-    let rows = gates.as_mut_slice().chunks_exact_mut(4 * hidden);
-    let states = c_prev
-        .as_slice()
-        .chunks_exact(hidden)
-        .zip(c.as_mut_slice().chunks_exact_mut(hidden));
-    for ((g, (cp, cn)), hn) in rows
-        .zip(states)
-        .zip(h.as_mut_slice().chunks_exact_mut(hidden))
-    {
-        let (ifg, o) = g.split_at_mut(3 * hidden);
-        let (i_f, gg) = ifg.split_at_mut(2 * hidden);
-        T::sigmoid_slice(i_f);
-        T::tanh_slice(gg);
-        T::sigmoid_slice(o);
-        let (i, f) = i_f.split_at(hidden);
-        for j in 0..hidden {
-            let c_new = f[j] * cp[j] + i[j] * gg[j];
-            cn[j] = c_new;
-            hn[j] = c_new;
-        }
-        T::tanh_slice(hn);
-        for (hv, &ov) in hn.iter_mut().zip(o.iter()) {
-            *hv = ov * *hv;
-        }
-    }
-}
-
-/// The LSTM step's backward pass, from the activated gates, `c_prev`, `c`, `dh` and `dc`.
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_cell_backward<T: Scalar + Activations>(
-    gates: &DenseMatrix<T>,
-    c_prev: &DenseMatrix<T>,
-    c: &DenseMatrix<T>,
-    dh: &DenseMatrix<T>,
-    dc: &DenseMatrix<T>,
-    d_gates: &mut DenseMatrix<T>,
-    dc_prev: &mut DenseMatrix<T>,
-) {
-    let hidden = c_prev.cols();
-    if hidden == 0 {
-        return;
-    }
-    let one = T::one();
-    let per_row = |m| rows(m, hidden);
-    let rows = gates
-        .as_slice()
-        .chunks_exact(4 * hidden)
-        .zip(d_gates.as_mut_slice().chunks_exact_mut(4 * hidden));
-    let states = per_row(c_prev)
-        .zip(per_row(c))
-        .zip(per_row(dh).zip(per_row(dc)));
-    for (((g, d), ((cp, cn), (dhr, dcr))), dcp) in rows
-        .zip(states)
-        .zip(dc_prev.as_mut_slice().chunks_exact_mut(hidden))
-    {
-        let (i, rest) = g.split_at(hidden);
-        let (f, rest) = rest.split_at(hidden);
-        let (gg, o) = rest.split_at(hidden);
-        let (di, rest) = d.split_at_mut(hidden);
-        let (df, rest) = rest.split_at_mut(hidden);
-        let (dg, d_o) = rest.split_at_mut(hidden);
-        for start in (0..hidden).step_by(CHUNK) {
-            let width = CHUNK.min(hidden - start);
-            let mut tanh_c = [T::zero(); CHUNK];
-            tanh_c[..width].copy_from_slice(&cn[start..start + width]);
-            T::tanh_slice(&mut tanh_c[..width]);
-            for (j, &tc) in (start..).zip(&tanh_c[..width]) {
-                let dc_t = dcr[j] + dhr[j] * o[j] * (one - tc * tc);
-                di[j] = dc_t * gg[j] * i[j] * (one - i[j]);
-                df[j] = dc_t * cp[j] * f[j] * (one - f[j]);
-                dg[j] = dc_t * i[j] * (one - gg[j] * gg[j]);
-                d_o[j] = dhr[j] * tc * o[j] * (one - o[j]);
-                dcp[j] = dc_t * f[j];
-            }
-        }
-    }
-}
-
-/// The GRU step: `r`, `z`, `n` into `gates` (`B x 3H`) from `xp` and `hh`, and
-/// `h = (1 - z) n + z h_prev`.
-pub fn gru_cell<T: Scalar + Activations>(
-    xp: &DenseMatrix<T>,
-    hh: &DenseMatrix<T>,
-    h_prev: &DenseMatrix<T>,
-    gates: &mut DenseMatrix<T>,
-    h: &mut DenseMatrix<T>,
-) {
-    let hidden = h_prev.cols();
-    if hidden == 0 {
-        return;
-    }
-    let one = T::one();
-    let wide = |m| rows(m, 3 * hidden);
-    let inputs = wide(xp)
-        .zip(wide(hh))
-        .zip(h_prev.as_slice().chunks_exact(hidden));
-    let outputs = gates
-        .as_mut_slice()
-        .chunks_exact_mut(3 * hidden)
-        .zip(h.as_mut_slice().chunks_exact_mut(hidden));
-    for (((x, u), hp), (g, hn)) in inputs.zip(outputs) {
-        let (rz, gn) = g.split_at_mut(2 * hidden);
-        for ((v, &a), &b) in rz.iter_mut().zip(&x[..2 * hidden]).zip(&u[..2 * hidden]) {
-            *v = a + b;
-        }
-        T::sigmoid_slice(rz);
-        let (r, z) = rz.split_at(hidden);
-        let (x_n, u_n) = (&x[2 * hidden..], &u[2 * hidden..]);
-        for j in 0..hidden {
-            gn[j] = x_n[j] + r[j] * u_n[j];
-        }
-        T::tanh_slice(gn);
-        for j in 0..hidden {
-            hn[j] = (one - z[j]) * gn[j] + z[j] * hp[j];
-        }
-    }
-}
 
 /// Rows `src_row ..` of `src` over rows `dst_row ..` of `dst`, as one slice copy.
 pub fn copy_rows<T: Scalar>(
@@ -172,6 +19,22 @@ pub fn copy_rows<T: Scalar>(
     assert!(src_row + count <= src.rows(), "copy_rows: src too short");
     let from = &src.as_slice()[src_row * cols..(src_row + count) * cols];
     dst.as_mut_slice()[dst_row * cols..(dst_row + count) * cols].copy_from_slice(from);
+}
+
+/// `out[r, :] = src[rows[r], :]`, a slice copy per row.
+pub fn gather_rows<T: Scalar>(out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, rows: &[usize]) {
+    let cols = src.cols();
+    assert_eq!(out.shape(), (rows.len(), cols), "gather_rows: out shape");
+    assert!(
+        rows.iter().all(|&r| r < src.rows()),
+        "gather_rows: row out of range"
+    );
+    if cols == 0 {
+        return;
+    }
+    for (to, &from) in out.as_mut_slice().chunks_exact_mut(cols).zip(rows) {
+        to.copy_from_slice(src.row(from));
+    }
 }
 
 /// `m[r, :] += row` for every row.

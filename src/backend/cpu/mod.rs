@@ -8,6 +8,7 @@
 //! over contiguous slices, except the fused cell kernels and the activations, which have their
 //! own loops (`kernels`).
 
+mod cells;
 mod gemm;
 mod kernels;
 mod math;
@@ -198,7 +199,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn gather_rows(&self, out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, rows: &[usize]) {
-        self.reference.gather_rows(out, src, rows)
+        kernels::gather_rows(out, src, rows)
     }
 
     fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
@@ -238,8 +239,20 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
-        if !kernels::activate(m, act) {
-            self.reference.activate(m, act)
+        let (rows, cols) = m.shape();
+        let block = cells::Activate {
+            m: m.as_mut_slice(),
+            cols,
+        };
+        let pool = self.pool.as_deref();
+        match act {
+            Activation::Tanh => cells::in_row_blocks(pool, block, rows, cols, |b| {
+                T::tanh_slice(b.m);
+            }),
+            Activation::Sigmoid => cells::in_row_blocks(pool, block, rows, cols, |b| {
+                T::sigmoid_slice(b.m);
+            }),
+            _ => self.reference.activate(m, act),
         }
     }
 
@@ -249,13 +262,31 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
 
     fn lstm_cell(
         &self,
-        gates: &mut DenseMatrix<T>,
+        xp: &DenseMatrix<T>,
+        hh: &DenseMatrix<T>,
         c_prev: &DenseMatrix<T>,
+        gates: &mut DenseMatrix<T>,
         c: &mut DenseMatrix<T>,
         h: &mut DenseMatrix<T>,
     ) {
-        check_lstm_shapes("lstm_cell", gates, c_prev, &[c, h]);
-        kernels::lstm_cell(gates, c_prev, c, h)
+        check_lstm_shapes("lstm_cell", c_prev, &[xp, hh, gates], &[c, h]);
+        let (rows, hidden) = c_prev.shape();
+        let step = cells::LstmStep {
+            xp: xp.as_slice(),
+            hh: hh.as_slice(),
+            gates: gates.as_mut_slice(),
+            c_prev: c_prev.as_slice(),
+            c: c.as_mut_slice(),
+            h: h.as_mut_slice(),
+            hidden,
+        };
+        cells::in_row_blocks(
+            self.pool.as_deref(),
+            step,
+            rows,
+            4 * hidden,
+            cells::lstm_step,
+        )
     }
 
     fn lstm_cell_backward(
@@ -268,9 +299,21 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         d_gates: &mut DenseMatrix<T>,
         dc_prev: &mut DenseMatrix<T>,
     ) {
-        check_lstm_shapes("lstm_cell_backward", gates, c_prev, &[c, dh, dc, dc_prev]);
-        check_lstm_shapes("lstm_cell_backward", d_gates, c_prev, &[]);
-        kernels::lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev)
+        let states = [c, dh, dc, &*dc_prev];
+        check_lstm_shapes("lstm_cell_backward", c_prev, &[gates, d_gates], &states);
+        let (rows, hidden) = c_prev.shape();
+        let step = cells::LstmStepBack {
+            gates: gates.as_slice(),
+            c_prev: c_prev.as_slice(),
+            c: c.as_slice(),
+            dh: dh.as_slice(),
+            dc: dc.as_slice(),
+            d_gates: d_gates.as_mut_slice(),
+            dc_prev: dc_prev.as_mut_slice(),
+            hidden,
+        };
+        let pool = self.pool.as_deref();
+        cells::in_row_blocks(pool, step, rows, 4 * hidden, cells::lstm_step_back)
     }
 
     fn gru_cell(
@@ -282,7 +325,22 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         h: &mut DenseMatrix<T>,
     ) {
         check_gru_shapes("gru_cell", h_prev, &[xp, hh, gates], &[h]);
-        kernels::gru_cell(xp, hh, h_prev, gates, h)
+        let (rows, hidden) = h_prev.shape();
+        let step = cells::GruStep {
+            xp: xp.as_slice(),
+            hh: hh.as_slice(),
+            h_prev: h_prev.as_slice(),
+            gates: gates.as_mut_slice(),
+            h: h.as_mut_slice(),
+            hidden,
+        };
+        cells::in_row_blocks(
+            self.pool.as_deref(),
+            step,
+            rows,
+            3 * hidden,
+            cells::gru_step,
+        )
     }
 
     fn gru_cell_backward(
@@ -295,8 +353,25 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         d_hh: &mut DenseMatrix<T>,
         dh_prev: &mut DenseMatrix<T>,
     ) {
-        self.reference
-            .gru_cell_backward(gates, hh, h_prev, dh, d_xp, d_hh, dh_prev)
+        check_gru_shapes(
+            "gru_cell_backward",
+            h_prev,
+            &[gates, hh, d_xp, d_hh],
+            &[dh, dh_prev],
+        );
+        let (rows, hidden) = h_prev.shape();
+        let step = cells::GruStepBack {
+            gates: gates.as_slice(),
+            hh: hh.as_slice(),
+            h_prev: h_prev.as_slice(),
+            dh: dh.as_slice(),
+            d_xp: d_xp.as_mut_slice(),
+            d_hh: d_hh.as_mut_slice(),
+            dh_prev: dh_prev.as_mut_slice(),
+            hidden,
+        };
+        let pool = self.pool.as_deref();
+        cells::in_row_blocks(pool, step, rows, 3 * hidden, cells::gru_step_back)
     }
 
     fn softmax_rows(&self, m: &mut DenseMatrix<T>) {
