@@ -330,34 +330,38 @@ pub fn forward<B: Backend>(
     }
     let zero_row = backend.zeros(1, hidden);
     let w_hh_t = params.prepare_hidden(backend, batch);
-    for t in 0..steps {
-        let row = t * batch;
-        projected.load(backend, row, &mut buf.xp);
-        params.project_hidden(backend, &w_hh_t, &buf.h_prev, &mut buf.hh);
-        gates_forward(backend, kind, &mut buf);
-        // A sequence that has ended keeps its state; its output is zero.
-        for b in ended(lengths, t) {
-            backend.copy_rows(&mut buf.h, b, &buf.h_prev, b, 1);
-            backend.copy_rows(&mut buf.c, b, &buf.c_prev, b, 1);
-        }
-        backend.copy_rows(&mut trace.h_prev, row, &buf.h_prev, 0, batch);
-        backend.copy_rows(&mut trace.output, row, &buf.h, 0, batch);
-        for b in ended(lengths, t) {
-            backend.copy_rows(&mut trace.output, row + b, &zero_row, 0, 1);
-        }
-        let saved = [
-            (&mut trace.c, &buf.c),
-            (&mut trace.gates, &buf.gates),
-            (&mut trace.hh, &buf.hh),
-        ];
-        for (all, this_step) in saved {
-            if let Some(all) = all {
-                backend.copy_rows(all, row, this_step, 0, batch);
+    // The loop on one of the backend's threads: its kernels split the batch between threads
+    // without handing work over from the caller's thread at every step.
+    backend.install(|| {
+        for t in 0..steps {
+            let row = t * batch;
+            projected.load(backend, row, &mut buf.xp);
+            params.project_hidden(backend, &w_hh_t, &buf.h_prev, &mut buf.hh);
+            gates_forward(backend, kind, &mut buf);
+            // A sequence that has ended keeps its state; its output is zero.
+            for b in ended(lengths, t) {
+                backend.copy_rows(&mut buf.h, b, &buf.h_prev, b, 1);
+                backend.copy_rows(&mut buf.c, b, &buf.c_prev, b, 1);
             }
+            backend.copy_rows(&mut trace.h_prev, row, &buf.h_prev, 0, batch);
+            backend.copy_rows(&mut trace.output, row, &buf.h, 0, batch);
+            for b in ended(lengths, t) {
+                backend.copy_rows(&mut trace.output, row + b, &zero_row, 0, 1);
+            }
+            let saved = [
+                (&mut trace.c, &buf.c),
+                (&mut trace.gates, &buf.gates),
+                (&mut trace.hh, &buf.hh),
+            ];
+            for (all, this_step) in saved {
+                if let Some(all) = all {
+                    backend.copy_rows(all, row, this_step, 0, batch);
+                }
+            }
+            std::mem::swap(&mut buf.h, &mut buf.h_prev);
+            std::mem::swap(&mut buf.c, &mut buf.c_prev);
         }
-        std::mem::swap(&mut buf.h, &mut buf.h_prev);
-        std::mem::swap(&mut buf.c, &mut buf.c_prev);
-    }
+    });
     trace.final_state = CellState {
         h: buf.h_prev,
         c: kind.has_cell_state().then_some(buf.c_prev),
@@ -430,55 +434,58 @@ pub fn backward<B: Backend>(
     let lengths = trace.lengths.as_deref();
     let zero_row = backend.zeros(1, hidden);
     let w_hh = backend.prepare_rhs(&params.weight_hh, Transpose::No, batch);
-    for t in (0..steps).rev() {
-        let row = t * batch;
-        trace.load_step(backend, t, &mut buf);
-        // A sequence that has ended passed its state through this step unchanged: its gradient
-        // passes through too, and its (constant zero) output takes none.
-        let any_ended = ended(lengths, t).next().is_some();
-        if any_ended {
-            copy_all(backend, &mut passed.h, &d_next.h);
-            if let (Some(p), Some(d)) = (&mut passed.c, &d_next.c) {
-                copy_all(backend, p, d);
-            }
-        }
-        // dE/dh_t: from the layer's output at step t, plus what flows back from step t + 1.
-        backend.copy_rows(&mut buf.dh, 0, d_output, row, batch);
-        backend.axpy(&mut buf.dh, B::Scalar::one(), &d_next.h);
-        if let Some(dc) = &d_next.c {
-            copy_all(backend, &mut buf.dc, dc);
-        }
-        for b in ended(lengths, t) {
-            backend.copy_rows(&mut buf.dh, b, &zero_row, 0, 1);
-            backend.copy_rows(&mut buf.dc, b, &zero_row, 0, 1);
-        }
-        gates_backward(backend, kind, &mut buf);
-        // dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1} from the cell.
-        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
-        let beta = match buf.dh_direct(kind) {
-            Some(direct) => {
-                copy_all(backend, &mut d_next.h, direct);
-                one
-            }
-            None => zero,
-        };
-        backend.gemm_prepared(&mut d_next.h, one, buf.d_hh(kind), &w_hh, beta);
-        if let Some(dc) = &mut d_next.c {
-            copy_all(backend, dc, &buf.dc_prev);
-        }
-        if any_ended {
-            for b in ended(lengths, t) {
-                backend.copy_rows(&mut d_next.h, b, &passed.h, b, 1);
-                if let (Some(dc), Some(p)) = (&mut d_next.c, &passed.c) {
-                    backend.copy_rows(dc, b, p, b, 1);
+    // On one of the backend's threads, as in `forward`.
+    backend.install(|| {
+        for t in (0..steps).rev() {
+            let row = t * batch;
+            trace.load_step(backend, t, &mut buf);
+            // A sequence that has ended passed its state through this step unchanged: its gradient
+            // passes through too, and its (constant zero) output takes none.
+            let any_ended = ended(lengths, t).next().is_some();
+            if any_ended {
+                copy_all(backend, &mut passed.h, &d_next.h);
+                if let (Some(p), Some(d)) = (&mut passed.c, &d_next.c) {
+                    copy_all(backend, p, d);
                 }
             }
+            // dE/dh_t: from the layer's output at step t, plus what flows back from step t + 1.
+            backend.copy_rows(&mut buf.dh, 0, d_output, row, batch);
+            backend.axpy(&mut buf.dh, B::Scalar::one(), &d_next.h);
+            if let Some(dc) = &d_next.c {
+                copy_all(backend, &mut buf.dc, dc);
+            }
+            for b in ended(lengths, t) {
+                backend.copy_rows(&mut buf.dh, b, &zero_row, 0, 1);
+                backend.copy_rows(&mut buf.dc, b, &zero_row, 0, 1);
+            }
+            gates_backward(backend, kind, &mut buf);
+            // dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1} from the cell.
+            let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+            let beta = match buf.dh_direct(kind) {
+                Some(direct) => {
+                    copy_all(backend, &mut d_next.h, direct);
+                    one
+                }
+                None => zero,
+            };
+            backend.gemm_prepared(&mut d_next.h, one, buf.d_hh(kind), &w_hh, beta);
+            if let Some(dc) = &mut d_next.c {
+                copy_all(backend, dc, &buf.dc_prev);
+            }
+            if any_ended {
+                for b in ended(lengths, t) {
+                    backend.copy_rows(&mut d_next.h, b, &passed.h, b, 1);
+                    if let (Some(dc), Some(p)) = (&mut d_next.c, &passed.c) {
+                        backend.copy_rows(dc, b, p, b, 1);
+                    }
+                }
+            }
+            backend.copy_rows(&mut d_xp_all, row, &buf.d_xp, 0, batch);
+            if let Some(all) = &mut d_hh_all {
+                backend.copy_rows(all, row, &buf.d_hh, 0, batch);
+            }
         }
-        backend.copy_rows(&mut d_xp_all, row, &buf.d_xp, 0, batch);
-        if let Some(all) = &mut d_hh_all {
-            backend.copy_rows(all, row, &buf.d_hh, 0, batch);
-        }
-    }
+    });
     // Every step's gradient summed into the shared weights, one GEMM per weight.
     let d_hh_all = d_hh_all.as_ref().unwrap_or(&d_xp_all);
     add_weight_grads(

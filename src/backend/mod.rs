@@ -286,6 +286,15 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         grad: &mut Self::Matrix,
     ) -> Self::Scalar;
 
+    /// Runs `work`, which calls this backend's kernels many times, where they run best, and
+    /// returns its result. [`Cpu`](crate::Cpu) runs it on a thread of its pool, so that each
+    /// kernel it calls splits its work across the pool without handing it over from the
+    /// caller's thread and waking that thread again, twice per time step. The default runs it
+    /// on the caller's thread.
+    fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        work()
+    }
+
     /// One optimiser update of one parameter, element-wise and in place: `param` (`r x c`) moves
     /// by `rule` (see [`UpdateRule`] for each rule's formulas) from `grad` (`r x c`), reading
     /// and writing the rule's `state` buffers (`r x c` each, in the order and number

@@ -391,6 +391,13 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         self.reference.softmax_cross_entropy(logits, targets, grad)
     }
 
+    fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        }
+    }
+
     // One pass over four or five slices per parameter: the reference's loops are already that.
     fn update(
         &self,
