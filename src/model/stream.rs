@@ -170,7 +170,7 @@ impl<B: Backend> Rnn<B> {
             return Err(Error::shape("stream ids", stream.batch, ids.len()));
         }
         check_ids("stream ids", ids, self.config.input_size())?;
-        self.advance(stream, StepInput::Ids(ids));
+        self.backend.install(|| self.advance(stream, StepInput::Ids(ids)));
         Ok(&stream.logits)
     }
 
@@ -189,7 +189,7 @@ impl<B: Backend> Rnn<B> {
         if self.backend.shape(x) != want {
             return Err(Error::shape("stream input x", want, self.backend.shape(x)));
         }
-        self.advance(stream, StepInput::Dense(x));
+        self.backend.install(|| self.advance(stream, StepInput::Dense(x)));
         Ok(&stream.logits)
     }
 
@@ -213,7 +213,7 @@ impl<B: Backend> Rnn<B> {
         Ok(())
     }
 
-    /// The step itself, on checked input.
+    /// The step itself, on checked input (run on the backend's thread: [`Backend::install`]).
     fn advance(&self, stream: &mut Stream<B>, input: StepInput<'_, B>) {
         let backend = &self.backend;
         let (kind, batch) = (stream.kind, stream.batch);
