@@ -287,7 +287,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     ) -> Self::Scalar;
 
     /// Runs `work`, which calls this backend's kernels many times, where they run best, and
-    /// returns its result. [`Cpu`](crate::Cpu) runs it on a thread of its pool, so that each
+    /// returns its result. [`Cpu`] runs it on a thread of its pool, so that each
     /// kernel it calls splits its work across the pool without handing it over from the
     /// caller's thread and waking that thread again, twice per time step. The default runs it
     /// on the caller's thread.
