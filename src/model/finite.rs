@@ -5,12 +5,13 @@
 //! is and what it holds, e.g. `layer 1 (reverse) hidden state h at step 3, batch row 0 (unit 2
 //! is NaN)` or `gradient of weight_hh_l0 (entry [4, 1] is inf)`. "First" follows the order in
 //! which the numbers were computed: the input and the initial state, then the layers from the
-//! bottom up (each direction in turn, its cell vector `c` before its hidden state `h` at each
-//! step), then the logits; rows in time order, then batch order.
+//! bottom up (each direction in turn: the earliest step at which its cell vector `c` or its
+//! hidden state `h` is not finite, `c` first at one step), then the logits. A backward direction
+//! computes from the last step back, so its first step computed is the latest in time; steps
+//! are always named in time order.
 //!
-//! A matrix is first summed as `sum(x^2)` by the backend, which is finite exactly when every
-//! entry is finite unless the squares overflow; only then are its entries read one by one. A
-//! check of finite numbers therefore costs one pass over them, without copying.
+//! A matrix is first tested whole by the backend ([`Backend::all_finite`], one pass without
+//! copying, vectorised on [`Cpu`](crate::Cpu)); only one that fails is read entry by entry.
 
 use super::Rnn;
 use super::data::{Input, State};
@@ -24,7 +25,7 @@ pub(crate) fn first_non_finite<B: Backend>(
     backend: &B,
     m: &B::Matrix,
 ) -> Option<(usize, usize, B::Scalar)> {
-    if backend.sum_squares(m).is_finite() {
+    if backend.all_finite(m) {
         return None;
     }
     let cols = backend.shape(m).1;
@@ -34,48 +35,39 @@ pub(crate) fn first_non_finite<B: Backend>(
 }
 
 /// Checks a matrix that is not a sequence (a parameter, a gradient of one): the error names
-/// `what` and the entry.
-pub(crate) fn check_matrix<B: Backend>(backend: &B, what: &str, m: &B::Matrix) -> Result<()> {
+/// `what()` (only called on error) and the entry.
+pub(crate) fn check_matrix<B: Backend>(
+    backend: &B,
+    what: impl FnOnce() -> String,
+    m: &B::Matrix,
+) -> Result<()> {
     match first_non_finite(backend, m) {
         None => Ok(()),
         Some((row, col, value)) => Err(Error::NonFinite {
-            what: format!("{what} (entry [{row}, {col}] is {value})"),
+            what: format!("{} (entry [{row}, {col}] is {value})", what()),
         }),
     }
 }
 
-/// Checks a time-major sequence matrix (`T*B` rows, batch `batch`): the error names `what`,
-/// the step, the batch row and the column (`column` names what a column is, e.g. `unit`).
-/// Rows are searched in the order they are stored, which is the order they were computed;
-/// `order` maps a stored row to its row in time order for the message (a backward direction
-/// stores its rows in the order it read them, time-reversed).
+/// Checks a time-major sequence matrix (`T*B` rows, batch `batch`, in time order): the error
+/// names `what`, the step, the batch row and the column (`column` says what a column is).
 fn check_sequence<B: Backend>(
     backend: &B,
     what: &str,
     column: &str,
     m: &B::Matrix,
     batch: usize,
-    order: Option<&[usize]>,
 ) -> Result<()> {
-    if backend.sum_squares(m).is_finite() {
-        return Ok(());
+    match first_non_finite(backend, m) {
+        None => Ok(()),
+        Some((row, col, value)) => Err(Error::NonFinite {
+            what: format!(
+                "{what} at step {}, batch row {} ({column} {col} is {value})",
+                row / batch,
+                row % batch
+            ),
+        }),
     }
-    let cols = backend.shape(m).1;
-    let data = backend.to_vec(m);
-    let index = match data.iter().position(|v| !v.is_finite()) {
-        Some(index) => index,
-        None => return Ok(()),
-    };
-    let (stored, col) = (index / cols, index % cols);
-    let row = order.map_or(stored, |o| o[stored]);
-    Err(Error::NonFinite {
-        what: format!(
-            "{what} at step {}, batch row {} ({column} {col} is {})",
-            row / batch,
-            row % batch,
-            data[index]
-        ),
-    })
 }
 
 /// `layer 1`, or `layer 0 (reverse)` for a backward direction.
@@ -118,7 +110,7 @@ impl<B: Backend> Rnn<B> {
     /// `parameter out.weight (entry [3, 0] is NaN)`.
     pub fn check_finite(&self) -> Result<()> {
         for (name, m) in self.params.named() {
-            check_matrix(&self.backend, &format!("parameter {name}"), m)?;
+            check_matrix(&self.backend, || format!("parameter {name}"), m)?;
         }
         Ok(())
     }
@@ -132,7 +124,7 @@ impl<B: Backend> Input<B> {
     /// e.g. `input at step 2, batch row 1 (column 0 is NaN)`.
     pub fn check_finite(&self, backend: &B) -> Result<()> {
         match self.as_dense() {
-            Some(x) => check_sequence(backend, "input", "column", x, self.batch().max(1), None),
+            Some(x) => check_sequence(backend, "input", "column", x, self.batch().max(1)),
             None => Ok(()),
         }
     }
@@ -185,7 +177,7 @@ impl<B: Backend> Trace<B> {
                 check_layer(backend, &name, trace, order)?;
             }
         }
-        check_sequence(backend, "logits", "class", &self.logits, batch, None)
+        check_sequence(backend, "logits", "class", &self.logits, batch)
     }
 }
 
@@ -266,7 +258,7 @@ impl<B: Backend> Gradients<B> {
     /// `gradient of weight_hh_l0 (entry [4, 1] is NaN)`.
     pub fn check_finite_params(&self) -> Result<()> {
         for (name, g) in self.params.named() {
-            check_matrix(&self.backend, &format!("gradient of {name}"), g)?;
+            check_matrix(&self.backend, || format!("gradient of {name}"), g)?;
         }
         Ok(())
     }
@@ -280,7 +272,7 @@ impl<B: Backend> Gradients<B> {
     pub fn check_finite(&self) -> Result<()> {
         self.check_finite_params()?;
         if let Some(dx) = &self.input {
-            check_matrix(&self.backend, "gradient of the input", dx)?;
+            check_matrix(&self.backend, || "gradient of the input".into(), dx)?;
         }
         let directions = self.params.directions;
         let states = self.initial_state.layers().iter();

@@ -239,18 +239,20 @@ impl<H: Hyper, B: Backend> Engine<H, B> {
             }
         };
         let mut params: Vec<B::Matrix> = rnn.params().matrices().cloned().collect();
-        let names = rnn.params().named();
-        for (((p, g), state), (name, _)) in params
+        // The name is looked up only for a message.
+        let name = |index: usize| rnn.params().named().swap_remove(index).0;
+        for (index, ((p, g), state)) in params
             .iter_mut()
             .zip(grads.params().matrices())
             .zip(&mut buffers)
-            .zip(&names)
+            .enumerate()
         {
             backend.update(rule, p, g, state);
-            let what = format!("{name} after {} update {}", H::NAME, self.step + 1);
-            check_matrix(backend, &what, p).map_err(overflowed)?;
+            let what = || format!("{} after {} update {}", name(index), H::NAME, self.step + 1);
+            check_matrix(backend, what, p).map_err(overflowed)?;
             for (buffer, m) in rule.state_names().iter().zip(state.iter()) {
-                check_matrix(backend, &format!("{what}: its {buffer}"), m).map_err(overflowed)?;
+                let what = || format!("{}: its {buffer}", what());
+                check_matrix(backend, what, m).map_err(overflowed)?;
             }
         }
         Ok((params, buffers))

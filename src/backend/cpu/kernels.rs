@@ -17,6 +17,14 @@ fn rows<T: Scalar>(m: &DenseMatrix<T>, width: usize) -> std::slice::ChunksExact<
     m.as_slice().chunks_exact(width)
 }
 
+/// Whether every value is finite: a branch-free test over blocks of [`CHUNK`] values, which
+/// vectorises, stopping after the first block with a NaN or infinity.
+pub fn all_finite<T: Scalar>(values: &[T]) -> bool {
+    let finite = |block: &[T]| block.iter().fold(true, |finite, v| finite & v.is_finite());
+    let mut blocks = values.chunks_exact(CHUNK);
+    blocks.by_ref().all(finite) && finite(blocks.remainder())
+}
+
 /// `m <- act(m)` for the activations with a transcendental function; `false` for the others,
 /// which the caller leaves to the reference.
 pub fn activate<T: Scalar + Activations>(m: &mut DenseMatrix<T>, act: Activation) -> bool {
