@@ -189,6 +189,21 @@ fn a_nan_in_the_initial_state_is_named_by_layer_direction_and_part() {
     trace
         .check_finite(&backend)
         .non_finite("initial state c of layer 1 (reverse), batch row 1 (unit 2 is NaN)");
+    // Its gradients carry the NaN; a step with them is refused and changes nothing.
+    let (_, d_logits) = CrossEntropy::sum()
+        .forward(&backend, trace.logits(), &errors::TARGETS)
+        .unwrap();
+    let grads = rnn.backward(&trace, &d_logits).unwrap();
+    let (mut rnn, mut adam) = (rnn, Adam::new(1e-3).unwrap());
+    let first = gradients(&rnn);
+    adam.step(&mut rnn, &first).unwrap();
+    // Backward carried the NaN down to layer 0: the first parameter in state_dict order.
+    refused(
+        &mut rnn,
+        &mut adam,
+        &grads,
+        "gradient of weight_ih_l0 (entry",
+    );
 }
 
 /// A ReLU Elman model (hidden 2, output 3) on ids of 2 whose layer 1 multiplies its state by
