@@ -380,6 +380,29 @@ proptest! {
         prop_assert!(run(&case, &case.input(&F64::new()), state.as_ref(), None).is_ok());
     }
 
+    /// Backward on the trace of any other random model (another kind, size, depth, direction
+    /// count, input kind or length) never panics: it fails, or, where the trace fits (the
+    /// models differ only in biases, or in the input size for ids that fit both), it gives
+    /// gradients of this model's parameter shapes.
+    #[test]
+    fn backward_on_the_trace_of_any_model_never_panics(case in cases(FULL), other in cases(FULL)) {
+        let backend = F64::new();
+        let rnn = case.model(backend);
+        let trace = other
+            .model(backend)
+            .forward(&other.input(&backend), other.initial_state(&backend).as_ref())
+            .expect("a valid case");
+        match rnn.backward(&trace, trace.logits()) {
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+            Ok(grads) => {
+                let shapes = |named: Vec<(String, &<F64 as recurrent::Backend>::Matrix)>| {
+                    named.into_iter().map(|(n, m)| (n, recurrent::Backend::shape(&backend, m))).collect::<Vec<_>>()
+                };
+                prop_assert_eq!(shapes(grads.named()), shapes(rnn.parameters()));
+            }
+        }
+    }
+
     /// Every fault gives an `Err` naming the problem; none panics.
     #[test]
     fn invalid_input_is_rejected_with_a_message_that_names_it(
