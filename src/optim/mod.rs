@@ -65,9 +65,9 @@
 //! a copy of the parameters and buffers per step (memory for one more copy while it runs):
 //! small beside the forward and backward passes that made the gradients. Counted by callgrind
 //! on [`Cpu`](crate::Cpu) in release mode, for a 2-layer LSTM of 128 units over 65 symbols
-//! (240k parameters) with Adam, they add 4.7 million instructions to the step's 1.1 million:
-//! 0.7% of a training step at batch 50 and 50 steps (689 million for forward and backward),
-//! 4% at batch 16 and 25 steps.
+//! (240k parameters) with Adam, they add 4.7 million instructions to the update's own 1.1
+//! million: 0.7% of a training step at batch 50 and 50 steps (689 million for forward and
+//! backward), 4% at batch 16 and 25 steps.
 //!
 //! [`state_dict`](Optimizer::state_dict) writes a [`StateDict`] (save it with
 //! [`StateDict::write`]) holding, in the model's scalar type and with PyTorch's parameter
