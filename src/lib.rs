@@ -30,6 +30,14 @@
 //!   between the two without transposes. Biases, vectors in PyTorch, are `1 x n` matrices here.
 //! - Every function that takes user data returns [`Result`]; errors name what was expected and
 //!   what was given.
+//! - NaN and infinity: [`Trace::check_finite`], [`Gradients::check_finite`],
+//!   [`Rnn::check_finite`], [`Input::check_finite`] and [`State::check_finite`] name the first
+//!   one (layer, direction, step, batch row, parameter, entry). Optimiser steps and
+//!   [`Tbptt::step`] refuse them with [`Error::NonFinite`] and change nothing; `forward` and
+//!   `backward` compute with them as IEEE arithmetic does.
+//! - Threads: models, traces, gradients, states, optimisers and checkpoints are `Send + Sync`,
+//!   and `forward` and `backward` take `&self`, so threads may share one model; concurrent calls
+//!   give the same bits as the same calls one after another.
 
 pub mod backend;
 pub mod bptt;

@@ -46,6 +46,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result, check_ids};
 use crate::loss::CrossEntropy;
 use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
+use num_traits::Float;
 use rand::Rng;
 
 /// Truncated BPTT over `B` parallel token streams, with a parameter update every `k1` steps and
@@ -204,7 +205,10 @@ impl<B: Backend> Tbptt<B> {
     /// the one the held state came from (call [`reset`](Tbptt::reset) to change models);
     /// [`Error::Shape`] unless there are `k1*B` ids and `k1*B` targets; [`Error::Index`] for an
     /// id not below the model's input size or a target not below its output size, at its
-    /// position in `ids` or `targets`. After an error nothing has changed.
+    /// position in `ids` or `targets`; [`Error::NonFinite`] naming where the forward pass first
+    /// holds a NaN or infinity (the held state, a layer's `h` or `c` at a step of the window,
+    /// or the logits; see [`Trace::check_finite`]), a loss that is not finite, or the first
+    /// parameter whose gradient is not finite. After an error nothing has changed.
     pub fn step(
         &mut self,
         rnn: &Rnn<B>,
@@ -256,6 +260,8 @@ impl<B: Backend> Tbptt<B> {
         let dropped = steps - kept;
         let next_context = window[dropped * batch..].to_vec();
         let trace = forward(&Input::ids(window, batch), self.state.as_ref())?;
+        // Where a NaN or infinity first appeared: the held state, a layer, the logits.
+        trace.check_finite(backend)?;
         let (value, d_logits) = if context == 0 {
             loss.forward(backend, trace.logits(), targets)?
         } else {
@@ -267,7 +273,13 @@ impl<B: Backend> Tbptt<B> {
             let mask: Vec<bool> = (0..rows).map(|r| r >= new_from).collect();
             loss.forward_masked(backend, trace.logits(), &all_targets, Some(&mask))?
         };
+        if !value.is_finite() {
+            return Err(Error::NonFinite {
+                what: format!("truncated BPTT loss ({value})"),
+            });
+        }
         let grads = rnn.backward(&trace, &d_logits)?;
+        grads.check_finite_params()?;
         let next_state = match dropped {
             0 => self.state.clone(),
             d => Some(trace.state_at(backend, d - 1)?),

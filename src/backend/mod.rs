@@ -188,6 +188,16 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// `sum_ij m[i, j]^2`, the squared Frobenius norm.
     fn sum_squares(&self, m: &Self::Matrix) -> Self::Scalar;
 
+    /// Whether every element is finite: no NaN, no infinity (`true` for an empty matrix). Large
+    /// finite elements whose squares overflow are finite.
+    ///
+    /// The default (which [`NaiveCpu`] keeps) reads the sum of squares, and every element only
+    /// when that is not finite.
+    fn all_finite(&self, m: &Self::Matrix) -> bool {
+        use num_traits::Float;
+        self.sum_squares(m).is_finite() || self.to_vec(m).iter().all(|v| v.is_finite())
+    }
+
     /// Applies `act` to every element in place.
     fn activate(&self, m: &mut Self::Matrix, act: Activation);
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod data;
+pub(crate) mod finite;
 mod stream;
 mod trace;
 

@@ -46,9 +46,28 @@
 //! An optimiser is not tied to a model: its buffers are created on the first
 //! [`step`](Optimizer::step), with the model's parameter names and shapes, and every later step
 //! checks that the model and the gradients still have them. A step that fails its checks
-//! changes nothing: not the parameters, not the buffers, not the step count. NaN or infinite
-//! gradients are not checked (as in PyTorch); [`clip::global_norm`](crate::clip::global_norm)
-//! reports them.
+//! changes nothing: not the parameters, not the buffers, not the step count.
+//!
+//! # Non-finite numbers
+//!
+//! Unlike PyTorch, which applies whatever it is given, a step refuses to make a model
+//! non-finite:
+//!
+//! - a NaN or infinite gradient is refused before anything runs, with
+//!   [`Error::NonFinite`](crate::Error::NonFinite) naming the parameter and the entry
+//!   ([`Gradients::check_finite_params`]);
+//! - the update is computed on copies of the parameters and buffers, each checked after its
+//!   update; if one became NaN or infinite (a learning rate too large, an `f32` overflow), the
+//!   step returns [`Error::NonFinite`](crate::Error::NonFinite) naming the parameter (or
+//!   buffer) and the copies are dropped, so the model and the optimiser are exactly as before.
+//!
+//! The checks cost one pass over the gradients, one over the new parameters and buffers, and
+//! a copy of the parameters and buffers per step (memory for one more copy while it runs):
+//! small beside the forward and backward passes that made the gradients. Counted by callgrind
+//! on [`Cpu`](crate::Cpu) in release mode, for a 2-layer LSTM of 128 units over 65 symbols
+//! (240k parameters) with Adam, they add 4.7 million instructions to the update's own 1.1
+//! million: 0.7% of a training step at batch 50 and 50 steps (689 million for forward and
+//! backward), 4% at batch 16 and 25 steps.
 //!
 //! [`state_dict`](Optimizer::state_dict) writes a [`StateDict`] (save it with
 //! [`StateDict::write`]) holding, in the model's scalar type and with PyTorch's parameter
@@ -106,7 +125,9 @@ pub trait Optimizer<B: Backend> {
     /// # Errors
     /// [`Error::Shape`](crate::Error::Shape) if `grads` do not have the model's parameter names
     /// and shapes, or if the model is not the one the optimiser's buffers were made for (other
-    /// names or shapes). Nothing is updated then: parameters, buffers and step count stay.
+    /// names or shapes); [`Error::NonFinite`](crate::Error::NonFinite) naming the parameter and
+    /// entry of a NaN or infinite gradient, or of a parameter or buffer the update would make
+    /// NaN or infinite. Nothing is updated then: parameters, buffers and step count stay.
     fn step(&mut self, rnn: &mut Rnn<B>, grads: &Gradients<B>) -> Result<()>;
 
     /// The learning rate of the next step.

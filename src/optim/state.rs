@@ -5,6 +5,7 @@ use super::Optimizer;
 use crate::backend::{Backend, UpdateRule};
 use crate::error::{Error, Result};
 use crate::io::{StateDict, Tensor, dtype_of, is_bias, torch_shape};
+use crate::model::finite::check_matrix;
 use crate::model::{Gradients, Rnn};
 use crate::params::Params;
 use crate::scalar::Scalar;
@@ -138,20 +139,19 @@ impl<H: Hyper, B: Backend> Optimizer<B> for Engine<H, B> {
         if let Some(slots) = &self.slots {
             slots.check(rnn.params())?;
         }
-        // Checked: from here on nothing fails.
+        grads.check_finite_params()?;
         let rule = self.hyper.rule(self.step + 1);
-        let count = rule.state_names().len();
-        let init = self.hyper.initial_state();
-        let slots = self
-            .slots
-            .get_or_insert_with(|| Slots::new(&backend, rnn.params(), count, init));
-        let params = rnn.params_mut().matrices_mut();
-        for ((p, g), state) in params
-            .zip(grads.params().matrices())
-            .zip(&mut slots.buffers)
-        {
-            backend.update(&rule, p, g, state);
+        let (params, buffers) = self.updated(rnn, grads, &rule)?;
+        // Checked and computed: from here on nothing fails.
+        for (p, new) in rnn.params_mut().matrices_mut().zip(params) {
+            *p = new;
         }
+        let slots = self.slots.get_or_insert_with(|| Slots {
+            backend: backend.clone(),
+            names: rnn.params().named().into_iter().map(|(n, _)| n).collect(),
+            buffers: vec![],
+        });
+        slots.buffers = buffers;
         self.step += 1;
         Ok(())
     }
@@ -213,6 +213,63 @@ impl<H: Hyper, B: Backend> Optimizer<B> for Engine<H, B> {
         };
         *self = Engine { hyper, step, slots };
         Ok(())
+    }
+}
+
+/// The new parameters, in [`Params::matrices`] order, and the new buffers of each.
+type Updated<B> = (
+    Vec<<B as Backend>::Matrix>,
+    Vec<Vec<<B as Backend>::Matrix>>,
+);
+
+impl<H: Hyper, B: Backend> Engine<H, B> {
+    /// The parameters and buffers after update `rule`, computed on copies: the model and the
+    /// optimiser are not touched, so that an update that overflows leaves both as they were.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the first parameter (or buffer) that the update would turn
+    /// into a NaN or infinity.
+    fn updated(&self, rnn: &Rnn<B>, grads: &Gradients<B>, rule: &UpdateRule) -> Result<Updated<B>> {
+        let backend = rnn.backend();
+        let mut buffers = match &self.slots {
+            Some(slots) => slots.buffers.clone(),
+            None => {
+                let (count, init) = (rule.state_names().len(), self.hyper.initial_state());
+                Slots::new(backend, rnn.params(), count, init).buffers
+            }
+        };
+        let mut params: Vec<B::Matrix> = rnn.params().matrices().cloned().collect();
+        // The name is looked up only for a message.
+        let name = |index: usize| rnn.params().named().swap_remove(index).0;
+        for (index, ((p, g), state)) in params
+            .iter_mut()
+            .zip(grads.params().matrices())
+            .zip(&mut buffers)
+            .enumerate()
+        {
+            backend.update(rule, p, g, state);
+            let what = || format!("{} after {} update {}", name(index), H::NAME, self.step + 1);
+            check_matrix(backend, what, p).map_err(overflowed)?;
+            for (buffer, m) in rule.state_names().iter().zip(state.iter()) {
+                let what = || format!("{}: its {buffer}", what());
+                check_matrix(backend, what, m).map_err(overflowed)?;
+            }
+        }
+        Ok((params, buffers))
+    }
+}
+
+/// An update that overflowed: the message says that nothing was applied and what to try.
+fn overflowed(e: Error) -> Error {
+    match e {
+        Error::NonFinite { what } => Error::NonFinite {
+            what: format!(
+                "{}; the update was not applied: is the learning rate too large, or a gradient \
+                 too large for the scalar type?)",
+                what.trim_end_matches(')')
+            ),
+        },
+        other => other,
     }
 }
 

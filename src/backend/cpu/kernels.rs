@@ -5,6 +5,17 @@
 use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
 
+/// Values checked together by [`all_finite`].
+const FINITE_BLOCK: usize = 64;
+
+/// Whether every value is finite: a branch-free test over blocks of [`FINITE_BLOCK`] values,
+/// which vectorises, stopping after the first block with a NaN or infinity.
+pub fn all_finite<T: Scalar>(values: &[T]) -> bool {
+    let finite = |block: &[T]| block.iter().fold(true, |finite, v| finite & v.is_finite());
+    let mut blocks = values.chunks_exact(FINITE_BLOCK);
+    blocks.by_ref().all(finite) && finite(blocks.remainder())
+}
+
 /// Rows `src_row ..` of `src` over rows `dst_row ..` of `dst`, as one slice copy.
 pub fn copy_rows<T: Scalar>(
     dst: &mut DenseMatrix<T>,

@@ -238,6 +238,10 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         self.reference.sum_squares(m)
     }
 
+    fn all_finite(&self, m: &DenseMatrix<T>) -> bool {
+        kernels::all_finite(m.as_slice())
+    }
+
     fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
         let (rows, cols) = m.shape();
         let block = cells::Activate {
