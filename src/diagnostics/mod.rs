@@ -22,7 +22,7 @@
 //!   `weight_hh` and `||D_t^T X_t||` for `weight_ih`, where `D_t` (`B x G*H`) is the gradient of
 //!   the step's gate pre-activations, and the norm of the term `1^T D_t` in each bias gradient.
 //!
-//! The clipping record ([`ClipRecord`](crate::clip::ClipRecord)) keeps the global gradient norm
+//! The clipping record ([`ClipRecord`]) keeps the global gradient norm
 //! before and after [`clip::global_norm_recorded`](crate::clip::global_norm_recorded).
 //!
 //! Recording is off unless asked for: [`Rnn::backward`](crate::Rnn::backward) does no work for
