@@ -516,3 +516,26 @@ fn spectral_estimates_refuse_bad_arguments() {
         ));
     }
 }
+
+#[test]
+fn a_bad_gradient_is_refused_and_leaves_the_record_as_it_was() {
+    let backend = F64::new();
+    let rnn = model_on(backend, RnnConfig::gru(3, 4).output(2), 19);
+    let x = random_matrix(&backend, 5 * 2, 3, 1.0, &mut rng(20));
+    let trace = rnn.forward(&Input::dense(x, 2), None).unwrap();
+    let mut flow = GradientFlow::new();
+    let d = random_matrix(&backend, 5 * 2, 2, 1.0, &mut rng(21));
+    rnn.backward_recorded(&trace, &d, None, &mut flow).unwrap();
+    let before = flow.clone();
+    let wrong = random_matrix(&backend, 5 * 2, 3, 1.0, &mut rng(22));
+    let e = rnn
+        .backward_recorded(&trace, &wrong, None, &mut flow)
+        .unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+    let d_final = rnn.zero_state(3);
+    let e = rnn
+        .backward_recorded(&trace, &d, Some(&d_final), &mut flow)
+        .unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+    assert_eq!(flow, before);
+}

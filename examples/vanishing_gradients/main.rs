@@ -284,7 +284,7 @@ fn draw_figures(
         for (name, run, faint) in runs {
             let end = match run.nan_at {
                 Some(u) => format!("NaN at update {u}"),
-                None => "stable".to_string(),
+                None => "finite throughout".to_string(),
             };
             training.push(Series {
                 label: format!("{} rho {} {name}: {end}", pair.nonlinearity, pair.rho),

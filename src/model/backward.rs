@@ -70,7 +70,9 @@ impl<B: Backend> Rnn<B> {
     /// ```
     ///
     /// # Errors
-    /// As [`backward_with_state`](Rnn::backward_with_state).
+    /// As [`backward_with_state`](Rnn::backward_with_state). A call that fails before the
+    /// backward pass starts (a trace or gradient of the wrong shape) leaves `flow` as it was;
+    /// one that fails inside a layer may leave it partly overwritten.
     pub fn backward_recorded(
         &self,
         trace: &Trace<B>,
