@@ -227,9 +227,18 @@ fn draw_figures(
     runs: &[TaskRun],
     exploding: &Exploding,
 ) -> Result<(), Box<dyn Error>> {
-    let steps = |v: &[f64]| -> Vec<(f64, f64)> {
-        v.iter().enumerate().map(|(t, &y)| (t as f64, y)).collect()
-    };
+    draw_flow(&out.join("gradient_flow.svg"), budget, runs)?;
+    draw_spectral(&out.join("spectral_radius.svg"), budget, exploding)?;
+    draw_accuracy(&out.join("accuracy.svg"), budget, runs)
+}
+
+/// `(t, v[t])` for every entry.
+fn steps(v: &[f64]) -> Vec<(f64, f64)> {
+    v.iter().enumerate().map(|(t, &y)| (t as f64, y)).collect()
+}
+
+/// `||dE/dh_t||` of every cell, at initialisation and trained, one panel per `N`.
+fn draw_flow(path: &Path, budget: &Budget, runs: &[TaskRun]) -> Result<(), Box<dyn Error>> {
     let flow_panels: Vec<Panel> = budget
         .distractors
         .iter()
@@ -257,13 +266,15 @@ fn draw_figures(
         })
         .collect();
     let grid = (flow_panels.len().div_ceil(2), 2);
-    plot::figure(
-        &out.join("gradient_flow.svg"),
-        (1200, 900),
-        grid,
-        &flow_panels,
-    )?;
+    plot::figure(path, (1200, 900), grid, &flow_panels)
+}
 
+/// The tanh net's curves at several spectral radii, and the SGD runs.
+fn draw_spectral(
+    path: &Path,
+    budget: &Budget,
+    exploding: &Exploding,
+) -> Result<(), Box<dyn Error>> {
     let rho_series = exploding
         .curves
         .iter()
@@ -312,13 +323,11 @@ fn draw_figures(
             series: training,
         },
     ];
-    plot::figure(
-        &out.join("spectral_radius.svg"),
-        (1200, 450),
-        (1, 2),
-        &panels,
-    )?;
+    plot::figure(path, (1200, 450), (1, 2), &panels)
+}
 
+/// Held-out accuracy against `N`, one line per cell.
+fn draw_accuracy(path: &Path, budget: &Budget, runs: &[TaskRun]) -> Result<(), Box<dyn Error>> {
     let accuracy_series = experiment::CELLS
         .iter()
         .enumerate()
@@ -351,6 +360,5 @@ fn draw_figures(
         legend: SeriesLabelPosition::UpperRight,
         series: accuracy_series,
     };
-    plot::figure(&out.join("accuracy.svg"), (700, 450), (1, 1), &[panel])?;
-    Ok(())
+    plot::figure(path, (700, 450), (1, 1), &[panel])
 }
