@@ -22,6 +22,9 @@
 //!   `weight_hh` and `||D_t^T X_t||` for `weight_ih`, where `D_t` (`B x G*H`) is the gradient of
 //!   the step's gate pre-activations, and the norm of the term `1^T D_t` in each bias gradient.
 //!
+//! The output projection (`out.weight`, `out.bias`) is not recurrent and is not recorded: its
+//! step-`t` term depends only on the output at `t`.
+//!
 //! The clipping record ([`ClipRecord`]) keeps the global gradient norm
 //! before and after [`clip::global_norm_recorded`](crate::clip::global_norm_recorded).
 //!
