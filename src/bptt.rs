@@ -24,6 +24,7 @@ use crate::cell::{
     CellKind, CellParams, CellState, StepBuffers, add_weight_grads, back_project,
     check_same_shapes, copy_all, gates_backward, gates_forward,
 };
+use crate::diagnostics::{LayerFlow, Recorder};
 use crate::error::{Error, Result, check_ids};
 use num_traits::{One, Zero};
 
@@ -391,6 +392,52 @@ pub fn backward<B: Backend>(
     d_final: Option<&CellState<B>>,
     grads: &mut CellParams<B>,
 ) -> Result<(Option<B::Matrix>, CellState<B>)> {
+    let run = (input, trace, d_output, d_final);
+    backward_flow(backend, kind, params, run, grads, None)
+}
+
+/// As [`backward`], recording the gradient flow into `flow` (see
+/// [`diagnostics`](crate::diagnostics)): per step `||dE/dh_t||`, `||dE/dc_t||` for the LSTM and
+/// the norm of each step's term of every weight and bias gradient. The gradients are the same
+/// as [`backward`]'s, to the bit. `flow` is overwritten, sized for this trace's `T` steps; the
+/// time loop allocates nothing more than without it.
+///
+/// # Errors
+/// As [`backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn backward_recorded<B: Backend>(
+    backend: &B,
+    kind: CellKind,
+    params: &CellParams<B>,
+    input: LayerInput<'_, B>,
+    trace: &LayerTrace<B>,
+    d_output: &B::Matrix,
+    d_final: Option<&CellState<B>>,
+    grads: &mut CellParams<B>,
+    flow: &mut LayerFlow,
+) -> Result<(Option<B::Matrix>, CellState<B>)> {
+    let run = (input, trace, d_output, d_final);
+    backward_flow(backend, kind, params, run, grads, Some(flow))
+}
+
+/// What one layer's backward runs on: its input, its trace, the gradient of its output and of
+/// its final state.
+pub(crate) type BackwardRun<'a, B> = (
+    LayerInput<'a, B>,
+    &'a LayerTrace<B>,
+    &'a <B as Backend>::Matrix,
+    Option<&'a CellState<B>>,
+);
+
+/// [`backward`], recording into `flow` when given one.
+pub(crate) fn backward_flow<B: Backend>(
+    backend: &B,
+    kind: CellKind,
+    params: &CellParams<B>,
+    (input, trace, d_output, d_final): BackwardRun<'_, B>,
+    grads: &mut CellParams<B>,
+    flow: Option<&mut LayerFlow>,
+) -> Result<(Option<B::Matrix>, CellState<B>)> {
     let (input_size, hidden) = params.sizes(backend);
     let (batch, steps) = (trace.batch, trace.steps);
     let rows = steps * batch;
@@ -434,6 +481,8 @@ pub fn backward<B: Backend>(
     let lengths = trace.lengths.as_deref();
     let zero_row = backend.zeros(1, hidden);
     let w_hh = backend.prepare_rhs(&params.weight_hh, Transpose::No, batch);
+    let bias = params.bias_hh.is_some();
+    let mut recorder = flow.map(|f| Recorder::new(backend, f, kind, (batch, hidden, steps), bias));
     // On one of the backend's threads, as in `forward`.
     backend.install(|| {
         for t in (0..steps).rev() {
@@ -457,6 +506,9 @@ pub fn backward<B: Backend>(
             for b in ended(lengths, t) {
                 backend.copy_rows(&mut buf.dh, b, &zero_row, 0, 1);
                 backend.copy_rows(&mut buf.dc, b, &zero_row, 0, 1);
+            }
+            if let Some(recorder) = &mut recorder {
+                recorder.step(backend, t, &buf);
             }
             gates_backward(backend, kind, &mut buf);
             // dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1} from the cell.
@@ -488,6 +540,9 @@ pub fn backward<B: Backend>(
     });
     // Every step's gradient summed into the shared weights, one GEMM per weight.
     let d_hh_all = d_hh_all.as_ref().unwrap_or(&d_xp_all);
+    if let Some(recorder) = recorder {
+        recorder.weight_terms(backend, &d_xp_all, d_hh_all, &trace.h_prev, input, batch);
+    }
     add_weight_grads(
         backend,
         &mut grads.weight_hh,

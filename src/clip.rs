@@ -82,6 +82,49 @@ fn scaled_norm(values: impl IntoIterator<Item = f64>) -> f64 {
 /// is NaN or infinite (a gradient already overflowed: scaling cannot repair it). The gradients
 /// are unchanged on error.
 pub fn global_norm<B: Backend>(grads: &mut Gradients<B>, max_norm: B::Scalar) -> Result<B::Scalar> {
+    clip_global(grads, max_norm).map(B::Scalar::of)
+}
+
+/// What clipping by global norm did to one set of gradients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipRecord {
+    /// The threshold.
+    pub max_norm: f64,
+    /// The global L2 norm before clipping, as [`global_norm`] returns it.
+    pub before: f64,
+    /// The global L2 norm after clipping, computed again from the clipped gradients: `before`
+    /// when it was at most `max_norm`, else `max_norm` up to rounding.
+    pub after: f64,
+}
+
+impl ClipRecord {
+    /// Whether the gradients were scaled down (`before > max_norm`).
+    pub fn clipped(&self) -> bool {
+        self.before > self.max_norm
+    }
+}
+
+/// As [`global_norm`], and returns the norm before and after clipping: the record that
+/// [`GradientFlow::record_clip`](crate::diagnostics::GradientFlow::record_clip) keeps. The
+/// norm after is measured on the clipped gradients (one more pass over them), not assumed.
+///
+/// # Errors
+/// As [`global_norm`]; the gradients are unchanged on error.
+pub fn global_norm_recorded<B: Backend>(
+    grads: &mut Gradients<B>,
+    max_norm: B::Scalar,
+) -> Result<ClipRecord> {
+    let before = clip_global(grads, max_norm)?;
+    let after = norm(grads.backend(), grads);
+    Ok(ClipRecord {
+        max_norm: max_norm.to_f64(),
+        before,
+        after,
+    })
+}
+
+/// The body of [`global_norm`]: clips and returns the norm before, in `f64`.
+fn clip_global<B: Backend>(grads: &mut Gradients<B>, max_norm: B::Scalar) -> Result<f64> {
     check_threshold("max norm", max_norm)?;
     let backend = grads.backend().clone();
     let total = norm(&backend, grads);
@@ -96,5 +139,5 @@ pub fn global_norm<B: Backend>(grads: &mut Gradients<B>, max_norm: B::Scalar) ->
             backend.scale(g, scale);
         }
     }
-    Ok(B::Scalar::of(total))
+    Ok(total)
 }

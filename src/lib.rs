@@ -14,6 +14,9 @@
 //! - [`clip`], [`optim`]: gradient clipping, and the optimisers of `torch.optim` ([`Sgd`],
 //!   [`Adagrad`], [`RmsProp`], [`Adam`]) with learning-rate schedules.
 //! - [`gradcheck`]: finite-difference checks of every gradient.
+//! - [`diagnostics`]: the gradient flow of a backward pass ([`GradientFlow`]: `||dE/dh_t||` per
+//!   step and layer, each step's share of every weight gradient, the norm before and after
+//!   clipping) and the spectral norms of `W_hh` that decide vanishing or exploding.
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
 //!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
@@ -45,6 +48,7 @@ pub mod cell;
 pub mod checkpoint;
 pub mod clip;
 pub mod data;
+pub mod diagnostics;
 mod error;
 pub mod gradcheck;
 pub mod io;
@@ -63,6 +67,7 @@ pub use cell::{
 };
 pub use checkpoint::{Checkpoint, Progress};
 pub use data::{Corpus, Vocab, Window, Windows};
+pub use diagnostics::{GradientFlow, LayerFlow};
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};

@@ -11,6 +11,7 @@
 mod common;
 
 use common::{random_ids, rng};
+use recurrent::diagnostics::GradientFlow;
 use recurrent::prelude::*;
 use recurrent::{RnnConfig, Scalar};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -60,6 +61,17 @@ fn allocations_per_step<B: Backend>(
     (steps, batch): (usize, usize),
     lengths: bool,
 ) -> usize {
+    allocations_of_step(backend, config, (steps, batch), (lengths, false))
+}
+
+/// As [`allocations_per_step`], with the gradient flow recorded (into a record reused from the
+/// warm-up step) when `recorded`.
+fn allocations_of_step<B: Backend>(
+    backend: B,
+    config: &RnnConfig,
+    (steps, batch): (usize, usize),
+    (lengths, recorded): (bool, bool),
+) -> usize {
     let vocab = config.input_size();
     let mut rnn = Rnn::new(backend, config.clone(), &mut rng(1)).unwrap();
     let mut r = rng(2);
@@ -69,13 +81,22 @@ fn allocations_per_step<B: Backend>(
     }
     let targets = random_ids(steps * batch, vocab, &mut r);
     let mut sgd = Sgd::new(0.01).unwrap();
+    let mut flow = GradientFlow::new();
     let mut step = || {
         let trace = rnn.forward(&input, None).unwrap();
         let (_, d) = CrossEntropy::sum()
             .forward_masked(rnn.backend(), trace.logits(), &targets, trace.mask())
             .unwrap();
-        let mut grads = rnn.backward(&trace, &d).unwrap();
-        clip::global_norm(&mut grads, B::Scalar::of(5.0)).unwrap();
+        let max_norm = B::Scalar::of(5.0);
+        let grads = if recorded {
+            let mut grads = rnn.backward_recorded(&trace, &d, None, &mut flow).unwrap();
+            flow.record_clip(clip::global_norm_recorded(&mut grads, max_norm).unwrap());
+            grads
+        } else {
+            let mut grads = rnn.backward(&trace, &d).unwrap();
+            clip::global_norm(&mut grads, max_norm).unwrap();
+            grads
+        };
         sgd.step(&mut rnn, &grads).unwrap();
     };
     step();
@@ -119,6 +140,39 @@ fn a_training_step_allocates_no_more_for_64_steps_than_for_8() {
             println!(
                 "{:?} lengths {lengths}: {short} allocations per training step",
                 config.kind()
+            );
+        }
+    }
+}
+
+/// Recording the gradient flow adds no allocation per time step either: its vectors are sized
+/// once (and reused from the previous call), its scratch matrices before the loops.
+#[test]
+fn a_recorded_training_step_allocates_no_more_for_64_steps_than_for_8() {
+    let configs = [
+        RnnConfig::rnn(7, 5).layers(2).output(7),
+        RnnConfig::lstm(7, 5).bidirectional(true).output(7),
+        RnnConfig::gru(7, 5).output(7),
+    ];
+    for config in &configs {
+        for (lengths, batch) in [(false, 3), (true, 8)] {
+            let naive = |steps| {
+                let backend = NaiveCpu::<f32>::new();
+                allocations_of_step(backend, config, (steps, batch), (lengths, true))
+            };
+            let (short, long) = (naive(8), naive(64));
+            assert!(
+                long <= short,
+                "naive {config:?} batch {batch}: {long} > {short}"
+            );
+            let fast = |steps| {
+                let backend = Cpu::<f64>::with_threads(1);
+                allocations_of_step(backend, config, (steps, batch), (lengths, true))
+            };
+            let (short, long) = (fast(8), fast(64));
+            assert!(
+                long <= short,
+                "cpu {config:?} batch {batch}: {long} > {short}"
             );
         }
     }

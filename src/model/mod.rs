@@ -1,6 +1,7 @@
 //! `Rnn`: input -> stacked recurrent layers (one or two directions) -> output projection, with
 //! forward and backward.
 
+mod backward;
 mod config;
 mod data;
 pub(crate) mod finite;
@@ -21,7 +22,6 @@ use crate::scalar::Scalar;
 use data::InputData;
 use num_traits::{Float, One, Zero};
 use rand::{Rng, RngExt};
-use std::borrow::Cow;
 use trace::{LayerRecord, time_reversal};
 
 /// A recurrent network: input -> stacked recurrent layers -> optional output projection.
@@ -289,156 +289,6 @@ impl<B: Backend> Rnn<B> {
         joined
     }
 
-    /// Backpropagation through time from `d_logits = dE/d logits` (`T*B x V`), e.g. the second
-    /// value of [`CrossEntropy::forward`](crate::CrossEntropy::forward).
-    ///
-    /// Returns the gradients of every parameter, summed over all steps and the batch, of the
-    /// dense input and of the initial state.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] if `d_logits` is not the shape of [`Trace::logits`], or the trace was
-    /// made by a model of another shape.
-    pub fn backward(&self, trace: &Trace<B>, d_logits: &B::Matrix) -> Result<Gradients<B>> {
-        self.backward_with_state(trace, d_logits, None)
-    }
-
-    /// As [`backward`](Rnn::backward), with a gradient reaching the final state as well (when the
-    /// loss also depends on `h_n`, or on the next window's output in a longer unroll).
-    ///
-    /// # Errors
-    /// As [`backward`](Rnn::backward); also [`Error::Shape`] if `d_final` does not fit the model.
-    pub fn backward_with_state(
-        &self,
-        trace: &Trace<B>,
-        d_logits: &B::Matrix,
-        d_final: Option<&State<B>>,
-    ) -> Result<Gradients<B>> {
-        let backend = &self.backend;
-        self.check_trace(trace)?;
-        if let Some(state) = d_final {
-            self.check_state_count("final state gradient", state)?;
-        }
-        let want = backend.shape(&trace.logits);
-        if backend.shape(d_logits) != want {
-            return Err(Error::shape(
-                "logits gradient",
-                want,
-                backend.shape(d_logits),
-            ));
-        }
-        let mut grads = self.params.zeros_like(backend);
-        let mut d_hidden = match (&self.params.out, &mut grads.out) {
-            (Some(linear), Some(g)) => {
-                output_backward(backend, linear, g, trace.hidden(), d_logits)
-            }
-            _ => d_logits.clone(),
-        };
-        let mut d_initial = Vec::with_capacity(self.params.layers.len());
-        let mut d_input = None;
-        for layer in (0..trace.records.len()).rev() {
-            if let Some((mask, _)) = &trace.records[layer].dropout {
-                backend.mul(&mut d_hidden, mask);
-            }
-            let layer_grads = self.layer_backward(trace, layer, &d_hidden, d_final, &mut grads)?;
-            // Layers run top-down: this layer's states go before those above it.
-            d_initial.splice(0..0, layer_grads.initial);
-            match layer_grads.input {
-                Some(d) if layer > 0 => d_hidden = d,
-                d => d_input = d,
-            }
-        }
-        Ok(Gradients {
-            backend: backend.clone(),
-            params: grads,
-            input: d_input,
-            initial_state: State::new(d_initial),
-        })
-    }
-
-    /// Backward through layer `layer`, every direction, from the gradient of its output
-    /// (`T*B x D*H`): adds its parameter gradients into `grads` and returns the gradient of its
-    /// input (`None` for token ids) and of its initial state, one per direction.
-    fn layer_backward(
-        &self,
-        trace: &Trace<B>,
-        layer: usize,
-        d_output: &B::Matrix,
-        d_final: Option<&State<B>>,
-        grads: &mut Params<B>,
-    ) -> Result<LayerGrads<B>> {
-        let backend = &self.backend;
-        let dirs = self.config.directions();
-        let record = &trace.records[layer];
-        let mut d_input: Option<B::Matrix> = None;
-        let mut d_initial = Vec::with_capacity(dirs);
-        for (dir, layer_trace) in record.directions().enumerate() {
-            let index = layer * dirs + dir;
-            // The backward direction ran on time-reversed rows: its input and gradients too.
-            let (input, reversal) = match (&record.reverse, &trace.reversal) {
-                (Some((_, reversed)), Some(rows)) if dir == 1 => {
-                    (reversed.as_layer_input(), Some(rows))
-                }
-                _ if layer == 0 => (trace.input.layer_input(), None),
-                _ => (
-                    LayerInput::Dense(trace.records[layer - 1].next_input()),
-                    None,
-                ),
-            };
-            let d_out = self.direction_share(d_output, dir, reversal.map(Vec::as_slice));
-            let d_fin = d_final.map(|s| &s.layers()[index]);
-            let (params, kind) = (&self.params.layers[index], self.config.kind());
-            let into = &mut grads.layers[index];
-            let (d_in, d_h0) = bptt::backward(
-                backend,
-                kind,
-                params,
-                input,
-                layer_trace,
-                &d_out,
-                d_fin,
-                into,
-            )
-            .map_err(|e| in_layer(e, layer, dir))?;
-            d_initial.push(d_h0);
-            if let Some(d_in) = d_in {
-                let d_in = match reversal {
-                    Some(rows) => permute_rows(backend, &d_in, rows),
-                    None => d_in,
-                };
-                match &mut d_input {
-                    Some(sum) => backend.axpy(sum, B::Scalar::one(), &d_in),
-                    None => d_input = Some(d_in),
-                }
-            }
-        }
-        Ok(LayerGrads {
-            input: d_input,
-            initial: d_initial,
-        })
-    }
-
-    /// Direction `dir`'s columns of a layer's output gradient, in the row order that direction
-    /// ran (time-reversed for the backward one).
-    fn direction_share<'a>(
-        &self,
-        d_output: &'a B::Matrix,
-        dir: usize,
-        reversal: Option<&[usize]>,
-    ) -> Cow<'a, B::Matrix> {
-        let backend = &self.backend;
-        if self.config.directions() == 1 {
-            return Cow::Borrowed(d_output);
-        }
-        let (rows, width) = backend.shape(d_output);
-        let hidden = width / 2;
-        let mut part = backend.zeros(rows, hidden);
-        backend.copy_columns(&mut part, 0, d_output, dir * hidden, hidden);
-        Cow::Owned(match reversal {
-            Some(order) => permute_rows(backend, &part, order),
-            None => part,
-        })
-    }
-
     fn check_state_count(&self, what: &str, state: &State<B>) -> Result<()> {
         let want = self.params.layers.len();
         if state.layers().len() != want {
@@ -488,14 +338,6 @@ impl<B: Backend> Rnn<B> {
     }
 }
 
-/// What backward through one layer gives besides its parameter gradients.
-struct LayerGrads<B: Backend> {
-    /// The gradient of the layer's input; `None` for token ids.
-    input: Option<B::Matrix>,
-    /// The gradient of its initial state, one per direction.
-    initial: Vec<CellState<B>>,
-}
-
 /// `m` with its rows reordered: row `r` of the result is row `order[r]` of `m`.
 fn permute_rows<B: Backend>(backend: &B, m: &B::Matrix, order: &[usize]) -> B::Matrix {
     let (rows, cols) = backend.shape(m);
@@ -523,41 +365,6 @@ fn project_output<B: Backend>(backend: &B, linear: &Linear<B>, h: &B::Matrix) ->
         backend.add_row(&mut y, b);
     }
     y
-}
-
-/// The output layer's backward: `dW += dY^T H`, `db += colsum(dY)`; returns `dH = dY W`.
-fn output_backward<B: Backend>(
-    backend: &B,
-    linear: &Linear<B>,
-    grads: &mut Linear<B>,
-    h: &B::Matrix,
-    d_logits: &B::Matrix,
-) -> B::Matrix {
-    let one = B::Scalar::one();
-    backend.gemm(
-        &mut grads.weight,
-        one,
-        d_logits,
-        Transpose::Yes,
-        h,
-        Transpose::No,
-        one,
-    );
-    if let Some(db) = &mut grads.bias {
-        backend.add_column_sums(db, d_logits);
-    }
-    let (rows, width) = backend.shape(h);
-    let mut d_h = backend.zeros(rows, width);
-    backend.gemm(
-        &mut d_h,
-        one,
-        d_logits,
-        Transpose::No,
-        &linear.weight,
-        Transpose::No,
-        B::Scalar::zero(),
-    );
-    d_h
 }
 
 /// `nn.Linear(fan_in, size)` initialised as PyTorch does: uniform in `[-1/sqrt(fan_in), ..]`.

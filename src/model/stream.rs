@@ -170,7 +170,8 @@ impl<B: Backend> Rnn<B> {
             return Err(Error::shape("stream ids", stream.batch, ids.len()));
         }
         check_ids("stream ids", ids, self.config.input_size())?;
-        self.backend.install(|| self.advance(stream, StepInput::Ids(ids)));
+        self.backend
+            .install(|| self.advance(stream, StepInput::Ids(ids)));
         Ok(&stream.logits)
     }
 
@@ -189,7 +190,8 @@ impl<B: Backend> Rnn<B> {
         if self.backend.shape(x) != want {
             return Err(Error::shape("stream input x", want, self.backend.shape(x)));
         }
-        self.backend.install(|| self.advance(stream, StepInput::Dense(x)));
+        self.backend
+            .install(|| self.advance(stream, StepInput::Dense(x)));
         Ok(&stream.logits)
     }
 
