@@ -333,7 +333,7 @@ pub fn forward<B: Backend>(
     let w_hh_t = params.prepare_hidden(backend, batch);
     // The loop on one of the backend's threads: its kernels split the batch between threads
     // without handing work over from the caller's thread at every step.
-    backend.install(|| {
+    backend.install(batch * gh * hidden, || {
         for t in 0..steps {
             let row = t * batch;
             projected.load(backend, row, &mut buf.xp);
@@ -484,7 +484,7 @@ pub(crate) fn backward_flow<B: Backend>(
     let bias = params.bias_hh.is_some();
     let mut recorder = flow.map(|f| Recorder::new(backend, f, kind, (batch, hidden, steps), bias));
     // On one of the backend's threads, as in `forward`.
-    backend.install(|| {
+    backend.install(batch * gh * hidden, || {
         for t in (0..steps).rev() {
             let row = t * batch;
             trace.load_step(backend, t, &mut buf);

@@ -296,12 +296,16 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         grad: &mut Self::Matrix,
     ) -> Self::Scalar;
 
-    /// Runs `work`, which calls this backend's kernels many times, where they run best, and
-    /// returns its result. [`Cpu`] runs it on a thread of its pool, so that each
-    /// kernel it calls splits its work across the pool without handing it over from the
-    /// caller's thread and waking that thread again, twice per time step. The default runs it
-    /// on the caller's thread.
-    fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+    /// Runs `work`, a loop that calls this backend's kernels many times, where they run best,
+    /// and returns its result. `step_work` is the size of one iteration: the multiply-adds of
+    /// its largest product (`B * G*H * H` for a recurrent step).
+    ///
+    /// [`Cpu`] runs a loop whose steps are large enough to split on a thread of its pool, so
+    /// that each kernel splits its work across the pool without handing it over from the
+    /// caller's thread and waking that thread again, twice per time step; smaller loops, and
+    /// every loop by default, run on the caller's thread.
+    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
+        let _ = step_work;
         work()
     }
 

@@ -170,8 +170,9 @@ impl<B: Backend> Rnn<B> {
             return Err(Error::shape("stream ids", stream.batch, ids.len()));
         }
         check_ids("stream ids", ids, self.config.input_size())?;
+        let work = self.step_work(stream);
         self.backend
-            .install(|| self.advance(stream, StepInput::Ids(ids)));
+            .install(work, || self.advance(stream, StepInput::Ids(ids)));
         Ok(&stream.logits)
     }
 
@@ -190,8 +191,9 @@ impl<B: Backend> Rnn<B> {
         if self.backend.shape(x) != want {
             return Err(Error::shape("stream input x", want, self.backend.shape(x)));
         }
+        let work = self.step_work(stream);
         self.backend
-            .install(|| self.advance(stream, StepInput::Dense(x)));
+            .install(work, || self.advance(stream, StepInput::Dense(x)));
         Ok(&stream.logits)
     }
 
@@ -213,6 +215,12 @@ impl<B: Backend> Rnn<B> {
             ));
         }
         Ok(())
+    }
+
+    /// A step's largest product, for [`Backend::install`]: a layer's recurrence.
+    fn step_work(&self, stream: &Stream<B>) -> usize {
+        let hidden = self.config.hidden_size();
+        stream.batch * self.config.kind().gates() * hidden * hidden
     }
 
     /// The step itself, on checked input (run on the backend's thread: [`Backend::install`]).

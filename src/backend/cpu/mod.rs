@@ -95,6 +95,11 @@ where
     }
 }
 
+/// Multiply-adds per step from which [`Backend::install`] moves a loop onto the pool: the
+/// smallest product the recurrence's kernel splits (one row split by columns); below it no
+/// kernel of a step splits, and handing the loop over would only cost a wake-up.
+const INSTALL_MIN_WORK: usize = 1 << 19;
+
 /// `op(B)` prepared by [`Cpu`] for many products: a copy packed in panels for the
 /// register-blocked kernel, which beats both the general GEMM and the dot-product kernel for
 /// every batch from 1 to 32 (measured in `benches/training_step.rs`).
@@ -395,10 +400,10 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         self.reference.softmax_cross_entropy(logits, targets, grad)
     }
 
-    fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(pool) => pool.install(work),
-            None => work(),
+            Some(pool) if step_work >= INSTALL_MIN_WORK => pool.install(work),
+            _ => work(),
         }
     }
 
