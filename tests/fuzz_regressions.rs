@@ -183,3 +183,51 @@ fn checkpoint_seeds_load() {
         assert!(loaded.is_ok(), "{name}: {:?}", loaded.err());
     }
 }
+
+/// The checkpoint seed `gru_bi_sgd` with metadata `key` set to `value`.
+fn edited_checkpoint(edits: &[(&str, &str)]) -> recurrent::StateDict {
+    let bytes = fs::read(seeds("checkpoint").join("gru_bi_sgd.safetensors")).unwrap();
+    let mut dict = recurrent::StateDict::from_bytes(&bytes).unwrap();
+    for (key, value) in edits {
+        dict.set_metadata(*key, *value);
+    }
+    dict
+}
+
+/// Found by reading `read_config` and confirmed on the `checkpoint` fuzz binary (libFuzzer:
+/// out-of-memory, 2184 MB against a 2048 MB limit): a checkpoint claiming 10^8 layers made
+/// `RnnConfig::parameter_shapes` list 4 * 10^8 names before any tensor was compared.
+#[test]
+fn a_checkpoint_claiming_more_layers_than_tensors_is_refused_before_allocating() {
+    for layers in ["100000000", "18446744073709551615", "11"] {
+        let dict = edited_checkpoint(&[("recurrent.num_layers", layers)]);
+        match Checkpoint::from_state_dict(F64::new(), &dict) {
+            Err(recurrent::Error::Format { message }) => {
+                assert!(message.contains("recurrent.num_layers"), "{message}")
+            }
+            other => panic!("{layers}: expected Error::Format, given {other:?}"),
+        }
+    }
+}
+
+/// Found the same way (a panic, `attempt to multiply with overflow`, in a debug build): a
+/// bidirectional model of more than `usize::MAX / 2` hidden units overflowed the width of
+/// `out.weight`.
+#[test]
+fn a_hidden_size_whose_double_overflows_is_an_error() {
+    let huge = (usize::MAX / 2 + 1).to_string();
+    let edits = [
+        ("recurrent.hidden_size", huge.as_str()),
+        ("cell", "RNN"),
+        ("nonlinearity", "tanh"),
+    ];
+    let result = Checkpoint::from_state_dict(F64::new(), &edited_checkpoint(&edits));
+    assert!(
+        matches!(result, Err(recurrent::Error::Config { .. })),
+        "{result:?}"
+    );
+    let config = RnnConfig::rnn(3, usize::MAX / 2 + 1)
+        .bidirectional(true)
+        .output(3);
+    assert!(config.parameter_shapes().is_err());
+}

@@ -31,11 +31,15 @@ fuzz_target!(|data: &[u8]| {
     if rnn.config().input_size() == 0 {
         return;
     }
-    let input = Input::ids(vec![0], 1);
+    let backend = rnn.backend();
+    let batch = state.as_ref().map_or(1, |s| backend.shape(&s.layers()[0].h).0);
+    if batch == 0 {
+        return;
+    }
+    let input = Input::ids(vec![0; batch], batch);
     let trace = rnn
         .forward(&input, state.as_ref())
         .expect("a loaded model runs");
-    let backend = rnn.backend();
     let (rows, cols) = backend.shape(trace.logits());
     let d_logits = backend.zeros(rows, cols);
     let grads = rnn
