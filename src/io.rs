@@ -351,7 +351,8 @@ pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
 
 /// [`load`] from the bytes of a file already in memory (downloaded, embedded with
 /// `include_bytes!`, or read by the caller). Any bytes are safe to pass: a malformed or hostile
-/// file is an `Err`, never a panic, and nothing larger than the file's tensors is allocated.
+/// file is an `Err`, never a panic, and the model's shapes come from the file's tensors, so the
+/// memory taken is a small multiple of the file's size (at most 7 times: see `SECURITY.md`).
 ///
 /// # Errors
 /// As [`load`], without [`Error::Io`].
