@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let backend = rnn.backend();
-    let batch = state.as_ref().map_or(1, |s| backend.shape(&s.layers()[0].h).0);
+    let batch = state
+        .as_ref()
+        .map_or(1, |s| backend.shape(&s.layers()[0].h).0);
     if batch == 0 {
         return;
     }
