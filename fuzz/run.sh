@@ -30,7 +30,7 @@ for t in "${targets[@]}"; do
         -max_total_time="$seconds" -print_final_stats=1 \
         -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="artifacts/$t/" > "$log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb' "$log" || true
     grep -E '^(==[0-9]+==ERROR|SUMMARY)|panicked at|Test unit written' "$log" || true
     [ "$status" -eq 0 ] || { echo "$t: libFuzzer exited with $status"; exit "$status"; }
 done
