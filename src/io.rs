@@ -352,7 +352,7 @@ pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
 /// [`load`] from the bytes of a file already in memory (downloaded, embedded with
 /// `include_bytes!`, or read by the caller). Any bytes are safe to pass: a malformed or hostile
 /// file is an `Err`, never a panic, and the model's shapes come from the file's tensors, so the
-/// memory taken is a small multiple of the file's size (at most 7 times: see `SECURITY.md`).
+/// memory taken is a small multiple of the file's size (at most 6 times: see `SECURITY.md`).
 ///
 /// # Errors
 /// As [`load`], without [`Error::Io`].
@@ -362,7 +362,11 @@ pub fn from_bytes<B: Backend>(backend: B, bytes: &[u8]) -> Result<Rnn<B>> {
         dict = crate::checkpoint::model_part(&dict);
     }
     let config = RnnConfig::from_state_dict(&dict)?;
-    Rnn::from_state_dict(backend, config, &dict, true)
+    let values = checked_values::<B::Scalar>(&config.parameter_shapes()?, &dict, true)?;
+    // Freed before the model is allocated: the file's values and the model's are never held
+    // together with the converted ones.
+    drop(dict);
+    Rnn::from_values(backend, config, values)
 }
 
 impl RnnConfig {
@@ -505,6 +509,15 @@ impl<B: Backend> Rnn<B> {
         strict: bool,
     ) -> Result<Self> {
         let values = checked_values::<B::Scalar>(&config.parameter_shapes()?, dict, strict)?;
+        Self::from_values(backend, config, values)
+    }
+
+    /// A model of shape `config` with the parameter `values` from [`checked_values`].
+    fn from_values(
+        backend: B,
+        config: RnnConfig,
+        values: Vec<(String, Vec<B::Scalar>)>,
+    ) -> Result<Self> {
         // The values are all replaced; a fixed seed only fills the shapes first.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
         let mut rnn = Rnn::new(backend, config, &mut rng)?;

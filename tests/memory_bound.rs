@@ -70,7 +70,7 @@ fn files(dir: &TempDir) {
 }
 
 #[test]
-fn loading_takes_at_most_seven_times_the_file_size() {
+fn loading_takes_at_most_six_times_the_file_size() {
     let dir = TempDir::new("memory");
     files(&dir);
     let exe = std::env::current_exe().unwrap();
@@ -97,9 +97,9 @@ fn loading_takes_at_most_seven_times_the_file_size() {
         let size = fs::metadata(&path).unwrap().len() as f64;
         let factor = peak as f64 / size;
         println!("{kind}: file {size} bytes, peak {peak} bytes, {factor:.2}x");
-        // Measured: 2.0 (the f64 values of a state dict), 4.0 (an f32 model), 6.0 (an f64
-        // model from f32 values: the state dict's f64 values, the converted values, the
-        // model). SECURITY.md promises at most 7.
-        assert!(factor <= 7.0, "{kind}: {factor:.2} times the file's size");
+        // Measured: 2.0 (the f64 values of a state dict), 3.0 (an f32 model), 4.1 (an f64
+        // model from f32 values), 4.0 and 4.7 (a checkpoint into f32 and f64: its model part is
+        // copied). SECURITY.md promises at most 6.
+        assert!(factor <= 6.0, "{kind}: {factor:.2} times the file's size");
     }
 }
