@@ -391,6 +391,16 @@ impl<B: Backend> Checkpoint<B> {
         Self::from_state_dict(backend, &StateDict::read(path)?)
     }
 
+    /// [`load`](Checkpoint::load) from the bytes of a checkpoint file already in memory. Any
+    /// bytes are safe to pass: a malformed or hostile file is an `Err`, never a panic.
+    ///
+    /// # Errors
+    /// As [`from_state_dict`](Checkpoint::from_state_dict), and [`Error::Format`] for bytes
+    /// that are not a `safetensors` file.
+    pub fn from_bytes(backend: B, bytes: &[u8]) -> Result<Self> {
+        Self::from_state_dict(backend, &StateDict::from_bytes(bytes)?)
+    }
+
     /// The checkpoint a [`StateDict`] holds (see [`to_state_dict`](Checkpoint::to_state_dict)),
     /// checked throughout before anything is returned.
     ///

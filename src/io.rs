@@ -19,10 +19,12 @@ use crate::scalar::Scalar;
 use safetensors::{Dtype as FileDtype, SafeTensors, View};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+mod atomic;
+
+pub(crate) use atomic::write_atomic;
 
 /// The element types this crate reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -324,55 +326,6 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// Writes `bytes` to a temporary file in `path`'s directory, syncs it, and renames it over
-/// `path`; the directory is synced so the rename itself survives a crash.
-///
-/// The temporary file's name is unique to the process and the call, and it is created only if
-/// nothing has that name (never through a link planted there), so two saves running at once
-/// cannot write into each other's file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::Io {
-        path: path.display().to_string(),
-        message: "not a file path".to_string(),
-    })?;
-    let (tmp, mut file) =
-        create_temporary(dir, &name.to_string_lossy()).map_err(|e| io_error(path, e))?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(path, e));
-    }
-    // Best effort: not every platform can open a directory to sync it.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Creates a new file `.{name}.tmp-{pid}-{n}` in `dir`, with `n` counting this process's saves;
-/// a name already taken (left by a crashed process with the same id) moves on to the next `n`.
-fn create_temporary(dir: &Path, name: &str) -> std::io::Result<(std::path::PathBuf, File)> {
-    static SAVES: AtomicU64 = AtomicU64::new(0);
-    let mut last = None;
-    for _ in 0..16 {
-        let n = SAVES.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.expect("the loop ran"))
-}
-
 /// Saves `rnn`'s parameters to `path` as a PyTorch-compatible `state_dict` in the model's
 /// scalar type, with the configuration in the metadata. Atomic (see [`StateDict::write`]).
 ///
@@ -392,12 +345,28 @@ pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
 /// [`Error::Io`], [`Error::Format`], or [`Error::StateDict`] when the tensors do not form a
 /// model.
 pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
-    let mut dict = StateDict::read(path)?;
+    let path = path.as_ref();
+    from_bytes(backend, &fs::read(path).map_err(|e| io_error(path, e))?)
+}
+
+/// [`load`] from the bytes of a file already in memory (downloaded, embedded with
+/// `include_bytes!`, or read by the caller). Any bytes are safe to pass: a malformed or hostile
+/// file is an `Err`, never a panic, and the model's shapes come from the file's tensors, so the
+/// memory taken is a small multiple of the file's size (at most 6 times: see `SECURITY.md`).
+///
+/// # Errors
+/// As [`load`], without [`Error::Io`].
+pub fn from_bytes<B: Backend>(backend: B, bytes: &[u8]) -> Result<Rnn<B>> {
+    let mut dict = StateDict::from_bytes(bytes)?;
     if crate::checkpoint::is_checkpoint(&dict) {
         dict = crate::checkpoint::model_part(&dict);
     }
     let config = RnnConfig::from_state_dict(&dict)?;
-    Rnn::from_state_dict(backend, config, &dict, true)
+    let values = checked_values::<B::Scalar>(&config.parameter_shapes()?, &dict, true)?;
+    // Freed before the model is allocated: the file's values and the model's are never held
+    // together with the converted ones.
+    drop(dict);
+    Rnn::from_values(backend, config, values)
 }
 
 impl RnnConfig {
@@ -540,6 +509,15 @@ impl<B: Backend> Rnn<B> {
         strict: bool,
     ) -> Result<Self> {
         let values = checked_values::<B::Scalar>(&config.parameter_shapes()?, dict, strict)?;
+        Self::from_values(backend, config, values)
+    }
+
+    /// A model of shape `config` with the parameter `values` from [`checked_values`].
+    fn from_values(
+        backend: B,
+        config: RnnConfig,
+        values: Vec<(String, Vec<B::Scalar>)>,
+    ) -> Result<Self> {
         // The values are all replaced; a fixed seed only fills the shapes first.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
         let mut rnn = Rnn::new(backend, config, &mut rng)?;

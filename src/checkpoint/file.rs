@@ -150,8 +150,18 @@ pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
         parse(dict, INPUT_SIZE, count)?,
         parse(dict, HIDDEN_SIZE, count)?,
     );
+    // Each layer has at least two tensors: a count beyond the file's is refused here, before
+    // the model's list of parameters is made for it.
+    let layers: usize = parse(dict, NUM_LAYERS, count)?;
+    let tensors = dict.names().count();
+    if layers > tensors / 2 {
+        return Err(malformed(format!(
+            "metadata {NUM_LAYERS} = {layers}, but the file holds {tensors} tensors, and every \
+             layer needs at least 2"
+        )));
+    }
     let config = RnnConfig::new(kind, input, hidden)
-        .layers(parse(dict, NUM_LAYERS, count)?)
+        .layers(layers)
         .bidirectional(parse(dict, BIDIRECTIONAL, boolean)?)
         .bias(parse(dict, BIAS, boolean)?)
         .dropout(parse(dict, "dropout", "a number")?)

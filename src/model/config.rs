@@ -195,7 +195,8 @@ impl RnnConfig {
             }
         }
         if let Some(size) = self.output {
-            shapes.push(("out.weight".to_string(), (size, dirs * hidden)));
+            let features = dirs.checked_mul(hidden).ok_or_else(too_big)?;
+            shapes.push(("out.weight".to_string(), (size, features)));
             if self.output_bias {
                 shapes.push(("out.bias".to_string(), (1, size)));
             }

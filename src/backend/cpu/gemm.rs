@@ -221,9 +221,10 @@ fn rows_block<T: MatMul>(
         (a_last as usize) < a.data.len() && (b_last as usize) < b.data.len(),
         "gemm: strides"
     );
-    // SAFETY: count, k, n >= 1 here; the asserts above show that the furthest element reached
-    // through each operand's strides lies inside its slice (strides are non-negative, so every
-    // other element reached lies before it); `block` is exactly `count x n` with strides
+    // SAFETY: count, k, n >= 1 here (`gemm` returns early when m, n or k is 0, and splits a
+    // non-empty C into non-empty blocks); the asserts above show that the furthest element
+    // reached through each operand's strides lies inside its slice (strides are non-negative,
+    // so every other element reached lies before it); `block` is exactly `count x n` with strides
     // (n, 1) and is borrowed mutably, so it is not aliased.
     unsafe {
         T::raw_gemm(
@@ -388,4 +389,79 @@ fn dot<T: MatMul>(x: &[T], y: &[T]) -> T {
         sum = sum + a * b;
     }
     sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path of `gemm` (outer products, thin rows, `matrixmultiply`'s blocks) against
+    /// plain sums, for every transpose pair, over ragged small shapes: small enough for Miri
+    /// (`scripts/miri.sh`), which checks the `unsafe` calls. (Products this small stay on one
+    /// thread even with a pool; a split only hands whole rows to the same `rows_block`.) `C`
+    /// starts as NaN when `beta = 0`, so a kernel that reads it or skips an entry is caught.
+    #[test]
+    fn every_path_matches_plain_sums() {
+        // No pool under Miri: rayon's idle workers (crossbeam-epoch) trip its Stacked Borrows
+        // check, and products this small never use the pool anyway.
+        let pool = (!cfg!(miri)).then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap()
+        });
+        let shapes = [
+            (1, 1, 1),
+            (3, 2, 5),
+            (2, 7, 3),
+            (5, 6, 4),
+            (9, 5, 7),
+            (6, 0, 3),
+        ];
+        for (m, k, n) in shapes {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                for (alpha, beta) in [(1.0, 0.0), (2.0, 0.5)] {
+                    for pool in [None, pool.as_ref()] {
+                        check(m, k, n, ta, tb, alpha, beta, pool);
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        m: usize,
+        k: usize,
+        n: usize,
+        ta: bool,
+        tb: bool,
+        alpha: f64,
+        beta: f64,
+        pool: Option<&rayon::ThreadPool>,
+    ) {
+        let t = |yes| if yes { Transpose::Yes } else { Transpose::No };
+        let (a_shape, b_shape) = (t(ta).apply((m, k)), t(tb).apply((k, n)));
+        let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 - 3.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 - 2.0).collect();
+        let operand = |data, (rows, cols), transpose| Operand {
+            data,
+            rows,
+            cols,
+            transpose,
+        };
+        let start = if beta == 0.0 { f64::NAN } else { 1.0 };
+        let mut c = vec![start; m * n];
+        let (op_a, op_b) = (operand(&a, a_shape, t(ta)), operand(&b, b_shape, t(tb)));
+        gemm(&mut c, n, alpha, op_a, op_b, beta, pool);
+        for i in 0..m {
+            for j in 0..n {
+                let at = |p| if ta { a[p * m + i] } else { a[i * k + p] };
+                let bt = |p| if tb { b[j * k + p] } else { b[p * n + j] };
+                let sum: f64 = (0..k).map(|p| at(p) * bt(p)).sum();
+                let want = alpha * sum + if beta == 0.0 { 0.0 } else { beta };
+                assert_eq!(c[i * n + j], want, "{m}x{k}x{n} {ta} {tb} {alpha} {beta}");
+            }
+        }
+    }
 }

@@ -189,7 +189,11 @@ mod tests {
     #[test]
     fn matches_the_rounded_f64_functions() {
         let mut xs: Vec<f32> = vec![0.0, -0.0, 1e-30, -1e-7, 2.4e-4, 0.1, 0.5, 1.0, -3.0];
-        xs.extend((-4000..=4000).map(|i| i as f32 * 0.01));
+        // Under Miri (`scripts/miri.sh`), which runs this a thousand times slower, every 50th
+        // point of the grid; and its `exp` and `tanh` are deliberately inexact, so only the
+        // kernels' agreement with each other is checked there.
+        let every = if cfg!(miri) { 50 } else { 1 };
+        xs.extend((-4000..=4000).step_by(every).map(|i| i as f32 * 0.01));
         xs.extend((-60..=60).map(|i| i as f32 * 2.5));
         let mut off_by_one = 0;
         for &x in &xs {
@@ -204,7 +208,7 @@ mod tests {
                 apply(&mut portable, function);
                 assert_eq!(got[0].to_bits(), portable[0].to_bits(), "dispatch at {x}");
                 let rounded = want as f32;
-                if got[0] != rounded {
+                if got[0] != rounded && !cfg!(miri) {
                     // Only where the true value is all but halfway between two `f32`s.
                     let apart = (got[0].to_bits() as i64 - rounded.to_bits() as i64).abs();
                     assert_eq!(apart, 1, "{x}: {} against {want}", got[0]);

@@ -75,6 +75,9 @@ impl<T: MatMul> Packed<T> {
         Self::for_isa(b, Isa::detect())
     }
 
+    /// Packs `b` for the kernel of `isa`, which must be one the processor has (as
+    /// [`Isa::detect`] finds): [`Packed::gemm`] runs its instructions, which is undefined
+    /// behaviour on a processor without them.
     fn for_isa(b: Operand<'_, T>, isa: Isa) -> Self {
         assert_eq!(
             b.data.len(),
@@ -195,12 +198,15 @@ impl<T: MatMul> Packed<T> {
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                // SAFETY: `Isa::Avx512` is only chosen when the processor has AVX-512F.
+                // SAFETY: `rows_avx512` needs only the AVX-512F instructions. `self.isa` comes
+                // from `Isa::detect`, which returns `Avx512` only when the processor reports
+                // AVX-512F, or from a test that checked the same before calling `for_isa`.
                 unsafe { rows_avx512(self, c, alpha, a, beta, first_panel) }
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
-                // SAFETY: `Isa::Avx2` is only chosen when the processor has AVX2 and FMA.
+                // SAFETY: `rows_avx2` needs only AVX2 and FMA; `Isa::Avx2` is chosen only when
+                // the processor reports both (as for `Avx512` above).
                 unsafe { rows_avx2(self, c, alpha, a, beta, first_panel) }
             }
             _ => rows_portable::<T, { blocking(Isa::Portable, 4).0 }>(
