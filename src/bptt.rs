@@ -278,8 +278,9 @@ impl<'a, B: Backend> Projected<'a, B> {
 /// its state unchanged and output zeros, so its final state is the one at its own last step and
 /// padded steps receive no gradient (what `pack_padded_sequence` gives in PyTorch, unsorted).
 ///
-/// Every matrix is allocated before the time loop; the loop itself allocates nothing beyond what
-/// the backend's kernels do (see [`Cpu`](crate::Cpu)'s GEMM at batch over 4).
+/// Every matrix is allocated before the time loop, and the loop itself allocates nothing (on
+/// one thread; a threaded [`Cpu`](crate::Cpu) hands each split kernel's parts to its pool).
+/// The loop runs inside [`Backend::install`].
 ///
 /// # Errors
 /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] if the rows are not a
