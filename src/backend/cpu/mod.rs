@@ -3,10 +3,11 @@
 //! Where the time goes (DESIGN.md section 6) is the GEMM: the input and output projections and
 //! weight gradients over all `T*B` rows, which run on [`gemm`](self::gemm), SIMD and
 //! cache-blocked, threaded when large; and the per-step recurrence, which runs on
-//! [`packed`](self::packed), a kernel of its own on `W_hh` packed once per sequence. The element-wise kernels
-//! (`O(B*H)` per step against the recurrence's `O(B*H^2)`) are [`NaiveCpu`]'s, which already loop
-//! over contiguous slices, except the fused cell kernels and the activations, which have their
-//! own loops (`kernels`).
+//! [`packed`](self::packed), a kernel of its own on `W_hh` packed once per sequence. The fused
+//! cell kernels and the activations (`O(B*H)` per step against the recurrence's `O(B*H^2)`) have
+//! loops of their own, split across the threads by batch rows (`cells`); the row kernels (copies,
+//! the token-id gather and scatter-add, bias rows) too (`kernels`); the remaining element-wise
+//! kernels are [`NaiveCpu`]'s, which already loop over contiguous slices.
 
 mod cells;
 mod gemm;
@@ -28,10 +29,11 @@ use std::sync::Arc;
 /// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
 /// [`NaiveCpu`], so results move between the two freely.
 ///
-/// The recurrence's products (`h W_hh^T` and `d hh W_hh` at every step) have kernels of their
-/// own: dot products and row updates straight from `W_hh` up to batch 4, and above it a register-
-/// blocked kernel (AVX-512, AVX2 + FMA or portable, chosen at run time) on a copy of `W_hh`
-/// packed once per sequence ([`Backend::prepare_rhs`]).
+/// The recurrence's products (`h W_hh^T` and `d hh W_hh` at every step) have a kernel of their
+/// own: register-blocked (AVX-512, AVX2 + FMA or portable, chosen at run time) on a copy of
+/// `W_hh` packed once per sequence ([`Backend::prepare_rhs`]), split across the threads by rows
+/// (or, for one row, by columns) when large. The cell's element-wise step is split by batch rows
+/// too, and [`Backend::install`] runs the time loops on a thread of the pool.
 ///
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
@@ -42,7 +44,7 @@ use std::sync::Arc;
 pub struct Cpu<T> {
     /// `None` for one thread: everything runs on the caller's.
     pool: Option<Arc<rayon::ThreadPool>>,
-    /// The element-wise and row kernels are the reference's own: plain loops over slices.
+    /// The reference, for the element-wise kernels that are plain loops over slices already.
     reference: NaiveCpu<T>,
 }
 
