@@ -19,7 +19,6 @@ mod cases;
 
 use cases::{Case, FULL, Limits, cases};
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use recurrent::gradcheck::{self, Options};
 use recurrent::{Backend, CellKind, Cpu, CrossEntropy, Gradients, NaiveCpu, Nonlinearity, Scalar};
 
@@ -38,21 +37,9 @@ const TOL_F64: f64 = 1e-13;
 /// was `6.7e-7`.
 const TOL_F32: f64 = 1e-5;
 
-/// `cases` cases; a failure's seed is saved in `tests/proptest-regressions/properties.txt`.
+/// `cases` cases, with this file's regressions (see `cases::config`).
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/properties.txt",
-        ))),
-        // The same cases on every run, so that CI is repeatable; set PROPTEST_RNG_SEED to
-        // draw others.
-        rng_seed: match std::env::var("PROPTEST_RNG_SEED") {
-            Ok(_) => ProptestConfig::default().rng_seed,
-            Err(_) => RngSeed::Fixed(7),
-        },
-        ..ProptestConfig::default()
-    }
+    cases::config(cases, "tests/proptest-regressions/properties.txt")
 }
 
 /// The relative error of `given` against `want`: the largest difference over the largest

@@ -8,7 +8,6 @@ mod cases;
 
 use cases::{Case, FULL, cases};
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use recurrent::{Adagrad, Adam, Backend, NaiveCpu, Optimizer, RmsProp, Sgd, State};
 
 type F64 = NaiveCpu<f64>;
@@ -16,20 +15,9 @@ type F64 = NaiveCpu<f64>;
 /// Cases of each property.
 const CASES: u32 = 128;
 
-/// `cases` cases, the same on every run unless PROPTEST_RNG_SEED is set; a failure's seed is
-/// saved in `tests/proptest-regressions/properties_finite.txt`.
+/// `cases` cases, with this file's regressions (see `cases::config`).
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/properties_finite.txt",
-        ))),
-        rng_seed: match std::env::var("PROPTEST_RNG_SEED") {
-            Ok(_) => ProptestConfig::default().rng_seed,
-            Err(_) => RngSeed::Fixed(7),
-        },
-        ..ProptestConfig::default()
-    }
+    cases::config(cases, "tests/proptest-regressions/properties_finite.txt")
 }
 
 /// NaN, infinity or minus infinity, as the checks print them.

@@ -15,7 +15,6 @@ mod cases;
 
 use cases::{Case, FULL, cases};
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use recurrent::{CellState, Input, NaiveCpu, Result, State};
 
 type F64 = NaiveCpu<f64>;
@@ -23,20 +22,9 @@ type F64 = NaiveCpu<f64>;
 /// Cases of each property.
 const CASES: u32 = 256;
 
-/// `cases` cases, the same on every run unless PROPTEST_RNG_SEED is set; a failure's seed is
-/// saved in `tests/proptest-regressions/properties_rejects.txt`.
+/// `cases` cases, with this file's regressions (see `cases::config`).
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/properties_rejects.txt",
-        ))),
-        rng_seed: match std::env::var("PROPTEST_RNG_SEED") {
-            Ok(_) => ProptestConfig::default().rng_seed,
-            Err(_) => RngSeed::Fixed(7),
-        },
-        ..ProptestConfig::default()
-    }
+    cases::config(cases, "tests/proptest-regressions/properties_rejects.txt")
 }
 
 /// One thing wrong with an otherwise valid case. The numbers pick where and by how much; each

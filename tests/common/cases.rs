@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use proptest::prelude::*;
+use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use recurrent::{Backend, CellKind, CellState, Input, Nonlinearity, Rnn, RnnConfig, Scalar, State};
@@ -241,5 +242,19 @@ impl Case {
         (0..self.rows())
             .map(|_| rng.random_range(0..self.classes()))
             .collect()
+    }
+}
+
+/// `cases` cases, the same on every run (so that CI is repeatable) unless PROPTEST_RNG_SEED is
+/// set; a failure's seed is saved in `file` (under `tests/proptest-regressions/`).
+pub fn config(cases: u32, file: &'static str) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
+        rng_seed: match std::env::var("PROPTEST_RNG_SEED") {
+            Ok(_) => ProptestConfig::default().rng_seed,
+            Err(_) => RngSeed::Fixed(7),
+        },
+        ..ProptestConfig::default()
     }
 }
