@@ -72,7 +72,9 @@ pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use loss::{CrossEntropy, Reduction};
 pub use model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
-pub use optim::{Adagrad, Adam, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr};
+pub use optim::{
+    Adagrad, Adam, CosineLr, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr,
+};
 pub use params::{Linear, Params};
 pub use sample::Sampler;
 pub use scalar::Scalar;

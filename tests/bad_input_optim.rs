@@ -8,7 +8,7 @@ mod errors;
 
 use errors::{BadInput, F32, F64, gradients, mentions, model, params_of, sized};
 use recurrent::io::Tensor;
-use recurrent::optim::{ExponentialLr, StepLr};
+use recurrent::optim::{CosineLr, ExponentialLr, StepLr};
 use recurrent::prelude::*;
 use recurrent::{Result, StateDict};
 
@@ -53,6 +53,7 @@ fn every_learning_rate_must_be_finite_and_positive() {
         unit(Adam::<F64>::adamw(lr)).config(&parts("Adam"));
         unit(StepLr::new(lr, 1, 0.5)).config(&parts("StepLR"));
         unit(ExponentialLr::new(lr, 0.5)).config(&parts("ExponentialLR"));
+        unit(CosineLr::new(lr, 10)).config(&parts("CosineAnnealingLR"));
     }
 }
 
@@ -69,6 +70,12 @@ fn every_epsilon_and_gamma_must_be_finite_and_positive() {
     unit(StepLr::new(0.1, 0, 0.5)).config(&["step size", "at least 1", "given 0"]);
     let exp = ExponentialLr::new(0.1, 0.5).unwrap();
     unit(exp.first_decay_at(0)).config(&["first decay", "given 0"]);
+    unit(CosineLr::new(0.1, 0)).config(&["T_max", "at least 1", "given 0"]);
+    let cosine = CosineLr::new(0.1, 10).unwrap();
+    for (v, given) in [(-1e-3, "-0.001"), (f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
+        unit(cosine.eta_min(v)).config(&["eta_min", "finite and >= 0", given]);
+    }
+    unit(cosine.eta_min(0.1)).config(&["eta_min", "below the base rate", "given 0.1"]);
 }
 
 #[test]

@@ -8,8 +8,10 @@
 //!   `Cpu<f64>`. After every step each parameter, and after the last every state buffer, must
 //!   agree with PyTorch within [`TOLERANCE`], relative; the worst error of each case is printed.
 //!   The configured hyperparameters (PyTorch's defaults included) must equal PyTorch's.
-//! - Schedules: `StepLr` and `ExponentialLr` give PyTorch's `StepLR` and `ExponentialLR` rates
-//!   bit for bit over 30 epochs; char-rnn's delayed decay by hand.
+//! - Schedules: `StepLr`, `ExponentialLr` and `CosineLr` give PyTorch's `StepLR` and
+//!   `ExponentialLR` rates and `CosineAnnealingLR`'s closed form bit for bit over 30 epochs
+//!   (the cosine's recursive `step()` within 1e-15); char-rnn's delayed decay by hand; the
+//!   cosine past `t_max`.
 //! - min-char-rnn's Adagrad (`eps` under the root) against values computed by hand.
 //! - Checkpoints: 3 steps, `state_dict` through the file format, a fresh optimiser, 2 more steps
 //!   give the same bits as 5 steps without a stop, parameters and state, in f64 and f32.
@@ -19,7 +21,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use recurrent::optim::{ExponentialLr, StepLr};
+use recurrent::optim::{CosineLr, ExponentialLr, StepLr};
 use recurrent::prelude::*;
 use recurrent::{Scalar, StateDict};
 
@@ -263,18 +265,46 @@ fn schedules_give_torchs_rates_bit_for_bit() {
     let want = fixture("schedules");
     let step = StepLr::new(2e-3, 3, 0.5).unwrap();
     let exponential = ExponentialLr::new(2e-3, 0.97).unwrap();
-    for (epoch, (&s, &e)) in floats(&want, "step_lr")
-        .iter()
-        .zip(floats(&want, "exponential_lr"))
-        .enumerate()
-    {
-        assert_eq!(step.lr_at(epoch as u64), s, "StepLR, epoch {epoch}");
-        assert_eq!(
-            exponential.lr_at(epoch as u64),
-            e,
-            "ExponentialLR, epoch {epoch}"
+    let epochs = floats(&want, "cosine_lr").len() as u64;
+    let cosine = CosineLr::new(2e-3, epochs).unwrap().eta_min(1e-5).unwrap();
+    let cases: [(&dyn Schedule, &str); 3] = [
+        (&step, "step_lr"),
+        (&exponential, "exponential_lr"),
+        (&cosine, "cosine_lr"),
+    ];
+    for (schedule, name) in cases {
+        for (epoch, &lr) in floats(&want, name).iter().enumerate() {
+            assert_eq!(schedule.lr_at(epoch as u64), lr, "{name}, epoch {epoch}");
+        }
+    }
+    // PyTorch's `scheduler.step()` updates the cosine's rate recursively, about 1 ulp from its
+    // closed form.
+    for (epoch, &lr) in floats(&want, "cosine_lr_stepped").iter().enumerate() {
+        let ours = cosine.lr_at(epoch as u64);
+        assert!(
+            (ours - lr).abs() <= 1e-15 * lr,
+            "epoch {epoch}: {ours} against {lr}"
         );
     }
+}
+
+#[test]
+fn cosine_reaches_eta_min_at_t_max_and_climbs_back() {
+    let cosine = CosineLr::new(0.1, 8).unwrap().eta_min(1e-3).unwrap();
+    assert_eq!(cosine.lr_at(8), 1e-3);
+    assert_eq!(cosine.lr_at(16), 0.1);
+    for k in 1..8 {
+        // Symmetric about t_max, falling before it.
+        assert!((cosine.lr_at(8 - k) - cosine.lr_at(8 + k)).abs() < 1e-15);
+        assert!(cosine.lr_at(k) < cosine.lr_at(k - 1));
+    }
+    // Annealing to 0: the last epoch before t_max still trains; at t_max the rate is 0, which
+    // an optimiser refuses.
+    let to_zero = CosineLr::new(0.1, 4).unwrap();
+    let mut sgd = Sgd::<NaiveCpu<f64>>::new(0.5).unwrap();
+    to_zero.apply(&mut sgd, 3).unwrap();
+    assert!(sgd.lr() > 0.0 && sgd.lr() < 0.1);
+    assert!(to_zero.apply(&mut sgd, 4).is_err());
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //!
 //! Every optimiser implements [`Optimizer`]: [`step`](Optimizer::step), the learning rate
 //! ([`lr`](Optimizer::lr), [`set_lr`](Optimizer::set_lr), which a [`Schedule`] such as
-//! [`StepLr`] or [`ExponentialLr`] drives), and checkpoints
+//! [`StepLr`], [`ExponentialLr`] or [`CosineLr`] drives), and checkpoints
 //! ([`state_dict`](Optimizer::state_dict), [`load_state_dict`](Optimizer::load_state_dict)).
 //!
 //! ```
@@ -108,7 +108,7 @@ mod state;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use rmsprop::RmsProp;
-pub use schedule::{ExponentialLr, Schedule, StepLr};
+pub use schedule::{CosineLr, ExponentialLr, Schedule, StepLr};
 pub use sgd::Sgd;
 
 use crate::backend::Backend;

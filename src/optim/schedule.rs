@@ -156,3 +156,73 @@ impl Schedule for ExponentialLr {
         decayed(self.base_lr, self.gamma, decays)
     }
 }
+
+/// Cosine annealing, PyTorch's `CosineAnnealingLR`: from `base_lr` down to `eta_min` along half
+/// a cosine over `t_max` epochs (or steps),
+/// `lr_at(e) = eta_min + (base_lr - eta_min) * (1 + cos(pi * e / t_max)) / 2`.
+///
+/// Past `t_max` the formula goes on, as PyTorch's does: the rate climbs back to `base_lr` at
+/// `2 * t_max`. Set `t_max` to the length of the run to end it at `eta_min`. With `eta_min` 0
+/// the rate at `t_max` itself is 0, which [`apply`](Schedule::apply) refuses (an optimiser does
+/// not take a zero rate); a loop over the epochs `0..t_max` never asks for it. The rates are
+/// PyTorch's closed form (what `scheduler.step(epoch)` sets), operation for operation, so they
+/// equal it to the last bit. PyTorch's plain `scheduler.step()` updates the rate recursively
+/// instead, which stays within about an ulp of the closed form over the first `t_max` epochs
+/// and drifts further in the last digits after.
+///
+/// ```
+/// use recurrent::optim::{CosineLr, Schedule};
+/// let anneal = CosineLr::new(0.1, 10)?.eta_min(1e-4)?;
+/// assert_eq!(anneal.lr_at(0), 0.1);
+/// assert_eq!(anneal.lr_at(5), 0.050050000000000004);
+/// assert_eq!(anneal.lr_at(10), 1e-4);
+/// # Ok::<(), recurrent::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CosineLr {
+    base_lr: f64,
+    t_max: u64,
+    eta_min: f64,
+}
+
+impl CosineLr {
+    /// Starts at `base_lr` and anneals to 0 over `t_max` epochs (or steps).
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `base_lr` is finite and positive and `t_max` at least 1.
+    pub fn new(base_lr: f64, t_max: u64) -> Result<Self> {
+        check::learning_rate("CosineAnnealingLR", base_lr)?;
+        if t_max == 0 {
+            return Err(Error::config(
+                "CosineAnnealingLR: T_max must be at least 1, given 0",
+            ));
+        }
+        Ok(CosineLr {
+            base_lr,
+            t_max,
+            eta_min: 0.0,
+        })
+    }
+
+    /// Anneals to `eta_min` instead of 0.
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `eta_min` is finite, at least 0 and below the base rate.
+    pub fn eta_min(self, eta_min: f64) -> Result<Self> {
+        check::non_negative("CosineAnnealingLR", "eta_min", eta_min)?;
+        if eta_min >= self.base_lr {
+            return Err(Error::config(format!(
+                "CosineAnnealingLR: eta_min must be below the base rate {}, given {eta_min}",
+                self.base_lr
+            )));
+        }
+        Ok(CosineLr { eta_min, ..self })
+    }
+}
+
+impl Schedule for CosineLr {
+    fn lr_at(&self, epoch: u64) -> f64 {
+        let phase = std::f64::consts::PI * epoch as f64 / self.t_max as f64;
+        self.eta_min + (self.base_lr - self.eta_min) * (1.0 + phase.cos()) / 2.0
+    }
+}
