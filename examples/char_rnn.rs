@@ -25,7 +25,7 @@ use recurrent::checkpoint::{Checkpoint, Progress};
 use recurrent::data::{Corpus, Vocab, Window, split};
 use recurrent::prelude::*;
 use recurrent::sample::{Sampler, generate};
-use recurrent::{ExponentialLr, Schedule};
+use recurrent::{CosineLr, ExponentialLr, Schedule};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,27 +63,41 @@ struct Args {
     /// Optimiser
     #[arg(long, value_enum, default_value_t = OptimizerArg::Rmsprop)]
     optimizer: OptimizerArg,
+    /// How the learning rate falls: `exponential` multiplies it by `--lr-decay` after every
+    /// epoch from `--decay-after` on (char-rnn's); `cosine` anneals it from `--lr` at the first
+    /// update to `--lr-min` after the last of `--steps` (PyTorch's CosineAnnealingLR, one value
+    /// per update; needs `--steps`)
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Exponential)]
+    schedule: ScheduleArg,
     /// Learning-rate decay per epoch after `--decay-after` epochs (char-rnn: 0.97 after 10)
     #[arg(long, default_value_t = 0.97)]
     lr_decay: f64,
+    /// Where `--schedule cosine` ends
+    #[arg(long, default_value_t = 0.0)]
+    lr_min: f64,
     /// Epochs before the learning rate starts to decay
     #[arg(long, default_value_t = 10)]
     decay_after: u64,
     /// Dropout between layers
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
+    /// Dropout on the top layer's output, before the output layer (char-rnn's `-dropout`
+    /// applies there too)
+    #[arg(long, default_value_t = 0.0)]
+    output_dropout: f64,
     /// Element-wise gradient clipping threshold
     #[arg(long, default_value_t = 5.0)]
     clip: f64,
     /// Fraction of the text, at its end, kept for validation
     #[arg(long, default_value_t = 0.05)]
     val_fraction: f64,
-    /// Stop after this many updates (default: stop on time)
+    /// Stop after this many updates in all, counting a resumed run's (default: stop on time)
     #[arg(long)]
     steps: Option<u64>,
-    /// Stop after this many minutes (when `--steps` is not given)
-    #[arg(long, default_value_t = 2.0)]
-    minutes: f64,
+    /// Stop after this many minutes of this run [default: 2 without `--steps`; with it, no
+    /// limit]; with both, at whichever comes first
+    #[arg(long)]
+    minutes: Option<f64>,
     /// Evaluate, sample and checkpoint every this many updates
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     eval_every: u64,
@@ -125,6 +139,12 @@ enum CellArg {
     Rnn,
     Lstm,
     Gru,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum ScheduleArg {
+    Exponential,
+    Cosine,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -189,6 +209,38 @@ fn sampler(args: &Args) -> Result<Sampler> {
     }
 }
 
+/// The learning rate of every update: set per epoch (exponential decay) or per update (cosine).
+enum LrSchedule {
+    PerEpoch(ExponentialLr),
+    PerUpdate(CosineLr),
+}
+
+impl LrSchedule {
+    fn apply(&self, opt: &mut dyn Optimizer<Backend32>, progress: &Progress) -> Result<()> {
+        match self {
+            LrSchedule::PerEpoch(s) => opt.set_lr(s.lr_at(progress.epoch)),
+            LrSchedule::PerUpdate(s) => opt.set_lr(s.lr_at(progress.step)),
+        }
+    }
+}
+
+fn schedule(args: &Args) -> Result<LrSchedule> {
+    Ok(match (args.schedule, args.steps) {
+        (ScheduleArg::Exponential, _) => LrSchedule::PerEpoch(
+            ExponentialLr::new(args.lr, args.lr_decay)?.first_decay_at(args.decay_after)?,
+        ),
+        (ScheduleArg::Cosine, Some(steps)) => {
+            LrSchedule::PerUpdate(CosineLr::new(args.lr, steps)?.eta_min(args.lr_min)?)
+        }
+        (ScheduleArg::Cosine, None) => {
+            return Err(Error::Config {
+                message: "--schedule cosine needs --steps: the run's length is the cosine's"
+                    .to_string(),
+            });
+        }
+    })
+}
+
 fn optimizer(args: &Args) -> Result<Box<dyn Optimizer<Backend32>>> {
     Ok(match args.optimizer {
         OptimizerArg::Sgd => Box::new(Sgd::new(args.lr)?.momentum(0.9)?),
@@ -207,12 +259,16 @@ fn read_text(path: &Path) -> Result<String> {
 
 fn train(args: &Args, backend: Backend32) -> Result<()> {
     sampler(args)?; // a bad --temperature or --top-k is an error now, not at the first sample
-    let budget = Duration::try_from_secs_f64(args.minutes * 60.0).map_err(|_| Error::Config {
-        message: format!(
-            "--minutes must be a finite number >= 0, given {}",
-            args.minutes
-        ),
-    })?;
+    // No time limit when only `--steps` is given.
+    let minutes = args.minutes.or(args.steps.is_none().then_some(2.0));
+    let budget = minutes
+        .map(|m| {
+            Duration::try_from_secs_f64(m * 60.0).map_err(|_| Error::Config {
+                message: format!("--minutes must be a finite number >= 0, given {m}"),
+            })
+        })
+        .transpose()?;
+    let schedule = schedule(args)?;
     if args.resume.is_none() && !args.force && args.save.exists() {
         return Err(Error::Config {
             message: format!(
@@ -300,6 +356,7 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
             }
             .layers(args.layers)
             .dropout(args.dropout)
+            .output_dropout(args.output_dropout)
             .output(vocab.len());
             let mut rng = StdRng::seed_from_u64(args.seed);
             let rnn = Rnn::new(backend.clone(), config, &mut rng)?;
@@ -307,7 +364,6 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         }
     };
     let windows = train_data.len();
-    let schedule = ExponentialLr::new(args.lr, args.lr_decay)?.first_decay_at(args.decay_after)?;
     let loss = CrossEntropy::mean();
     let chars_per_step = (args.batch * args.seq) as f64;
     let parameters: usize = rnn
@@ -333,7 +389,10 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         backend.threads(),
     );
 
-    let bar = progress_bar(args.steps.map(|s| s.saturating_sub(progress.step)), budget);
+    let bar = progress_bar(
+        args.steps.map(|s| s.saturating_sub(progress.step)),
+        budget.unwrap_or(Duration::MAX),
+    );
     let (start, first_step) = (Instant::now(), progress.step);
     let mut window = Window::default();
     let mut last_loss = f64::NAN;
@@ -360,16 +419,14 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         Ok(())
     };
     loop {
-        let done = match args.steps {
-            Some(steps) => progress.step >= steps,
-            None => start.elapsed() >= budget,
-        };
+        let done = args.steps.is_some_and(|steps| progress.step >= steps)
+            || budget.is_some_and(|budget| start.elapsed() >= budget);
         if done {
             break;
         }
         let update_start = Instant::now();
         train_data.fill(progress.window, &mut window)?;
-        schedule.apply(opt.as_mut(), progress.epoch)?;
+        schedule.apply(opt.as_mut(), &progress)?;
         if window.reset {
             state = None; // a new pass: every stream starts again from its beginning
         }

@@ -373,13 +373,13 @@ impl RnnConfig {
     /// The configuration a PyTorch state dict describes: the cell from the gate count (rows of
     /// `weight_hh_l0` over its columns: 1 RNN, 3 GRU, 4 LSTM), sizes from the shapes, layers and
     /// directions from the names, biases and the output layer from their presence. The Elman
-    /// non-linearity and the dropout probability are not in a PyTorch state dict: `tanh` unless
-    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout` (both as
-    /// [`Rnn::state_dict`] writes them).
+    /// non-linearity and the dropout probabilities are not in a PyTorch state dict: `tanh` unless
+    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout` or
+    /// `output_dropout` (all as [`Rnn::state_dict`] writes them).
     ///
     /// # Errors
     /// [`Error::StateDict`] if `weight_ih_l0` or `weight_hh_l0` is missing or mis-shaped;
-    /// [`Error::Format`] if the metadata `dropout` is not a number.
+    /// [`Error::Format`] if the metadata `dropout` or `output_dropout` is not a number.
     pub fn from_state_dict(dict: &StateDict) -> Result<RnnConfig> {
         let matrix = |name: &str| match dict.get(name).map(Tensor::shape) {
             Some(&[rows, cols]) => Ok((rows, cols)),
@@ -412,17 +412,18 @@ impl RnnConfig {
         let layers = (0..)
             .take_while(|k| dict.get(&format!("weight_ih_l{k}")).is_some())
             .count();
-        let dropout = match dict.metadata().get("dropout") {
-            None => 0.0,
+        let probability = |key: &str| match dict.metadata().get(key) {
+            None => Ok(0.0),
             Some(text) => text.parse().map_err(|_| Error::Format {
-                message: format!("metadata dropout = {text:?} is not a number"),
-            })?,
+                message: format!("metadata {key} = {text:?} is not a number"),
+            }),
         };
         let mut config = RnnConfig::new(kind, input, hidden)
             .layers(layers)
             .bidirectional(dict.get("weight_ih_l0_reverse").is_some())
             .bias(dict.get("bias_ih_l0").is_some())
-            .dropout(dropout);
+            .dropout(probability("dropout")?)
+            .output_dropout(probability("output_dropout")?);
         if let Ok((size, _)) = matrix("out.weight") {
             config = config
                 .output(size)
@@ -465,8 +466,8 @@ impl<B: Backend> Rnn<B> {
     /// The parameters as a PyTorch `state_dict`: PyTorch's names and shapes (biases `[n]`), in
     /// the model's scalar type, with what the names and shapes do not say in the metadata:
     /// `cell` (`RNN`, `LSTM` or `GRU`), `nonlinearity` (Elman cells: `tanh` or `relu`),
-    /// `dropout` (the probability, as text that parses back to the same `f64`) and `format`
-    /// (`pt`, which `safetensors`' PyTorch loader expects).
+    /// `dropout` and `output_dropout` (the probabilities, as text that parses back to the same
+    /// `f64`) and `format` (`pt`, which `safetensors`' PyTorch loader expects).
     pub fn state_dict(&self) -> StateDict {
         let backend = self.backend();
         let dtype = dtype_of::<B::Scalar>();
@@ -491,6 +492,10 @@ impl<B: Backend> Rnn<B> {
         }
         // Debug formatting: the shortest text that parses back to the same f64.
         dict.set_metadata("dropout", format!("{:?}", config.dropout_probability()));
+        dict.set_metadata(
+            "output_dropout",
+            format!("{:?}", config.output_dropout_probability()),
+        );
         dict.set_metadata("format", "pt");
         dict
     }

@@ -64,6 +64,8 @@ fn new_rejects_dropout_outside_zero_to_one() {
         // One layer has nowhere to apply it, but the value is still wrong.
         let config = RnnConfig::gru(4, 3).dropout(p);
         Rnn::new(F32::new(), config, &mut rng()).config(&["dropout", given]);
+        let config = RnnConfig::lstm(4, 3).output_dropout(p).output(4);
+        Rnn::new(F64::new(), config, &mut rng()).config(&["output dropout", "[0, 1)", given]);
     }
     for p in [0.0, 0.5, 0.999] {
         let config = RnnConfig::rnn(4, 3).layers(2).dropout(p);

@@ -514,6 +514,7 @@ fn the_file_holds_the_documented_names_and_keys() {
     let recurrent = recurrent.chain(&["output_bias", "output_size", "seed", "step", "vocab"]);
     let mut want: Vec<String> = ["cell", "dropout", "format"].map(String::from).to_vec();
     want.extend(optim.map(|k| format!("optim.{k}")));
+    want.push("output_dropout".to_string());
     want.extend(
         recurrent
             .chain(&["window"])

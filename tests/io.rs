@@ -38,6 +38,7 @@ fn every_cell_kind_round_trips_bit_for_bit() {
             .output(5),
         // Dropout is not in a PyTorch state dict: the metadata carries it.
         RnnConfig::gru(5, 4).layers(2).bias(false).dropout(0.3),
+        RnnConfig::lstm(5, 4).output_dropout(0.25).output(5),
     ];
     for (k, config) in configs.into_iter().enumerate() {
         let rnn = model(config.clone(), 40 + k as u64);
@@ -49,7 +50,7 @@ fn every_cell_kind_round_trips_bit_for_bit() {
     }
     assert_eq!(
         dir.entries().len(),
-        3,
+        4,
         "no temporary files left: {:?}",
         dir.entries()
     );
@@ -103,6 +104,24 @@ fn a_malformed_dropout_is_an_error_not_a_default() {
     let config = RnnConfig::from_state_dict(&dict).unwrap();
     let err = Rnn::from_state_dict(NaiveCpu::<f64>::new(), config, &dict, true).unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    // The output dropout likewise; a file without it (written before it existed) has none.
+    let mut dict = rnn.state_dict();
+    dict.set_metadata("output_dropout", "most");
+    let err = RnnConfig::from_state_dict(&dict).unwrap_err();
+    assert!(
+        matches!(&err, Error::Format { message } if message.contains("output_dropout")),
+        "{err:?}"
+    );
+    let mut older = StateDict::new();
+    for name in rnn.state_dict().names() {
+        older.insert(
+            name.to_string(),
+            rnn.state_dict().get(name).unwrap().clone(),
+        );
+    }
+    older.set_metadata("dropout", "0.5");
+    let config = RnnConfig::from_state_dict(&older).unwrap();
+    assert_eq!(config.output_dropout_probability(), 0.0);
 }
 
 #[test]

@@ -259,6 +259,64 @@ fn dropout_gradients_match_finite_differences_under_the_same_mask() {
 }
 
 #[test]
+fn output_dropout_drops_before_the_output_layer_and_its_gradients_check() {
+    let (vocab, batch, steps) = (4, 3, 4);
+    let config = RnnConfig::lstm(vocab, 6)
+        .layers(2)
+        .dropout(0.2)
+        .output_dropout(0.5)
+        .output(vocab);
+    let rnn = model(config, 21);
+    let mut r = rng(22);
+    let input = Input::ids(random_ids(steps * batch, vocab, &mut r), batch);
+    let targets = random_ids(steps * batch, vocab, &mut r);
+    let trace = rnn.forward_train(&input, None, &mut rng(6)).unwrap();
+    let backend = rnn.backend();
+    // Output dropout alone leaves the states as inference has them; the logits differ.
+    let only_output = model(
+        RnnConfig::lstm(vocab, 6)
+            .layers(2)
+            .output_dropout(0.5)
+            .output(vocab),
+        21,
+    );
+    let t = only_output
+        .forward_train(&input, None, &mut rng(6))
+        .unwrap();
+    let p = only_output.forward(&input, None).unwrap();
+    assert_eq!(t.hidden(), p.hidden(), "the states are not dropped");
+    assert_ne!(t.logits(), p.logits(), "what the output layer reads is");
+    // Under the same mask, the loss is smooth in the weights: finite differences follow it.
+    let loss_of = |m: &Rnn<F64>| -> recurrent::Result<f64> {
+        let trace = m.forward_train(&input, None, &mut rng(6))?;
+        Ok(CrossEntropy::sum()
+            .forward(m.backend(), trace.logits(), &targets)?
+            .0)
+    };
+    let (_, d) = CrossEntropy::sum()
+        .forward(backend, trace.logits(), &targets)
+        .unwrap();
+    let grads = rnn.backward(&trace, &d).unwrap();
+    for name in ["out.weight", "weight_hh_l1", "weight_ih_l0"] {
+        let point = backend.to_vec(rnn.parameter(name).unwrap());
+        let analytic = backend.to_vec(grads.get(name).unwrap());
+        let report = recurrent::gradcheck::check(
+            name,
+            &point,
+            &analytic,
+            |v| {
+                let mut moved = rnn.clone();
+                moved.set_parameter(name, v.to_vec())?;
+                loss_of(&moved)
+            },
+            recurrent::gradcheck::Options::default(),
+        )
+        .unwrap();
+        assert!(report.worst < 1e-6, "{report:?}");
+    }
+}
+
+#[test]
 fn parameter_shapes_are_known_before_allocation_for_every_layout() {
     let configs = [
         RnnConfig::lstm(7, 3)

@@ -119,7 +119,8 @@ pub(super) fn write_config(config: &RnnConfig, dict: &mut StateDict) {
     }
 }
 
-/// The configuration in `dict`'s metadata: `cell`, `nonlinearity` and `dropout` as
+/// The configuration in `dict`'s metadata: `cell`, `nonlinearity`, `dropout` and
+/// `output_dropout` (absent in files written before it existed: 0) as
 /// [`Rnn::state_dict`] writes them, the rest as [`write_config`] does.
 pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
     let meta = dict.metadata();
@@ -165,6 +166,10 @@ pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
         .bidirectional(parse(dict, BIDIRECTIONAL, boolean)?)
         .bias(parse(dict, BIAS, boolean)?)
         .dropout(parse(dict, "dropout", "a number")?)
+        .output_dropout(match meta.get("output_dropout") {
+            None => 0.0, // files written before output dropout existed
+            Some(_) => parse(dict, "output_dropout", "a number")?,
+        })
         .output_bias(parse(dict, OUTPUT_BIAS, boolean)?);
     Ok(match output {
         Some(size) => config.output(size),

@@ -109,7 +109,7 @@ impl<B: Backend> Rnn<B> {
         let mut flows = flow.map(|f| f.prepare(self.params.layers.len(), dirs));
         let mut d_hidden = match (&self.params.out, &mut grads.out) {
             (Some(linear), Some(g)) => {
-                output_backward(backend, linear, g, trace.hidden(), d_logits)
+                output_backward(backend, linear, g, trace.top_input(), d_logits)
             }
             _ => d_logits.clone(),
         };

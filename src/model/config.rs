@@ -24,6 +24,7 @@ pub struct RnnConfig {
     layers: usize,
     bidirectional: bool,
     dropout: f64,
+    output_dropout: f64,
     output: Option<usize>,
     bias: bool,
     output_bias: bool,
@@ -40,6 +41,7 @@ impl RnnConfig {
             layers: 1,
             bidirectional: false,
             dropout: 0.0,
+            output_dropout: 0.0,
             output: None,
             bias: true,
             output_bias: true,
@@ -79,6 +81,15 @@ impl RnnConfig {
     /// [`Rnn::forward_train`](crate::Rnn::forward_train) only (PyTorch's `dropout`).
     pub fn dropout(mut self, p: f64) -> Self {
         self.dropout = p;
+        self
+    }
+
+    /// Dropout probability on the last layer's output, before the output projection, applied
+    /// by [`Rnn::forward_train`](crate::Rnn::forward_train) only. char-rnn drops there as well
+    /// as between layers; in PyTorch it is an `nn.Dropout` between the recurrent module and the
+    /// `nn.Linear`. Default 0. With no output projection it applies to the model's output.
+    pub fn output_dropout(mut self, p: f64) -> Self {
+        self.output_dropout = p;
         self
     }
 
@@ -136,6 +147,11 @@ impl RnnConfig {
     /// The dropout probability between layers.
     pub fn dropout_probability(&self) -> f64 {
         self.dropout
+    }
+
+    /// The dropout probability on the last layer's output.
+    pub fn output_dropout_probability(&self) -> f64 {
+        self.output_dropout
     }
 
     /// Whether the cells have biases.
@@ -223,11 +239,15 @@ impl RnnConfig {
                 "{what} must be at least 1, given {value}"
             )));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::config(format!(
-                "dropout must be in [0, 1), given {}",
-                self.dropout
-            )));
+        for (what, p) in [
+            ("dropout", self.dropout),
+            ("output dropout", self.output_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::config(format!(
+                    "{what} must be in [0, 1), given {p}"
+                )));
+            }
         }
         self.parameter_shapes().map(|_| ())
     }

@@ -171,7 +171,9 @@ impl<B: Backend> Rnn<B> {
 
     /// As [`forward`](Rnn::forward), in training mode: with a dropout probability `p > 0` in the
     /// configuration, each output of every layer but the last is zeroed with probability `p`
-    /// and the rest scaled by `1/(1-p)`, drawing from `rng` (the same seed gives the same masks).
+    /// and the rest scaled by `1/(1-p)`, drawing from `rng` (the same seed gives the same masks);
+    /// the last layer's output likewise with the
+    /// [output dropout](RnnConfig::output_dropout) probability.
     ///
     /// # Errors
     /// As [`forward`](Rnn::forward).
@@ -181,15 +183,7 @@ impl<B: Backend> Rnn<B> {
         initial_state: Option<&State<B>>,
         rng: &mut R,
     ) -> Result<Trace<B>> {
-        let mut draw = |rows, cols| {
-            dropout_mask(
-                &self.backend,
-                rows,
-                cols,
-                self.config.dropout_probability(),
-                rng,
-            )
-        };
+        let mut draw = |rows, cols, p| dropout_mask(&self.backend, rows, cols, p, rng);
         self.run(input, initial_state, Some(&mut draw))
     }
 
@@ -197,7 +191,7 @@ impl<B: Backend> Rnn<B> {
         &self,
         input: &Input<B>,
         initial_state: Option<&State<B>>,
-        mut dropout: Option<&mut dyn FnMut(usize, usize) -> Option<B::Matrix>>,
+        mut dropout: Option<&mut dyn FnMut(usize, usize, f64) -> Option<B::Matrix>>,
     ) -> Result<Trace<B>> {
         let backend = &self.backend;
         let (kind, batch) = (self.config.kind(), input.batch());
@@ -240,9 +234,13 @@ impl<B: Backend> Rnn<B> {
                 record.joined = Some(self.join_directions(&record.forward, &trace, rows));
                 record.reverse = Some((trace, reversed));
             }
-            if let (Some(draw), true) = (dropout.as_mut(), layer + 1 < layers) {
+            if let Some(draw) = dropout.as_mut() {
+                let p = match layer + 1 < layers {
+                    true => self.config.dropout_probability(),
+                    false => self.config.output_dropout_probability(),
+                };
                 let (rows, cols) = backend.shape(record.output());
-                if let Some(mask) = draw(rows, cols) {
+                if let Some(mask) = draw(rows, cols, p) {
                     let mut dropped = record.output().clone();
                     backend.mul(&mut dropped, &mask);
                     record.dropout = Some((mask, dropped));
@@ -253,7 +251,7 @@ impl<B: Backend> Rnn<B> {
         let top = records
             .last()
             .expect("validated: at least one layer")
-            .output();
+            .next_input();
         let logits = match &self.params.out {
             Some(linear) => project_output(backend, linear, top),
             None => top.clone(),

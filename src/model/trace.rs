@@ -83,6 +83,15 @@ impl<B: Backend> Trace<B> {
             .output()
     }
 
+    /// What the output projection read: [`hidden`](Trace::hidden), after output dropout in
+    /// training mode.
+    pub(crate) fn top_input(&self) -> &B::Matrix {
+        self.records
+            .last()
+            .expect("a model has at least one layer")
+            .next_input()
+    }
+
     /// The state after the last step of every layer and direction, to pass to the next
     /// `forward` (truncated BPTT); PyTorch's `h_n` (and `c_n`). For a variable-length batch it
     /// is each sequence's state at its own last step; for the backward direction, the state
