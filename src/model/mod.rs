@@ -191,7 +191,7 @@ impl<B: Backend> Rnn<B> {
         &self,
         input: &Input<B>,
         initial_state: Option<&State<B>>,
-        mut dropout: Option<&mut dyn FnMut(usize, usize, f64) -> Option<B::Matrix>>,
+        mut dropout: Option<&mut DrawMask<'_, B>>,
     ) -> Result<Trace<B>> {
         let backend = &self.backend;
         let (kind, batch) = (self.config.kind(), input.batch());
@@ -383,6 +383,10 @@ fn init_linear<B: Backend, R: Rng + ?Sized>(
         },
     })
 }
+
+/// Draws a dropout mask of `rows x cols` at probability `p`: [`dropout_mask`] from the
+/// generator of [`Rnn::forward_train`].
+type DrawMask<'a, B> = dyn FnMut(usize, usize, f64) -> Option<<B as Backend>::Matrix> + 'a;
 
 /// An inverted-dropout mask: each entry `0` with probability `p`, else `1/(1-p)`. `None` when
 /// `p = 0`, so that no mask is applied.
