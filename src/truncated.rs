@@ -58,6 +58,8 @@ use rand::Rng;
 /// each [`step`](Tbptt::step) returns the loss over the chunk and the gradients, which the
 /// caller clips and hands to an optimiser before the next step. Call [`reset`](Tbptt::reset)
 /// where the streams start again (a [`Window`](crate::Window) with `reset` set).
+/// To stop and go on later, save [`context`](Tbptt::context) and [`state`](Tbptt::state) with
+/// the checkpoint and start again with [`resume`](Tbptt::resume).
 ///
 /// Only token-id input and unidirectional models: a backward direction would need steps that
 /// have not arrived.
@@ -152,6 +154,58 @@ impl<B: Backend> Tbptt<B> {
             state: None,
             context: Vec::new(),
             model: None,
+        })
+    }
+
+    /// A TBPTT(k1, k2) that goes on where another left off, from what that one held: its
+    /// [`context`](Tbptt::context) and [`state`](Tbptt::state), saved with a checkpoint (the
+    /// state with [`Checkpoint::with_state`](crate::Checkpoint::with_state), the context ids
+    /// as metadata, for instance). The next [`step`](Tbptt::step) then computes what the
+    /// uninterrupted one would have, bit for bit.
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// use recurrent::Tbptt;
+    ///
+    /// # fn main() -> recurrent::Result<()> {
+    /// let running = Tbptt::<NaiveCpu<f64>>::new(2, 5, 1)?;
+    /// // ... steps, then save `running.context()` and `running.state()` ...
+    /// let context = running.context().to_vec();
+    /// let state = running.state().cloned();
+    /// let resumed = Tbptt::resume(2, 5, 1, context, state)?;
+    /// assert_eq!(resumed.context_steps(), running.context_steps());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`new`](Tbptt::new); [`Error::Shape`] unless the context is a whole number of steps
+    /// of `batch` ids, at most `k2 - k1` of them. The ids and the state are checked against
+    /// the model at the next step, as every step checks its input.
+    pub fn resume(
+        k1: usize,
+        k2: usize,
+        batch: usize,
+        context: Vec<usize>,
+        state: Option<State<B>>,
+    ) -> Result<Self> {
+        let tbptt = Tbptt::new(k1, k2, batch)?;
+        let most = (k2 - k1) * batch;
+        if context.len() % batch != 0 || context.len() > most {
+            return Err(Error::shape(
+                format!(
+                    "truncated BPTT context (whole steps of batch = {batch} ids, at most \
+                     k2 - k1 = {} steps)",
+                    k2 - k1
+                ),
+                most,
+                context.len(),
+            ));
+        }
+        Ok(Tbptt {
+            state,
+            context,
+            ..tbptt
         })
     }
 

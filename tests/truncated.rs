@@ -642,3 +642,107 @@ fn training_with_tbptt_lowers_the_loss() {
     println!("mean loss per pass: {pass_loss:?}");
     assert!(last < 0.5 * first, "first pass {first}, last {last}");
 }
+
+/// `n` updates of TBPTT(3, 8) with Adam from `tbptt` (a fresh or a resumed one), each loss's
+/// bits returned.
+fn train_tbptt(
+    rnn: &mut Rnn<F64>,
+    opt: &mut dyn Optimizer<F64>,
+    tbptt: &mut Tbptt<F64>,
+    chunks: &[(Vec<usize>, Vec<usize>)],
+) -> Vec<u64> {
+    chunks
+        .iter()
+        .map(|(ids, targets)| {
+            let out = tbptt.step(rnn, ids, targets, CrossEntropy::mean()).unwrap();
+            opt.step(rnn, &out.grads).unwrap();
+            out.loss.to_bits()
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_resumed_from_a_checkpoint_with_its_context_continues_bit_for_bit() {
+    use recurrent::checkpoint::{Checkpoint, Progress};
+    let (k1, k2) = (3, 8);
+    for config in configs() {
+        let chunks = stream(9, k1, 31);
+        let start = model(config.clone(), 32);
+        let new_adam = || recurrent::Adam::<F64>::new(1e-2).unwrap();
+        // Without a stop.
+        let (mut rnn, mut opt) = (start.clone(), new_adam());
+        let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+        let whole = train_tbptt(&mut rnn, &mut opt, &mut tbptt, &chunks);
+        // Stopped after 4 updates, the context and state saved with the checkpoint.
+        let (mut first, mut opt) = (start.clone(), new_adam());
+        let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
+        let mut losses = train_tbptt(&mut first, &mut opt, &mut tbptt, &chunks[..4]);
+        assert_eq!(tbptt.context_steps(), k2 - k1);
+        let context: Vec<String> = tbptt.context().iter().map(usize::to_string).collect();
+        let bytes = Checkpoint::new(first, &opt, Progress::new(0))
+            .with_state(tbptt.state().cloned())
+            .with_metadata("tbptt_context", context.join(","))
+            .to_state_dict()
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        drop((tbptt, opt));
+        let loaded = Checkpoint::from_bytes(F64::new(), &bytes).unwrap();
+        let mut opt = new_adam();
+        loaded.restore_optimizer(&mut opt).unwrap();
+        let context = loaded.metadata["tbptt_context"]
+            .split(',')
+            .map(|id| id.parse().unwrap())
+            .collect();
+        let mut tbptt = Tbptt::resume(k1, k2, BATCH, context, loaded.state.clone()).unwrap();
+        let mut rnn_resumed = loaded.rnn;
+        losses.extend(train_tbptt(
+            &mut rnn_resumed,
+            &mut opt,
+            &mut tbptt,
+            &chunks[4..],
+        ));
+        assert_eq!(losses, whole, "{config:?}: every loss");
+        for (name, m) in rnn.parameters() {
+            let resumed = rnn_resumed.parameter(&name).unwrap();
+            assert_eq!(bits(resumed), bits(m), "{config:?}: {name}");
+        }
+        // Without the context the resumed run differs: the test can tell.
+        let loaded = Checkpoint::from_bytes(F64::new(), &bytes).unwrap();
+        let mut no_context = Tbptt::resume(k1, k2, BATCH, vec![], loaded.state).unwrap();
+        let (ids, targets) = &chunks[4];
+        let step = no_context
+            .step(&loaded.rnn, ids, targets, CrossEntropy::mean())
+            .unwrap();
+        assert_ne!(step.loss.to_bits(), whole[4]);
+    }
+}
+
+#[test]
+fn resume_refuses_a_context_that_is_not_whole_steps_or_too_long() {
+    let (k1, k2) = (2, 5);
+    for (len, given) in [(3, "3"), (7, "7"), (8, "8")] {
+        match Tbptt::<F64>::resume(k1, k2, BATCH, vec![0; len], None) {
+            Err(Error::Shape {
+                what,
+                expected,
+                given: g,
+            }) => {
+                assert!(
+                    what.contains("context") && what.contains("k2 - k1 = 3"),
+                    "{what}"
+                );
+                assert_eq!((expected.as_str(), g.as_str()), ("6", given));
+            }
+            other => panic!("context of {len}: expected a shape error, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Tbptt::<F64>::resume(0, 5, BATCH, vec![], None),
+        Err(Error::Config { .. })
+    ));
+    for len in [0, 2, 6] {
+        let resumed = Tbptt::<F64>::resume(k1, k2, BATCH, vec![1; len], None).unwrap();
+        assert_eq!(resumed.context_steps(), len / BATCH);
+    }
+}
