@@ -191,7 +191,7 @@ impl<B: Backend> Tbptt<B> {
     ) -> Result<Self> {
         let tbptt = Tbptt::new(k1, k2, batch)?;
         let most = (k2 - k1) * batch;
-        if context.len() % batch != 0 || context.len() > most {
+        if !context.len().is_multiple_of(batch) || context.len() > most {
             return Err(Error::shape(
                 format!(
                     "truncated BPTT context (whole steps of batch = {batch} ids, at most \
