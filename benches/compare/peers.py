@@ -33,6 +33,7 @@ calls, then about 1.5 s of calls timed one by one (5 to 5000); the median is pri
     python peers.py                          # both peers, whole grid
     python peers.py --impl pytorch --filter lstm/h512/b32/t64/train
     python peers.py --impl pytorch --import-only   # the import alone (a memory baseline)
+    python peers.py --check-rust check.jsonl       # rust_peers --check's candle and burn vs PyTorch
 """
 
 import argparse
@@ -305,12 +306,63 @@ def check_same_model():
         emit(impl="check", op="same_model", cell=cell, largest_difference=worst)
 
 
+def check_rust_peers(path):
+    """candle's and burn's models (rust_peers --check, JSON lines in `path`) compute PyTorch's
+    loss and gradients on the same weights: hidden 8, batch 3, 5 steps, every cell, parameter p
+    (w_ih, w_hh, b_ih, b_hh, w_out, b_out) at flat index k = 0.5 sin(0.7 k + 1.3 p + 0.25), token
+    ids[t][b] = (7t + 11b + 3) mod 65, targets[t*B + b] = (13t + 5b + 1) mod 65. The largest
+    difference, relative to max(1, |x|) as in check_same_model, below 1e-4 or an exit naming the
+    peer and cell."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    modules = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    names = ["w_ih", "w_hh", "b_ih", "b_hh", "w_out", "b_out"]
+    failed = []
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.lstrip().startswith("{")]
+    for r in records:
+        if r.get("op") != "check":
+            continue
+        cell, hidden, batch, seq = r["cell"], r["hidden"], r["batch"], r["seq"]
+        rnn, out = modules[cell](VOCAB, hidden), nn.Linear(hidden, VOCAB)
+        params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0,
+                  out.weight, out.bias]
+        with torch.no_grad():
+            for p, w in enumerate(params):
+                k = np.arange(w.numel(), dtype=np.float64)
+                w.copy_(torch.tensor((0.5 * np.sin(0.7 * k + 1.3 * p + 0.25)).astype(np.float32)
+                                     .reshape(w.shape)))
+        ids = np.array([[(7 * t + 11 * b + 3) % VOCAB for b in range(batch)] for t in range(seq)])
+        targets = np.array([(13 * (i // batch) + 5 * (i % batch) + 1) % VOCAB
+                            for i in range(seq * batch)])
+        h, _ = rnn(F.one_hot(torch.from_numpy(ids), VOCAB).float())
+        loss = F.cross_entropy(out(h.reshape(-1, hidden)), torch.from_numpy(targets),
+                               reduction="sum")
+        loss.backward()
+        worst = abs(r["loss"] - loss.item()) / abs(loss.item())
+        for name, p in zip(names, params):
+            theirs = np.asarray(r["grads"][name], dtype=np.float64).reshape(p.shape)
+            scale = max(1.0, p.grad.abs().max().item())
+            worst = max(worst, float(np.max(np.abs(theirs - p.grad.double().numpy()))) / scale)
+        emit(impl="check", op="same_model_rust", peer=r["impl"], cell=cell,
+             loss=r["loss"], torch_loss=loss.item(), largest_difference=worst)
+        if not worst < 1e-4:
+            failed.append(f"{r['impl']} {cell}: differs from PyTorch by {worst}")
+    if failed:
+        raise SystemExit("; ".join(failed))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", choices=("all", "pytorch", "jax"), default="all")
     parser.add_argument("--filter", default="", help="run the cases whose id contains this")
     parser.add_argument("--check", action="store_true",
                         help="check that the JAX and PyTorch models agree, then stop")
+    parser.add_argument("--check-rust", metavar="FILE",
+                        help="check rust_peers --check's output (FILE) against PyTorch, then stop")
     parser.add_argument("--import-only", action="store_true",
                         help="import the framework and stop (a memory baseline)")
     args = parser.parse_args()
@@ -320,6 +372,9 @@ def main():
 
     if args.check:
         check_same_model()
+        return
+    if args.check_rust:
+        check_rust_peers(args.check_rust)
         return
     if args.impl in ("all", "pytorch"):
         run_pytorch(grid(), wanted)

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The side-by-side comparison of issue 4: recurrent's training step and forward pass against the
-# same model in PyTorch and JAX, on this machine, in one go, as one table.
+# same model in PyTorch, JAX, candle and burn, on this machine, in one go, as tables.
 #
-#   bash benches/compare/run.sh            # the whole grid (about 5 minutes, plus the install)
+#   bash benches/compare/run.sh            # the whole grid (about 5 minutes, plus the install;
+#                                          # candle and burn add about 5 and their first build)
 #   bash benches/compare/run.sh lstm/h512  # the cases whose id (cell/hH/bB/tT/op) contains this
 #
 # 1. A virtual environment in benches/compare/.venv (git-ignored), with torch, jax[cpu] and numpy
 #    from PyPI, made on the first run and reused after.
 # 2. recurrent: `cargo bench --bench compare` (recurrent_timing.rs), JSON lines.
 # 3. The peers: peers.py, after checking that its JAX and PyTorch models agree.
-# 4. table.py sets them side by side; then peak resident memory of a training-step loop, LSTM
+# 4. candle and burn (ndarray and flex backends): rust_peers/, a Cargo project of its own (never
+#    a dependency of the crate), built into target/rust_peers within COMPARE_RUST_PEERS_BUILD_S
+#    seconds (default 1200; from clean about 10 minutes on a quiet 2-core machine, 17.5 on a
+#    shared one; seconds once built), checked against PyTorch (peers.py --check-rust), then timed
+#    on the same grid. COMPARE_RUST_PEERS=0 skips them; a failed or timed-out build is reported
+#    and the rest goes on without them.
+# 5. table.py sets them side by side; then peak resident memory of a training-step loop, LSTM
 #    hidden 512, batch 32, sequence 64, for each implementation.
 #
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the Python runs only: this workplace sets
@@ -81,9 +88,49 @@ phase_start
 "${peer[@]}" "$here/peers.py" --impl jax --filter "$filter" | tee -a "$out/peers.jsonl"
 phase_end "JAX timings"
 
+echo "== candle and burn (rust_peers)"
+rust_peers=target/rust_peers/release/rust_peers
+rust_ok=0
+: > "$out/rust-check.jsonl"
+if [ "${COMPARE_RUST_PEERS:-1}" = 0 ]; then
+    echo "skipped (COMPARE_RUST_PEERS=0)"
+else
+    limit=${COMPARE_RUST_PEERS_BUILD_S:-1200}
+    build_start=$(date +%s)
+    if timeout "$limit" cargo build --release --quiet --manifest-path "$here/rust_peers/Cargo.toml" \
+            --target-dir target/rust_peers; then
+        echo "rust_peers built in $(($(date +%s) - build_start)) s"
+        if "$rust_peers" --check > "$out/rust-check-raw.jsonl" \
+                && "${peer[@]}" "$here/peers.py" --check-rust "$out/rust-check-raw.jsonl" \
+                    > "$out/rust-check.jsonl"; then
+            cat "$out/rust-check.jsonl"
+            rust_ok=1
+        else
+            cat "$out/rust-check.jsonl"
+            echo "rust_peers: candle or burn disagrees with PyTorch (above); not timing them"
+        fi
+    else
+        rc=$?
+        if [ "$rc" = 124 ]; then
+            echo "rust_peers: the build took more than $limit s; going on without candle and burn"
+        else
+            echo "rust_peers: the build failed (exit $rc); going on without candle and burn"
+        fi
+    fi
+fi
+if [ "$rust_ok" = 1 ]; then
+    for impl in candle burn-ndarray burn-flex; do
+        phase_start
+        if ! "$rust_peers" --impl "$impl" "$filter" | tee -a "$out/peers.jsonl"; then
+            echo "rust_peers: $impl failed; its cases are missing from the table"
+        fi
+        phase_end "$impl timings"
+    done
+fi
+
 echo "== the table"
 python3 "$here/table.py" "$out/recurrent.jsonl" "$out/peers.jsonl" "$out/check.jsonl" \
-    | tee "$out/table.md"
+    "$out/rust-check.jsonl" | tee "$out/table.md"
 cat "$out/interference.txt"
 
 echo "== peak resident memory: a training-step loop, LSTM hidden 512, batch 32, sequence 64"
@@ -103,4 +150,10 @@ for line in sys.stdin:
 echo "recurrent: $(max_rss_mb "$out/mem-recurrent.txt")"
 echo "pytorch:   $(max_rss_mb "$out/mem-pytorch.txt") (import torch alone: $(max_rss_mb "$out/mem-pytorch-import.txt"))"
 echo "jax:       $(max_rss_mb "$out/mem-jax.txt") (import jax alone: $(max_rss_mb "$out/mem-jax-import.txt"))"
+if [ "$rust_ok" = 1 ]; then
+    for impl in candle burn-ndarray burn-flex; do
+        /usr/bin/time -v -o "$out/mem-$impl.txt" "$rust_peers" --impl "$impl" "$case" > /dev/null
+        echo "$impl: $(max_rss_mb "$out/mem-$impl.txt")"
+    done
+fi
 echo "load average after the run (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"

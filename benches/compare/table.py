@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Sets the JSON lines of recurrent_timing.rs and peers.py side by side in one Markdown table.
+"""Sets the JSON lines of recurrent_timing.rs, peers.py and rust_peers side by side in Markdown.
 
-    python table.py recurrent.jsonl peers.jsonl
+    python table.py recurrent.jsonl peers.jsonl [check.jsonl ...]
+
+The first table has recurrent against PyTorch and JAX; a second one, if candle or burn ran
+(rust_peers/, the same grid and timing), has recurrent's tokens/s again beside theirs.
 
 Per case (cell, hidden H, batch B, sequence T) and operation (train: forward, loss, BPTT, clip,
 SGD; forward: the forward pass alone):
@@ -14,6 +17,8 @@ SGD; forward: the forward pass alone):
   counts 3 times that. The same count is used for every implementation;
 - issue 4's target: min(1.5 x the best peer's tokens/s, 85% of the GEMM-peak bound), the bound
   being peak / flops per token; "x target" is recurrent's tokens/s over it (1 or more: met).
+  The best peer is the fastest of every peer that ran, candle and burn included: they are
+  peers like PyTorch and JAX, so the target column of the first table counts them too.
 
 Only the standard library: runs on any python3.
 """
@@ -24,6 +29,7 @@ import sys
 VOCAB = 65
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 PEERS = ("pytorch", "jax")
+RUST_PEERS = ("candle", "burn-ndarray", "burn-flex")
 
 
 def flops_per_token(cell, hidden, op):
@@ -58,6 +64,7 @@ def table(records):
             order.append(key)
         times.setdefault(key, {})[r["impl"]] = r["median_s"]
     peers = [p for p in PEERS if any(p in t for t in times.values())]
+    every_peer = peers + [p for p in RUST_PEERS if any(p in t for t in times.values())]
     head = (["cell", "H", "B", "T", "op"]
             + [f"{i} ms" for i in ("recurrent", *peers)]
             + [f"{i} tok/s" for i in ("recurrent", *peers)]
@@ -82,7 +89,7 @@ def table(records):
             row += [f"{100 * gflops / peak['recurrent']:.1f}" if "recurrent" in peak else "-"]
         else:
             row += ["-", "-"]
-        best_peer = max((tps[p] for p in peers if p in tps), default=None)
+        best_peer = max((tps[p] for p in every_peer if p in tps), default=None)
         if mine and best_peer and "recurrent" in peak:
             target = min(1.5 * best_peer, 0.85 * peak["recurrent"] * 1e9 / fpt)
             row += [rate(target), f"{mine / target:.2f}"]
@@ -90,7 +97,42 @@ def table(records):
         else:
             row += ["-", "-"]
         lines.append("| " + " | ".join(row) + " |")
+    if every_peer:
+        lines += ["", f"target tok/s: min(1.5 x the best of {', '.join(every_peer)}, "
+                      "85% of the GEMM-peak bound)"]
     return lines, peak, summary, times
+
+
+def rust_table(records):
+    """recurrent's tokens/s beside candle's and burn's, or no lines if none of them ran."""
+    times, order = {}, []
+    for r in records:
+        if r["op"] not in ("train", "forward"):
+            continue
+        key = (r["cell"], r["hidden"], r["batch"], r["seq"], r["op"])
+        if key not in times:
+            order.append(key)
+        times.setdefault(key, {})[r["impl"]] = r["median_s"]
+    peers = [p for p in RUST_PEERS if any(p in t for t in times.values())]
+    if not peers:
+        return []
+    head = (["cell", "H", "B", "T", "op", "recurrent tok/s"]
+            + [f"{p} ms" for p in peers] + [f"{p} tok/s" for p in peers]
+            + [f"x {p}" for p in peers])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in order:
+        cell, hidden, batch, seq, op = key
+        t = times[key]
+        if not any(p in t for p in peers):
+            continue
+        tps = {i: seq * batch / s for i, s in t.items()}
+        mine = tps.get("recurrent")
+        row = [cell, str(hidden), str(batch), str(seq), op, rate(mine) if mine else "-"]
+        row += [ms(t[p]) if p in t else "-" for p in peers]
+        row += [rate(tps[p]) if p in tps else "-" for p in peers]
+        row += [f"{mine / tps[p]:.2f}" if mine and p in tps else "-" for p in peers]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def main():
@@ -98,6 +140,13 @@ def main():
     lines, peak, met, times = table(records)
     print("\n".join(lines))
     print()
+    rust = rust_table(records)
+    if rust:
+        print("candle and burn (rust_peers), recurrent's tokens/s repeated; x: recurrent's tokens/s "
+              "over the peer's")
+        print()
+        print("\n".join(rust))
+        print()
     for impl, gflops in peak.items():
         print(f"f32 GEMM peak, 2048^3, {impl}: {gflops:.1f} GFLOP/s")
     if met:
@@ -116,6 +165,9 @@ def main():
     for r in records:
         if r["op"] == "same_model":
             print(f"JAX vs PyTorch, {r['cell']}: same loss and gradients within "
+                  f"{r['largest_difference']:.1e}")
+        if r["op"] == "same_model_rust":
+            print(f"{r['peer']} vs PyTorch, {r['cell']}: same loss and gradients within "
                   f"{r['largest_difference']:.1e}")
 
 
