@@ -4,6 +4,7 @@
 mod backward;
 mod config;
 mod data;
+mod dropout;
 pub(crate) mod finite;
 mod stream;
 mod trace;
@@ -18,10 +19,9 @@ use crate::bptt::{self, LayerInput, check_lengths};
 use crate::cell::{CellParams, CellState};
 use crate::error::{Error, Result};
 use crate::params::{Linear, Params, uniform};
-use crate::scalar::Scalar;
 use data::InputData;
 use num_traits::{Float, One, Zero};
-use rand::{Rng, RngExt};
+use rand::Rng;
 use trace::{LayerRecord, time_reversal};
 
 /// A recurrent network: input -> stacked recurrent layers -> optional output projection.
@@ -183,7 +183,7 @@ impl<B: Backend> Rnn<B> {
         initial_state: Option<&State<B>>,
         rng: &mut R,
     ) -> Result<Trace<B>> {
-        let mut draw = |rows, cols, p| dropout_mask(&self.backend, rows, cols, p, rng);
+        let mut draw = |rows, cols, p| dropout::mask(&self.backend, rows, cols, p, rng);
         self.run(input, initial_state, Some(&mut draw))
     }
 
@@ -235,16 +235,7 @@ impl<B: Backend> Rnn<B> {
                 record.reverse = Some((trace, reversed));
             }
             if let Some(draw) = dropout.as_mut() {
-                let p = match layer + 1 < layers {
-                    true => self.config.dropout_probability(),
-                    false => self.config.output_dropout_probability(),
-                };
-                let (rows, cols) = backend.shape(record.output());
-                if let Some(mask) = draw(rows, cols, p) {
-                    let mut dropped = record.output().clone();
-                    backend.mul(&mut dropped, &mask);
-                    record.dropout = Some((mask, dropped));
-                }
+                self.drop_out(&mut record, layer, draw);
             }
             records.push(record);
         }
@@ -268,6 +259,23 @@ impl<B: Backend> Rnn<B> {
             mask,
             logits,
         })
+    }
+
+    /// In training mode, drops out a layer's output: between layers at the dropout probability,
+    /// after the last at the output dropout probability. The mask and the dropped output are
+    /// kept in the record, for the layer above (or the output layer) and for backward.
+    fn drop_out(&self, record: &mut LayerRecord<B>, layer: usize, draw: &mut DrawMask<'_, B>) {
+        let p = match layer + 1 < self.config.num_layers() {
+            true => self.config.dropout_probability(),
+            false => self.config.output_dropout_probability(),
+        };
+        let backend = &self.backend;
+        let (rows, cols) = backend.shape(record.output());
+        if let Some(mask) = draw(rows, cols, p) {
+            let mut dropped = record.output().clone();
+            backend.mul(&mut dropped, &mask);
+            record.dropout = Some((mask, dropped));
+        }
     }
 
     /// The two directions' outputs side by side, `T*B x 2H`, the backward one put back in time
@@ -384,34 +392,9 @@ fn init_linear<B: Backend, R: Rng + ?Sized>(
     })
 }
 
-/// Draws a dropout mask of `rows x cols` at probability `p`: [`dropout_mask`] from the
+/// Draws a dropout mask of `rows x cols` at probability `p`: [`dropout::mask`] from the
 /// generator of [`Rnn::forward_train`].
 type DrawMask<'a, B> = dyn FnMut(usize, usize, f64) -> Option<<B as Backend>::Matrix> + 'a;
-
-/// An inverted-dropout mask: each entry `0` with probability `p`, else `1/(1-p)`. `None` when
-/// `p = 0`, so that no mask is applied.
-fn dropout_mask<B: Backend, R: Rng + ?Sized>(
-    backend: &B,
-    rows: usize,
-    cols: usize,
-    p: f64,
-    rng: &mut R,
-) -> Option<B::Matrix> {
-    if p == 0.0 {
-        return None;
-    }
-    let keep = B::Scalar::of(1.0 / (1.0 - p));
-    let data = (0..rows * cols)
-        .map(|_| {
-            if rng.random::<f64>() < p {
-                B::Scalar::zero()
-            } else {
-                keep
-            }
-        })
-        .collect();
-    Some(backend.from_vec(rows, cols, data).expect("sized to fit"))
-}
 
 /// Prefixes a layer's error with where it arose, so that a user of a stack can tell: `layer 1: `
 /// for an upper layer, `layer 0 (reverse): ` for a backward direction. The first layer's forward
