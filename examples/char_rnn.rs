@@ -15,7 +15,9 @@
 //! second and the time left; a sample is printed at every evaluation; the checkpoint with the
 //! best validation loss is kept in `--save` (default `char_rnn.safetensors`), and the last one
 //! next to it (`.last.safetensors`), from which `--resume` goes on exactly as if never stopped
-//! (with the same corpus, `--batch`, `--seq` and `--val-fraction`, which it checks).
+//! (with the same corpus, `--batch`, `--seq` and `--val-fraction`, and for `--schedule cosine`
+//! the same `--lr`, `--lr-min` and `--steps`, which it checks; the model, `--dropout` and
+//! `--output-dropout` included, comes from the checkpoint).
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -72,7 +74,7 @@ struct Args {
     /// Learning-rate decay per epoch after `--decay-after` epochs (char-rnn: 0.97 after 10)
     #[arg(long, default_value_t = 0.97)]
     lr_decay: f64,
-    /// Where `--schedule cosine` ends
+    /// Where `--schedule cosine` ends (unused by the exponential decay)
     #[arg(long, default_value_t = 0.0)]
     lr_min: f64,
     /// Epochs before the learning rate starts to decay
@@ -106,8 +108,8 @@ struct Args {
     #[arg(long, default_value = "char_rnn.safetensors")]
     save: PathBuf,
     /// Go on training from this checkpoint (with `--sample`: the checkpoint to sample from);
-    /// the corpus, `--batch`, `--seq` and `--val-fraction` must be the run's (checked), the
-    /// model's shape comes from the checkpoint
+    /// the corpus, `--batch`, `--seq`, `--val-fraction` and a cosine schedule must be the
+    /// run's (checked); the model, its dropout included, comes from the checkpoint
     #[arg(long)]
     resume: Option<PathBuf>,
     /// Start a new run even if `--save` exists (it is overwritten at the first evaluation)
@@ -229,12 +231,13 @@ fn schedule(args: &Args) -> Result<LrSchedule> {
         (ScheduleArg::Exponential, _) => LrSchedule::PerEpoch(
             ExponentialLr::new(args.lr, args.lr_decay)?.first_decay_at(args.decay_after)?,
         ),
-        (ScheduleArg::Cosine, Some(steps)) => {
+        (ScheduleArg::Cosine, Some(steps)) if steps > 0 => {
             LrSchedule::PerUpdate(CosineLr::new(args.lr, steps)?.eta_min(args.lr_min)?)
         }
-        (ScheduleArg::Cosine, None) => {
+        (ScheduleArg::Cosine, _) => {
             return Err(Error::Config {
-                message: "--schedule cosine needs --steps: the run's length is the cosine's"
+                message: "--schedule cosine needs --steps of at least 1: the run's length is \
+                          the cosine's"
                     .to_string(),
             });
         }
@@ -295,16 +298,29 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         Some(vocab) => vocab.clone(),
         None => Vocab::from_text(&text)?,
     };
-    // What a resumed run must share with the run it continues, saved with every checkpoint.
+    // What a resumed run must share with the run it continues, saved with every checkpoint. The
+    // cosine's rates depend on the run's length; the exponential decay may be changed on resume.
+    let lr_schedule = match args.schedule {
+        ScheduleArg::Exponential => "exponential".to_string(),
+        ScheduleArg::Cosine => format!(
+            "cosine from {:?} to {:?} over {} steps",
+            args.lr,
+            args.lr_min,
+            args.steps.unwrap_or(0)
+        ),
+    };
     let layout = [
         ("batch", args.batch.to_string()),
         ("seq", args.seq.to_string()),
         ("val_fraction", format!("{:?}", args.val_fraction)),
         ("corpus_chars", text.chars().count().to_string()),
+        ("lr_schedule", lr_schedule),
     ];
     if let Some(checkpoint) = &resumed {
         let differ: Vec<String> = layout
             .iter()
+            // Checkpoints written before the schedule was saved have none: not checked.
+            .filter(|(key, _)| *key != "lr_schedule" || checkpoint.metadata.contains_key(*key))
             .filter(|(key, value)| checkpoint.metadata.get(*key) != Some(value))
             .map(|(key, value)| {
                 let saved = checkpoint.metadata.get(*key).map_or("none", String::as_str);
@@ -313,7 +329,10 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
             .collect();
         if !differ.is_empty() {
             return Err(Error::Config {
-                message: format!("--resume with another data layout: {}", differ.join("; ")),
+                message: format!(
+                    "--resume with another data layout or schedule: {}",
+                    differ.join("; ")
+                ),
             });
         }
         if checkpoint.rnn.config().input_size() != vocab.len() {

@@ -408,11 +408,12 @@ impl<B: Backend> Checkpoint<B> {
     /// - [`Error::Format`]: not a `safetensors` file or a truncated one (from
     ///   [`load`](Checkpoint::load)), not a checkpoint (no `recurrent.checkpoint` key: plain
     ///   weights load with [`io::load`](crate::io::load)), a format version newer than
-    ///   [`FORMAT_VERSION`] or not a number, a malformed vocabulary, dropout or progress entry;
+    ///   [`FORMAT_VERSION`] or not a number, a malformed vocabulary, dropout, output dropout or progress entry;
     /// - [`Error::StateDict`]: missing, unexpected or mis-shaped model, optimiser or state
     ///   tensors, or missing metadata (`metadata recurrent.step`, `metadata optim.optimizer`);
     /// - [`Error::NonFinite`]: a NaN or infinity in a tensor;
-    /// - [`Error::Config`]: a configuration the model refuses (dropout outside `[0, 1)`).
+    /// - [`Error::Config`]: a configuration the model refuses (a dropout or output dropout
+    ///   outside `[0, 1)`).
     pub fn from_state_dict(backend: B, dict: &StateDict) -> Result<Self> {
         file::check_version(dict)?;
         let progress = file::read_progress(dict)?;

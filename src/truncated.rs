@@ -178,6 +178,10 @@ impl<B: Backend> Tbptt<B> {
     /// # }
     /// ```
     ///
+    /// The model is not saved with the context: the next step accepts any model that the ids
+    /// and the state fit (as after [`reset`](Tbptt::reset)), so resume with the checkpoint's
+    /// own model.
+    ///
     /// # Errors
     /// As [`new`](Tbptt::new); [`Error::Shape`] unless the context is a whole number of steps
     /// of `batch` ids, at most `k2 - k1` of them. The ids and the state are checked against
@@ -191,14 +195,20 @@ impl<B: Backend> Tbptt<B> {
     ) -> Result<Self> {
         let tbptt = Tbptt::new(k1, k2, batch)?;
         let most = (k2 - k1) * batch;
-        if !context.len().is_multiple_of(batch) || context.len() > most {
+        if !context.len().is_multiple_of(batch) {
+            return Err(Error::shape(
+                format!("truncated BPTT context (whole steps of batch = {batch} ids)"),
+                format!("a multiple of {batch}"),
+                context.len(),
+            ));
+        }
+        if context.len() > most {
             return Err(Error::shape(
                 format!(
-                    "truncated BPTT context (whole steps of batch = {batch} ids, at most \
-                     k2 - k1 = {} steps)",
+                    "truncated BPTT context (at most k2 - k1 = {} steps of batch = {batch} ids)",
                     k2 - k1
                 ),
-                most,
+                format!("at most {most}"),
                 context.len(),
             ));
         }
@@ -276,7 +286,8 @@ impl<B: Backend> Tbptt<B> {
     }
 
     /// As [`step`](Tbptt::step), in training mode ([`Rnn::forward_train`]): dropout between
-    /// layers, drawn from `rng`. The context steps are recomputed with fresh masks.
+    /// layers and before the output layer, as configured, drawn from `rng`. The context steps
+    /// are recomputed with fresh masks.
     ///
     /// # Errors
     /// As [`step`](Tbptt::step).

@@ -378,6 +378,7 @@ fn malformed_metadata_is_refused_by_key() {
         ("recurrent.best_val_loss", "low"),
         ("optim.step", "two"),
         ("dropout", "a tenth"),
+        ("output_dropout", "a tenth"),
         ("cell", "Transformer"),
         ("recurrent.hidden_size", "-4"),
         ("recurrent.bias", "yes"),
@@ -389,8 +390,24 @@ fn malformed_metadata_is_refused_by_key() {
         load(&with_meta(&dict, "recurrent.vocab", "abc")),
         "vocabulary",
     );
-    let result = load(&with_meta(&dict, "dropout", "1.5"));
-    assert!(matches!(result, Err(Error::Config { .. })), "{result:?}");
+    for key in ["dropout", "output_dropout"] {
+        let result = load(&with_meta(&dict, key, "1.5"));
+        assert!(
+            matches!(result, Err(Error::Config { .. })),
+            "{key}: {result:?}"
+        );
+    }
+    // Written before output dropout existed: none.
+    let older = load(&without(
+        &with_meta(&dict, "output_dropout", "0.4"),
+        "output_dropout",
+    ));
+    assert_eq!(
+        older.unwrap().rnn.config().output_dropout_probability(),
+        0.0
+    );
+    let given = load(&with_meta(&dict, "output_dropout", "0.4")).unwrap();
+    assert_eq!(given.rnn.config().output_dropout_probability(), 0.4);
     // A configuration the tensors do not have: every difference is named.
     let result = load(&with_meta(&dict, "recurrent.num_layers", "3"));
     let missing = ["weight_ih_l2", "weight_hh_l2", "bias_ih_l2", "bias_hh_l2"];

@@ -123,32 +123,41 @@ fn gradient_bits<B: Backend>(backend: &B, grads: &recurrent::Gradients<B>) -> Ve
         .collect()
 }
 
+/// In inference and in training mode (dropout between the layers and before the output layer).
 fn check_same_bits<B: Backend>(backend: B, kind: CellKind) {
     let config = RnnConfig::new(kind, 3, 5)
         .layers(2)
         .bidirectional(true)
+        .dropout(0.3)
+        .output_dropout(0.4)
         .output(4);
     let rnn = model_on(backend.clone(), config, 5);
     let (steps, batch) = (6, 3);
     let x = random_matrix(&backend, steps * batch, 3, 1.0, &mut rng(6));
     let input = Input::dense(x, batch).with_lengths(vec![6, 4, 5]);
-    let trace = rnn.forward(&input, None).unwrap();
-    let d = random_matrix(&backend, steps * batch, 4, 1.0, &mut rng(7));
-    let d_final = rnn.zero_state(batch);
-    let plain = rnn.backward_with_state(&trace, &d, Some(&d_final)).unwrap();
-    let mut flow = GradientFlow::new();
-    let recorded = rnn
-        .backward_recorded(&trace, &d, Some(&d_final), &mut flow)
+    for train in [false, true] {
+        let trace = match train {
+            false => rnn.forward(&input, None),
+            true => rnn.forward_train(&input, None, &mut rng(8)),
+        }
         .unwrap();
-    assert_eq!(
-        gradient_bits(&backend, &plain),
-        gradient_bits(&backend, &recorded),
-        "{kind:?}"
-    );
-    assert_eq!(
-        gradient_bits(&backend, &plain),
-        gradient_bits(&backend, &rnn.backward(&trace, &d).unwrap())
-    );
+        let d = random_matrix(&backend, steps * batch, 4, 1.0, &mut rng(7));
+        let d_final = rnn.zero_state(batch);
+        let plain = rnn.backward_with_state(&trace, &d, Some(&d_final)).unwrap();
+        let mut flow = GradientFlow::new();
+        let recorded = rnn
+            .backward_recorded(&trace, &d, Some(&d_final), &mut flow)
+            .unwrap();
+        assert_eq!(
+            gradient_bits(&backend, &plain),
+            gradient_bits(&backend, &recorded),
+            "{kind:?}, training mode {train}"
+        );
+        assert_eq!(
+            gradient_bits(&backend, &plain),
+            gradient_bits(&backend, &rnn.backward(&trace, &d).unwrap())
+        );
+    }
 }
 
 #[test]

@@ -317,6 +317,63 @@ fn output_dropout_drops_before_the_output_layer_and_its_gradients_check() {
 }
 
 #[test]
+fn output_dropout_without_an_output_layer_drops_the_output_and_its_gradients_check() {
+    let (input_size, batch, steps) = (3, 2, 4);
+    let config = RnnConfig::gru(input_size, 4)
+        .bidirectional(true)
+        .output_dropout(0.5);
+    let rnn = model(config, 23);
+    let backend = rnn.backend();
+    let mut r = rng(24);
+    let x = common::random_matrix(backend, steps * batch, input_size, 1.0, &mut r);
+    let input = Input::dense(x, batch);
+    let weights = common::random_matrix(backend, steps * batch, 8, 1.0, &mut r);
+    let trace = rnn.forward_train(&input, None, &mut rng(7)).unwrap();
+    let (logits, hidden) = (
+        backend.to_vec(trace.logits()),
+        backend.to_vec(trace.hidden()),
+    );
+    // Each output is dropped (0) or kept and scaled by 2, both directions alike.
+    let dropped = logits.iter().filter(|v| **v == 0.0).count();
+    assert!(
+        dropped > 0 && dropped < logits.len(),
+        "{dropped} of {}",
+        logits.len()
+    );
+    for (l, h) in logits.iter().zip(&hidden) {
+        assert!(*l == 0.0 || *l == 2.0 * h, "{l} from {h}");
+    }
+    // The loss sum(weights * output) under the same mask, against finite differences.
+    let loss_of = |m: &Rnn<F64>| -> recurrent::Result<f64> {
+        let trace = m.forward_train(&input, None, &mut rng(7))?;
+        let out = m.backend().to_vec(trace.logits());
+        Ok(out
+            .iter()
+            .zip(backend.to_vec(&weights))
+            .map(|(a, b)| a * b)
+            .sum())
+    };
+    let grads = rnn.backward(&trace, &weights).unwrap();
+    for name in ["weight_hh_l0", "weight_ih_l0_reverse", "bias_hh_l0_reverse"] {
+        let point = backend.to_vec(rnn.parameter(name).unwrap());
+        let analytic = backend.to_vec(grads.get(name).unwrap());
+        let report = recurrent::gradcheck::check(
+            name,
+            &point,
+            &analytic,
+            |v| {
+                let mut moved = rnn.clone();
+                moved.set_parameter(name, v.to_vec())?;
+                loss_of(&moved)
+            },
+            recurrent::gradcheck::Options::default(),
+        )
+        .unwrap();
+        assert!(report.worst < 1e-6, "{report:?}");
+    }
+}
+
+#[test]
 fn parameter_shapes_are_known_before_allocation_for_every_layout() {
     let configs = [
         RnnConfig::lstm(7, 3)

@@ -265,8 +265,11 @@ fn schedules_give_torchs_rates_bit_for_bit() {
     let want = fixture("schedules");
     let step = StepLr::new(2e-3, 3, 0.5).unwrap();
     let exponential = ExponentialLr::new(2e-3, 0.97).unwrap();
-    let epochs = floats(&want, "cosine_lr").len() as u64;
-    let cosine = CosineLr::new(2e-3, epochs).unwrap().eta_min(1e-5).unwrap();
+    let meta = |key: &str| want.metadata()[key].parse::<f64>().unwrap();
+    let cosine = CosineLr::new(meta("base_lr"), meta("cosine_t_max") as u64)
+        .unwrap()
+        .eta_min(meta("cosine_eta_min"))
+        .unwrap();
     let cases: [(&dyn Schedule, &str); 3] = [
         (&step, "step_lr"),
         (&exponential, "exponential_lr"),

@@ -311,8 +311,8 @@ def check_rust_peers(path):
     loss and gradients on the same weights: hidden 8, batch 3, 5 steps, every cell, parameter p
     (w_ih, w_hh, b_ih, b_hh, w_out, b_out) at flat index k = 0.5 sin(0.7 k + 1.3 p + 0.25), token
     ids[t][b] = (7t + 11b + 3) mod 65, targets[t*B + b] = (13t + 5b + 1) mod 65. The largest
-    difference, relative to max(1, |x|) as in check_same_model, below 1e-4 or an exit naming the
-    peer and cell."""
+    difference, relative to max(1, |x|) as in check_same_model, below 1e-4 for every peer
+    (candle, burn-ndarray, burn-flex) and cell, or an exit naming what differs or is missing."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -351,6 +351,12 @@ def check_rust_peers(path):
              loss=r["loss"], torch_loss=loss.item(), largest_difference=worst)
         if not worst < 1e-4:
             failed.append(f"{r['impl']} {cell}: differs from PyTorch by {worst}")
+    # Every peer and cell must have been checked: an empty or partial file is a failure.
+    checked = {(r["impl"], r["cell"]) for r in records if r.get("op") == "check"}
+    for peer in ("candle", "burn-ndarray", "burn-flex"):
+        for cell in modules:
+            if (peer, cell) not in checked:
+                failed.append(f"{peer} {cell}: no check record")
     if failed:
         raise SystemExit("; ".join(failed))
 

@@ -69,7 +69,10 @@ pub struct Trace<B: Backend> {
 impl<B: Backend> Trace<B> {
     /// The model's output, `T*B x V`: the logits `y_t = h_t W_hy^T (+ b_y)` when the model has an
     /// output layer, otherwise the top layer's hidden states `T*B x D*H`. At padded steps of a
-    /// variable-length batch the hidden state is zero, so the logits there are `b_y`.
+    /// variable-length batch the hidden state is zero, so the logits there are `b_y`. In
+    /// training mode with [output dropout](crate::RnnConfig::output_dropout), `h_t` here is the
+    /// dropped one: without an output layer the logits then differ from
+    /// [`hidden`](Trace::hidden).
     pub fn logits(&self) -> &B::Matrix {
         &self.logits
     }

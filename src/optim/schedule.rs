@@ -8,9 +8,10 @@ use crate::error::{Error, Result};
 /// steps, whichever the caller counts) are complete, `lr_at(0)` the initial one.
 ///
 /// A schedule holds no state: call [`apply`](Schedule::apply) before each epoch with the number
-/// of epochs done, and a resumed run gets the same rates. The decayed rates are products of the
-/// factor, one multiplication per decay, as PyTorch's schedulers compute them epoch by epoch,
-/// so they agree with `scheduler.step()` to the last bit.
+/// of epochs done, and a resumed run gets the same rates. [`StepLr`]'s and [`ExponentialLr`]'s
+/// rates are products of the factor, one multiplication per decay, as PyTorch's schedulers
+/// compute them epoch by epoch, so they agree with `scheduler.step()` to the last bit;
+/// [`CosineLr`] is PyTorch's closed form (see there).
 pub trait Schedule {
     /// The learning rate once `epoch` epochs are complete.
     fn lr_at(&self, epoch: u64) -> f64;
@@ -18,7 +19,8 @@ pub trait Schedule {
     /// Sets `optimizer`'s learning rate to [`lr_at(epoch)`](Schedule::lr_at).
     ///
     /// # Errors
-    /// [`Error::Config`] if the rate has decayed to 0 (underflow after very many decays).
+    /// [`Error::Config`] if the rate is 0: decayed to it (underflow after very many decays), or
+    /// a [`CosineLr`] with `eta_min` 0 at `t_max` (and its odd multiples).
     fn apply<B: Backend, O: Optimizer<B> + ?Sized>(
         &self,
         optimizer: &mut O,
@@ -166,7 +168,8 @@ impl Schedule for ExponentialLr {
 /// the rate at `t_max` itself is 0, which [`apply`](Schedule::apply) refuses (an optimiser does
 /// not take a zero rate); a loop over the epochs `0..t_max` never asks for it. The rates are
 /// PyTorch's closed form (what `scheduler.step(epoch)` sets), operation for operation, so they
-/// equal it to the last bit. PyTorch's plain `scheduler.step()` updates the rate recursively
+/// equal it to the last bit where Rust's `f64::cos` and Python's `math.cos` are the same C
+/// library's (as on Linux; elsewhere they may differ in the last place). PyTorch's plain `scheduler.step()` updates the rate recursively
 /// instead, which stays within about an ulp of the closed form over the first `t_max` epochs
 /// and drifts further in the last digits after.
 ///

@@ -82,7 +82,10 @@ struct Case {
 
 impl Case {
     fn id(&self, op: &str) -> String {
-        format!("{}/h{}/b{}/t{}/{op}", self.cell, self.hidden, self.batch, self.seq)
+        format!(
+            "{}/h{}/b{}/t{}/{op}",
+            self.cell, self.hidden, self.batch, self.seq
+        )
     }
 }
 
@@ -101,11 +104,21 @@ fn grid() -> Vec<Case> {
     for cell in ["rnn", "lstm", "gru"] {
         for batch in [1, 32] {
             for hidden in [128, 256, 512] {
-                cases.push(Case { cell, hidden, batch, seq: 64 });
+                cases.push(Case {
+                    cell,
+                    hidden,
+                    batch,
+                    seq: 64,
+                });
             }
         }
     }
-    cases.push(Case { cell: "rnn", hidden: 100, batch: 1, seq: 25 });
+    cases.push(Case {
+        cell: "rnn",
+        hidden: 100,
+        batch: 1,
+        seq: 25,
+    });
     cases
 }
 
@@ -161,7 +174,10 @@ fn input(ids: &[Vec<usize>], targets: &[usize]) -> Input {
             tgt[b * seq + t] = targets[t * batch + b] as u32;
         }
     }
-    Input { onehot, targets: tgt }
+    Input {
+        onehot,
+        targets: tgt,
+    }
 }
 
 /// Uniform random tokens (a xorshift generator; the values do not matter to the timing).
@@ -173,7 +189,9 @@ fn random_data(batch: usize, seq: usize) -> Input {
         s ^= s << 17;
         (s % VOCAB as u64) as usize
     };
-    let ids: Vec<Vec<usize>> = (0..seq).map(|_| (0..batch).map(|_| next()).collect()).collect();
+    let ids: Vec<Vec<usize>> = (0..seq)
+        .map(|_| (0..batch).map(|_| next()).collect())
+        .collect();
     let targets: Vec<usize> = (0..seq * batch).map(|_| next()).collect();
     input(&ids, &targets)
 }
@@ -209,7 +227,11 @@ const CHECK_SEQ: usize = 5;
 
 fn check_data() -> Input {
     let ids: Vec<Vec<usize>> = (0..CHECK_SEQ)
-        .map(|t| (0..CHECK_BATCH).map(|b| (7 * t + 11 * b + 3) % VOCAB).collect())
+        .map(|t| {
+            (0..CHECK_BATCH)
+                .map(|b| (7 * t + 11 * b + 3) % VOCAB)
+                .collect()
+        })
         .collect();
     let targets: Vec<usize> = (0..CHECK_SEQ * CHECK_BATCH)
         .map(|i| (13 * (i / CHECK_BATCH) + 5 * (i % CHECK_BATCH) + 1) % VOCAB)
@@ -244,7 +266,12 @@ mod candle_peer {
 
     enum Cell {
         /// Elman tanh, by hand: candle-nn has no such module.
-        Rnn { w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor },
+        Rnn {
+            w_ih: Tensor,
+            w_hh: Tensor,
+            b_ih: Tensor,
+            b_hh: Tensor,
+        },
         Lstm(LSTM),
         Gru(GRU),
     }
@@ -297,7 +324,12 @@ mod candle_peer {
                 o.get_with_hints((VOCAB, hidden), "weight", u)?,
                 Some(o.get_with_hints(VOCAB, "bias", u)?),
             );
-            Ok(Model { cell, out, varmap, hidden })
+            Ok(Model {
+                cell,
+                out,
+                varmap,
+                hidden,
+            })
         }
 
         /// Logits (B*T, 65), batch-major rows, from one-hot x (B, T, 65).
@@ -306,7 +338,12 @@ mod candle_peer {
             let hs: Vec<Tensor> = match &self.cell {
                 Cell::Lstm(m) => m.seq(x)?.into_iter().map(|s| s.h).collect(),
                 Cell::Gru(m) => m.seq(x)?.into_iter().map(|s| s.h).collect(),
-                Cell::Rnn { w_ih, w_hh, b_ih, b_hh } => {
+                Cell::Rnn {
+                    w_ih,
+                    w_hh,
+                    b_ih,
+                    b_hh,
+                } => {
                     let xw = x
                         .reshape((batch * seq, VOCAB))?
                         .matmul(&w_ih.t()?)?
@@ -337,8 +374,14 @@ mod candle_peer {
 
         /// The variables in NAMES order.
         fn torch_names() -> [&'static str; 6] {
-            ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
-             "out.weight", "out.bias"]
+            [
+                "rnn.weight_ih_l0",
+                "rnn.weight_hh_l0",
+                "rnn.bias_ih_l0",
+                "rnn.bias_hh_l0",
+                "out.weight",
+                "out.bias",
+            ]
         }
     }
 
@@ -349,8 +392,10 @@ mod candle_peer {
             candle_core::utils::get_num_threads()
         );
         for case in cases {
-            let ops: Vec<&str> =
-                ["train", "forward"].into_iter().filter(|op| wanted(&case.id(op))).collect();
+            let ops: Vec<&str> = ["train", "forward"]
+                .into_iter()
+                .filter(|op| wanted(&case.id(op)))
+                .collect();
             if ops.is_empty() {
                 continue;
             }
@@ -411,10 +456,19 @@ mod candle_peer {
             .iter()
             .map(|name| {
                 let var = model.var(name);
-                grads.get(var.as_tensor()).unwrap().flatten_all()?.to_vec1::<f32>()
+                grads
+                    .get(var.as_tensor())
+                    .unwrap()
+                    .flatten_all()?
+                    .to_vec1::<f32>()
             })
             .collect::<Result<_>>()?;
-        emit_check("candle", cell, loss.to_scalar::<f32>()? as f64, &g.try_into().unwrap());
+        emit_check(
+            "candle",
+            cell,
+            loss.to_scalar::<f32>()? as f64,
+            &g.try_into().unwrap(),
+        );
         Ok(())
     }
 }
@@ -472,8 +526,15 @@ mod burn_peer {
                 }
                 _ => unreachable!(),
             }
-            let out = LinearConfig::new(hidden, VOCAB).with_initializer(init).init(device);
-            Net { rnn, lstm, gru, out }
+            let out = LinearConfig::new(hidden, VOCAB)
+                .with_initializer(init)
+                .init(device);
+            Net {
+                rnn,
+                lstm,
+                gru,
+                out,
+            }
         }
 
         /// Logits (B*T, 65), batch-major rows, from one-hot x (B, T, 65).
@@ -491,7 +552,10 @@ mod burn_peer {
         }
 
         fn loss(&self, x: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
-            log_softmax(self.forward(x), 1).gather(1, targets).sum().neg()
+            log_softmax(self.forward(x), 1)
+                .gather(1, targets)
+                .sum()
+                .neg()
         }
 
         /// The gate controllers in PyTorch's gate order (i, f, g, o; r, z, n).
@@ -499,7 +563,12 @@ mod burn_peer {
             if let Some(m) = &self.rnn {
                 vec![&m.gate]
             } else if let Some(m) = &self.lstm {
-                vec![&m.input_gate, m.forget_gate.as_ref().unwrap(), &m.cell_gate, &m.output_gate]
+                vec![
+                    &m.input_gate,
+                    m.forget_gate.as_ref().unwrap(),
+                    &m.cell_gate,
+                    &m.output_gate,
+                ]
             } else {
                 let m = self.gru.as_ref().unwrap();
                 vec![&m.reset_gate, &m.update_gate, &m.new_gate]
@@ -541,7 +610,12 @@ mod burn_peer {
         }
     }
 
-    fn tensors(data: &Input, batch: usize, seq: usize, device: &Device) -> (Tensor<3>, Tensor<2, Int>) {
+    fn tensors(
+        data: &Input,
+        batch: usize,
+        seq: usize,
+        device: &Device,
+    ) -> (Tensor<3>, Tensor<2, Int>) {
         let x = Tensor::from_data(
             TensorData::new(data.onehot.clone(), [batch, seq, VOCAB]),
             device,
@@ -567,8 +641,10 @@ mod burn_peer {
             rayon_threads()
         );
         for case in cases {
-            let ops: Vec<&str> =
-                ["train", "forward"].into_iter().filter(|op| wanted(&case.id(op))).collect();
+            let ops: Vec<&str> = ["train", "forward"]
+                .into_iter()
+                .filter(|op| wanted(&case.id(op)))
+                .collect();
             if ops.is_empty() {
                 continue;
             }
@@ -580,7 +656,10 @@ mod burn_peer {
                 let net = model.take().unwrap();
                 let loss = net.loss(x.clone(), targets.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
-                let mut sq = SumSquares { grads: &grads, total: None };
+                let mut sq = SumSquares {
+                    grads: &grads,
+                    total: None,
+                };
                 net.visit(&mut sq);
                 let norm = (sq.total.unwrap().into_scalar::<f32>() as f64).sqrt();
                 let coef = (MAX_NORM / (norm + 1e-6)).min(1.0);
@@ -606,7 +685,11 @@ mod burn_peer {
         }
     }
 
-    fn param<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    fn param<const D: usize>(
+        values: Vec<f32>,
+        shape: [usize; D],
+        device: &Device,
+    ) -> Param<Tensor<D>> {
         Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
     }
 
@@ -668,7 +751,13 @@ mod burn_peer {
             vec![],
         ];
         for (k, gate) in net.gates().into_iter().enumerate() {
-            put_rows_t(&mut g[0], &read(gate.input_transform.weight.id), VOCAB, k, h);
+            put_rows_t(
+                &mut g[0],
+                &read(gate.input_transform.weight.id),
+                VOCAB,
+                k,
+                h,
+            );
             put_rows_t(&mut g[1], &read(gate.hidden_transform.weight.id), h, k, h);
             g[2][k * h..(k + 1) * h]
                 .copy_from_slice(&read1(gate.input_transform.bias.as_ref().unwrap().id));
@@ -704,7 +793,10 @@ fn main() {
         }
     }
     let impls = ["candle", "burn-ndarray", "burn-flex"];
-    let chosen: Vec<&str> = impls.into_iter().filter(|i| imp == "all" || imp == *i).collect();
+    let chosen: Vec<&str> = impls
+        .into_iter()
+        .filter(|i| imp == "all" || imp == *i)
+        .collect();
     if chosen.is_empty() {
         panic!("--impl: one of all, {}", impls.join(", "));
     }
