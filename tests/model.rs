@@ -188,6 +188,32 @@ fn without_an_output_layer_the_output_is_the_top_hidden_state() {
     assert_eq!((trace.steps(), trace.batch()), (3, 2));
 }
 
+/// `grads`' entries `names` against finite differences of `loss_of` around `rnn`'s weights.
+fn assert_gradients_check(
+    rnn: &Rnn<F64>,
+    grads: &recurrent::Gradients<F64>,
+    names: &[&str],
+    loss_of: impl Fn(&Rnn<F64>) -> recurrent::Result<f64>,
+) {
+    for &name in names {
+        let point = rnn.backend().to_vec(rnn.parameter(name).unwrap());
+        let analytic = rnn.backend().to_vec(grads.get(name).unwrap());
+        let report = recurrent::gradcheck::check(
+            name,
+            &point,
+            &analytic,
+            |v| {
+                let mut moved = rnn.clone();
+                moved.set_parameter(name, v.to_vec())?;
+                loss_of(&moved)
+            },
+            recurrent::gradcheck::Options::default(),
+        )
+        .unwrap();
+        assert!(report.worst < 1e-6, "{report:?}");
+    }
+}
+
 #[test]
 fn dropout_is_seeded_and_off_at_inference() {
     let (vocab, batch, steps) = (5, 4, 6);
@@ -239,23 +265,12 @@ fn dropout_gradients_match_finite_differences_under_the_same_mask() {
         .forward(rnn.backend(), trace.logits(), &targets)
         .unwrap();
     let grads = rnn.backward(&trace, &d).unwrap();
-    for name in ["weight_ih_l0", "weight_hh_l0_reverse", "bias_ih_l1"] {
-        let point = rnn.backend().to_vec(rnn.parameter(name).unwrap());
-        let analytic = rnn.backend().to_vec(grads.get(name).unwrap());
-        let report = recurrent::gradcheck::check(
-            name,
-            &point,
-            &analytic,
-            |v| {
-                let mut moved = rnn.clone();
-                moved.set_parameter(name, v.to_vec())?;
-                loss_of(&moved)
-            },
-            recurrent::gradcheck::Options::default(),
-        )
-        .unwrap();
-        assert!(report.worst < 1e-6, "{report:?}");
-    }
+    assert_gradients_check(
+        &rnn,
+        &grads,
+        &["weight_ih_l0", "weight_hh_l0_reverse", "bias_ih_l1"],
+        loss_of,
+    );
 }
 
 #[test]
@@ -297,23 +312,12 @@ fn output_dropout_drops_before_the_output_layer_and_its_gradients_check() {
         .forward(backend, trace.logits(), &targets)
         .unwrap();
     let grads = rnn.backward(&trace, &d).unwrap();
-    for name in ["out.weight", "weight_hh_l1", "weight_ih_l0"] {
-        let point = backend.to_vec(rnn.parameter(name).unwrap());
-        let analytic = backend.to_vec(grads.get(name).unwrap());
-        let report = recurrent::gradcheck::check(
-            name,
-            &point,
-            &analytic,
-            |v| {
-                let mut moved = rnn.clone();
-                moved.set_parameter(name, v.to_vec())?;
-                loss_of(&moved)
-            },
-            recurrent::gradcheck::Options::default(),
-        )
-        .unwrap();
-        assert!(report.worst < 1e-6, "{report:?}");
-    }
+    assert_gradients_check(
+        &rnn,
+        &grads,
+        &["out.weight", "weight_hh_l1", "weight_ih_l0"],
+        loss_of,
+    );
 }
 
 #[test]
@@ -354,23 +358,12 @@ fn output_dropout_without_an_output_layer_drops_the_output_and_its_gradients_che
             .sum())
     };
     let grads = rnn.backward(&trace, &weights).unwrap();
-    for name in ["weight_hh_l0", "weight_ih_l0_reverse", "bias_hh_l0_reverse"] {
-        let point = backend.to_vec(rnn.parameter(name).unwrap());
-        let analytic = backend.to_vec(grads.get(name).unwrap());
-        let report = recurrent::gradcheck::check(
-            name,
-            &point,
-            &analytic,
-            |v| {
-                let mut moved = rnn.clone();
-                moved.set_parameter(name, v.to_vec())?;
-                loss_of(&moved)
-            },
-            recurrent::gradcheck::Options::default(),
-        )
-        .unwrap();
-        assert!(report.worst < 1e-6, "{report:?}");
-    }
+    assert_gradients_check(
+        &rnn,
+        &grads,
+        &["weight_hh_l0", "weight_ih_l0_reverse", "bias_hh_l0_reverse"],
+        loss_of,
+    );
 }
 
 #[test]
