@@ -53,8 +53,9 @@ def ms(seconds):
     return f"{seconds * 1e3:.3g}"
 
 
-def table(records):
-    peak = {r["impl"]: r["gflops"] for r in records if r["op"] == "gemm_peak"}
+def timings(records):
+    """Every implementation's median per case, {(cell, H, B, T, op): {impl: seconds}}, and the
+    cases in the order they first appear."""
     times, order = {}, []
     for r in records:
         if r["op"] not in ("train", "forward"):
@@ -63,6 +64,12 @@ def table(records):
         if key not in times:
             order.append(key)
         times.setdefault(key, {})[r["impl"]] = r["median_s"]
+    return times, order
+
+
+def table(records):
+    peak = {r["impl"]: r["gflops"] for r in records if r["op"] == "gemm_peak"}
+    times, order = timings(records)
     peers = [p for p in PEERS if any(p in t for t in times.values())]
     every_peer = peers + [p for p in RUST_PEERS if any(p in t for t in times.values())]
     head = (["cell", "H", "B", "T", "op"]
@@ -105,14 +112,7 @@ def table(records):
 
 def rust_table(records):
     """recurrent's tokens/s beside candle's and burn's, or no lines if none of them ran."""
-    times, order = {}, []
-    for r in records:
-        if r["op"] not in ("train", "forward"):
-            continue
-        key = (r["cell"], r["hidden"], r["batch"], r["seq"], r["op"])
-        if key not in times:
-            order.append(key)
-        times.setdefault(key, {})[r["impl"]] = r["median_s"]
+    times, order = timings(records)
     peers = [p for p in RUST_PEERS if any(p in t for t in times.values())]
     if not peers:
         return []
