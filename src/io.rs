@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{Rnn, RnnConfig};
 use safetensors::{Dtype as FileDtype, SafeTensors, View};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -152,6 +152,41 @@ fn check_count(shape: &[usize], len: usize) -> Result<()> {
     }
 }
 
+/// A `safetensors` file written without metadata, with `metadata` put first in its header, the
+/// keys in sorted order.
+///
+/// `safetensors::serialize` takes the metadata as a `HashMap`, whose order changes from one map
+/// to the next, so the same state dict gave different bytes at every save. Here the same state
+/// dict always gives the same bytes: a checkpoint can be hashed or compared with `cmp`.
+fn with_metadata(file: Vec<u8>, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    if metadata.is_empty() {
+        return Ok(file);
+    }
+    let malformed = || Error::Format {
+        message: "safetensors wrote a header this crate cannot extend".to_string(),
+    };
+    let (size, rest) = file.split_first_chunk::<8>().ok_or_else(malformed)?;
+    let size = usize::try_from(u64::from_le_bytes(*size)).map_err(|_| malformed())?;
+    let (header, data) = rest.split_at_checked(size).ok_or_else(malformed)?;
+    // The header is a JSON object, padded with spaces to a multiple of 8 bytes.
+    let tensors = std::str::from_utf8(header)
+        .map_err(|_| malformed())?
+        .trim_end();
+    let tensors = tensors.strip_prefix('{').ok_or_else(malformed)?;
+    let separator = if tensors.starts_with('}') { "" } else { "," };
+    let metadata = serde_json::to_string(metadata).map_err(|_| malformed())?;
+    let mut header = format!("{{\"__metadata__\":{metadata}{separator}{tensors}");
+    header.extend(std::iter::repeat_n(
+        ' ',
+        header.len().next_multiple_of(8) - header.len(),
+    ));
+    let mut out = Vec::with_capacity(8 + header.len() + data.len());
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
 /// A tensor ready to hand to `safetensors::serialize`.
 struct Encoded {
     dtype: FileDtype,
@@ -277,13 +312,11 @@ impl StateDict {
                 (name.clone(), e)
             })
             .collect();
-        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        let meta = (!meta.is_empty()).then_some(meta);
-        safetensors::serialize(encoded.iter().map(|(n, e)| (n.as_str(), e)), meta).map_err(|e| {
-            Error::Format {
+        let bytes = safetensors::serialize(encoded.iter().map(|(n, e)| (n.as_str(), e)), None)
+            .map_err(|e| Error::Format {
                 message: format!("cannot encode safetensors: {e}"),
-            }
-        })
+            })?;
+        with_metadata(bytes, &self.metadata)
     }
 
     /// Writes the file atomically: to a temporary file beside `path`, synced, then renamed over
