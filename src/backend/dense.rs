@@ -116,6 +116,13 @@ pub fn release_spare_buffers() {
     spare::release();
 }
 
+/// An empty vector with room for `n` elements, in a kept buffer if one fits: for a large
+/// matrix's elements that are written one by one and handed to [`DenseMatrix::from_vec`], which
+/// would otherwise come fresh from the system, a page fault per 4 KiB.
+pub(crate) fn spare_vec<T: Copy + 'static>(n: usize) -> Vec<T> {
+    spare::take_empty(n)
+}
+
 /// The spare buffers: per thread and per element type (`f32`, `f64`), so that no lock is taken.
 mod spare {
     use std::any::Any;

@@ -18,6 +18,7 @@ mod naive;
 mod update;
 
 pub use cpu::{Cpu, CpuRhs};
+pub(crate) use dense::spare_vec;
 pub use dense::{DenseMatrix, release_spare_buffers};
 pub use naive::NaiveCpu;
 pub use update::UpdateRule;

@@ -29,16 +29,19 @@ pub(super) fn mask<B: Backend, R: Rng + ?Sized>(
     }
     let keep = B::Scalar::of(1.0 / (1.0 - p));
     let below = (p * (1u64 << 53) as f64).ceil() as u64;
-    let mut data = vec![B::Scalar::zero(); rows * cols];
+    let (len, zero) = (rows * cols, B::Scalar::zero());
+    let mut data = crate::backend::spare_vec(len);
     let mut words = [0u64; WORDS];
-    for chunk in data.chunks_mut(WORDS) {
-        let words = &mut words[..chunk.len()];
+    while data.len() < len {
+        let words = &mut words[..WORDS.min(len - data.len())];
         rng.fill(words);
-        for (entry, &word) in chunk.iter_mut().zip(words.iter()) {
-            if word >> 11 >= below {
-                *entry = keep;
-            }
-        }
+        // A select, not a branch on the word: at p = 0.5 a branch was mispredicted at every
+        // other entry, and the mask took three times as long.
+        data.extend(
+            words
+                .iter()
+                .map(|&word| if word >> 11 >= below { keep } else { zero }),
+        );
     }
     Some(backend.from_vec(rows, cols, data).expect("sized to fit"))
 }
