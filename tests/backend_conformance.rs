@@ -8,10 +8,6 @@
 //! What passing proves, for one backend and one scalar type:
 //! - `zeros`, `from_vec` (and its [`Error::Shape`] on a wrong length), `to_vec` and `shape`
 //!   agree with each other on every shape, empty ones included.
-//! - `gemm` is `alpha * op(A) * op(B) + beta * C` for every `m, n, k` in `0..=17`, every
-//!   transpose pair and every `(alpha, beta)` in [`ALPHA_BETA`], and for a few odd large sizes.
-//!   With `beta = 0` the output starts full of NaN, so a kernel that reads `C` (or forgets to
-//!   write it) fails: BLAS semantics. `k = 0` gives `beta * C`.
 //! - The row and column kernels (`copy_rows`; `copy_columns` for every row count and width in
 //!   `0..=17` at several offsets, leaving the columns outside the block untouched; `gather_rows`
 //!   with empty and repeated row lists; `gather_columns`, `scatter_add_columns` with repeated
@@ -30,41 +26,23 @@
 //! 32 epsilons of the scalar type relative to `max(1, |expected|)`, that is about `3.8e-6` for
 //! f32 and `7.1e-15` for f64.
 //!
-//! The fused LSTM and GRU cells are checked in `backend_conformance_cells.rs`; the test-side
-//! helpers both files use are in `common/conformance.rs`.
+//! GEMM is checked in `backend_conformance_gemm.rs`, the fused LSTM and GRU cells in
+//! `backend_conformance_cells.rs`, the optimiser kernel in `backend_conformance_update.rs`; the
+//! test-side helpers they share are in `common/conformance.rs`.
 //!
-//! A new backend joins by adding one line per scalar type to the `conformance_suite!` call at the
-//! bottom, `module_name => backend_value` (and one to the calls in `backend_conformance_cells.rs`
-//! and `backend_conformance_update.rs`).
-//! Every check then runs as a `#[test]` in that module:
+//! A new backend joins by adding one line per scalar type to the list of `every_backend!` in
+//! `common/conformance.rs`, `module_name => backend_value` (and one to the call in
+//! `backend_conformance_cells.rs`). Every check then runs as a `#[test]` in that module:
 //! `cargo test --test backend_conformance module_name::`.
 
 #[path = "common/conformance.rs"]
+#[macro_use]
 mod conformance;
 
 use conformance::{
     Host, Lcg, agrees, assert_close, assert_exact, download, expect_panic, tolerance,
 };
-use recurrent::{Activation, Backend, Cpu, Error, NaiveCpu, Scalar, Transpose};
-
-/// Every `(op(A), op(B))` combination.
-const TRANSPOSES: [(Transpose, Transpose); 4] = [
-    (Transpose::No, Transpose::No),
-    (Transpose::No, Transpose::Yes),
-    (Transpose::Yes, Transpose::No),
-    (Transpose::Yes, Transpose::Yes),
-];
-
-/// `(alpha, beta)` pairs for `gemm`: overwrite, accumulate, general, and `alpha = 0`.
-/// Whenever `beta = 0`, `C` is pre-filled with NaN.
-const ALPHA_BETA: [(f64, f64); 6] = [
-    (1.0, 0.0),
-    (1.0, 1.0),
-    (-1.0, 0.5),
-    (0.5, 0.0),
-    (2.0, -1.0),
-    (0.0, 1.0),
-];
+use recurrent::{Activation, Backend, Error, Scalar, Transpose};
 
 /// Every [`Activation`] variant (the exhaustive matches in the references below break the build
 /// when a variant is added, as a reminder to list it here).
@@ -125,201 +103,6 @@ fn check_from_vec_rejects_wrong_length<B: Backend>(backend: &B) {
             matches!(result, Err(Error::Shape { .. })),
             "from_vec({rows}, {cols}) with {len} elements: {result:?}, expected Err(Error::Shape)"
         );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// GEMM: C <- alpha * op(A) * op(B) + beta * C.
-// ---------------------------------------------------------------------------------------------
-
-/// `alpha * op(A) * op(B) + beta * C` by the definition; with `beta = 0`, `C` is not read.
-fn gemm_reference(
-    alpha: f64,
-    a: &Host,
-    ta: Transpose,
-    b: &Host,
-    tb: Transpose,
-    beta: f64,
-    c: &Host,
-) -> Host {
-    let (k, _) = tb.apply((b.rows, b.cols));
-    Host::from_fn(c.rows, c.cols, |i, j| {
-        let dot = (0..k).fold(0.0, |acc, p| acc + a.op_at(ta, i, p) * b.op_at(tb, p, j));
-        if beta == 0.0 {
-            alpha * dot
-        } else {
-            alpha * dot + beta * c.at(i, j)
-        }
-    })
-}
-
-/// One `gemm` with `op(A)`: `m x k`, `op(B)`: `k x n`, on fresh small-integer operands; `C` holds
-/// NaN when `beta = 0`. Compared exactly.
-fn gemm_case<B: Backend>(
-    backend: &B,
-    rng: &mut Lcg,
-    (m, n, k): (usize, usize, usize),
-    (ta, tb): (Transpose, Transpose),
-    (alpha, beta): (f64, f64),
-) {
-    // `apply` swaps for `Yes`, so it maps the shape of `op(A)` back to the stored shape too.
-    let (a_rows, a_cols) = ta.apply((m, k));
-    let (b_rows, b_cols) = tb.apply((k, n));
-    let a = Host::small(rng, a_rows, a_cols);
-    let b = Host::small(rng, b_rows, b_cols);
-    let c = if beta == 0.0 {
-        Host::filled(m, n, f64::NAN)
-    } else {
-        Host::small(rng, m, n)
-    };
-    let want = gemm_reference(alpha, &a, ta, &b, tb, beta, &c);
-
-    let mut c_dev = c.upload(backend);
-    let (a_dev, b_dev) = (a.upload(backend), b.upload(backend));
-    let (alpha_s, beta_s) = (B::Scalar::of(alpha), B::Scalar::of(beta));
-    backend.gemm(&mut c_dev, alpha_s, &a_dev, ta, &b_dev, tb, beta_s);
-    let got = download(backend, &c_dev);
-    assert_exact(
-        &got,
-        &want,
-        format_args!("gemm m={m} n={n} k={k} ta={ta:?} tb={tb:?} alpha={alpha} beta={beta}"),
-    );
-}
-
-/// Every `(m, n, k)` in `0..=17`, every transpose pair, every `(alpha, beta)`.
-fn check_gemm_every_size_to_17<B: Backend>(backend: &B) {
-    let mut rng = Lcg::new(2);
-    for m in 0..=17 {
-        for n in 0..=17 {
-            for k in 0..=17 {
-                for transposes in TRANSPOSES {
-                    for scalars in ALPHA_BETA {
-                        gemm_case(backend, &mut rng, (m, n, k), transposes, scalars);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Sizes past any register or cache block, none a multiple of a power of two above 1.
-fn check_gemm_odd_large_sizes<B: Backend>(backend: &B) {
-    let mut rng = Lcg::new(3);
-    for size in [
-        (33, 65, 47),
-        (129, 31, 70),
-        (1, 100, 129),
-        (65, 1, 33),
-        (47, 47, 1),
-    ] {
-        for transposes in TRANSPOSES {
-            for scalars in ALPHA_BETA {
-                gemm_case(backend, &mut rng, size, transposes, scalars);
-            }
-        }
-    }
-}
-
-/// Products big enough that a threaded backend splits them across threads: the split must not
-/// change a single bit.
-fn check_gemm_large_enough_to_thread<B: Backend>(backend: &B) {
-    let mut rng = Lcg::new(9);
-    // Many rows (split by rows), and one row with many columns (batch 1: split by columns).
-    for size in [(131, 257, 131), (1, 1031, 513)] {
-        for transposes in TRANSPOSES {
-            for scalars in [(1.0, 0.0), (-1.0, 0.5)] {
-                gemm_case(backend, &mut rng, size, transposes, scalars);
-            }
-        }
-    }
-}
-
-/// With `k = 0` the product is empty: `C <- beta * C`, and zeros when `beta = 0` even over NaN.
-fn check_gemm_k_zero_gives_beta_c<B: Backend>(backend: &B) {
-    let mut rng = Lcg::new(4);
-    for (m, n) in [(1, 1), (3, 5), (17, 4)] {
-        for (ta, tb) in TRANSPOSES {
-            for (alpha, beta) in ALPHA_BETA {
-                let a = backend.zeros(ta.apply((m, 0)).0, ta.apply((m, 0)).1);
-                let b = backend.zeros(tb.apply((0, n)).0, tb.apply((0, n)).1);
-                let (c, want) = if beta == 0.0 {
-                    (Host::filled(m, n, f64::NAN), Host::filled(m, n, 0.0))
-                } else {
-                    let c = Host::small(&mut rng, m, n);
-                    let want = Host::from_fn(m, n, |i, j| beta * c.at(i, j));
-                    (c, want)
-                };
-                let mut c_dev = c.upload(backend);
-                let (alpha_s, beta_s) = (B::Scalar::of(alpha), B::Scalar::of(beta));
-                backend.gemm(&mut c_dev, alpha_s, &a, ta, &b, tb, beta_s);
-                let got = download(backend, &c_dev);
-                assert_exact(
-                    &got,
-                    &want,
-                    format_args!("gemm k=0 {m}x{n} {ta:?} {tb:?} beta={beta}"),
-                );
-            }
-        }
-    }
-}
-
-/// `gemm_prepared` on `op(B)` prepared for `hint` rows, multiplied with `m` rows, compared
-/// exactly with the definition.
-fn prepared_case<B: Backend>(
-    backend: &B,
-    rng: &mut Lcg,
-    (m, n, k): (usize, usize, usize),
-    hint: usize,
-    tb: Transpose,
-    (alpha, beta): (f64, f64),
-) {
-    let (b_rows, b_cols) = tb.apply((k, n));
-    let a = Host::small(rng, m, k);
-    let b = Host::small(rng, b_rows, b_cols);
-    let c = if beta == 0.0 {
-        Host::filled(m, n, f64::NAN)
-    } else {
-        Host::small(rng, m, n)
-    };
-    let want = gemm_reference(alpha, &a, Transpose::No, &b, tb, beta, &c);
-    let (a_dev, b_dev) = (a.upload(backend), b.upload(backend));
-    let prepared = backend.prepare_rhs(&b_dev, tb, hint);
-    let mut c_dev = c.upload(backend);
-    let (alpha_s, beta_s) = (B::Scalar::of(alpha), B::Scalar::of(beta));
-    backend.gemm_prepared(&mut c_dev, alpha_s, &a_dev, &prepared, beta_s);
-    assert_exact(
-        &download(backend, &c_dev),
-        &want,
-        format_args!("gemm_prepared m={m} n={n} k={k} hint={hint} tb={tb:?} beta={beta}"),
-    );
-}
-
-/// Every shape to 17 (and row counts past every register block, with and without threads),
-/// prepared for the rows it is used with and for other counts.
-fn check_gemm_prepared<B: Backend>(backend: &B) {
-    let mut rng = Lcg::new(12);
-    for m in (0..=17).chain([31, 32, 33]) {
-        for n in 0..=17 {
-            for k in 0..=17 {
-                for tb in [Transpose::No, Transpose::Yes] {
-                    for scalars in ALPHA_BETA {
-                        prepared_case(backend, &mut rng, (m, n, k), m, tb, scalars);
-                    }
-                }
-            }
-        }
-    }
-    for (size, hint) in [
-        ((9, 5, 3), 1),
-        ((3, 5, 7), 32),
-        ((64, 257, 131), 64),
-        ((40, 1031, 65), 40),
-    ] {
-        for tb in [Transpose::No, Transpose::Yes] {
-            for scalars in [(1.0, 0.0), (-1.0, 0.5)] {
-                prepared_case(backend, &mut rng, size, hint, tb, scalars);
-            }
-        }
     }
 }
 
@@ -898,11 +681,6 @@ macro_rules! conformance_suite {
             #[test] fn zeros() { check_zeros(&$backend) }
             #[test] fn from_vec_round_trip() { check_from_vec_round_trip(&$backend) }
             #[test] fn from_vec_rejects_wrong_length() { check_from_vec_rejects_wrong_length(&$backend) }
-            #[test] fn gemm_every_size_to_17() { check_gemm_every_size_to_17(&$backend) }
-            #[test] fn gemm_odd_large_sizes() { check_gemm_odd_large_sizes(&$backend) }
-            #[test] fn gemm_large_enough_to_thread() { check_gemm_large_enough_to_thread(&$backend) }
-            #[test] fn gemm_k_zero_gives_beta_c() { check_gemm_k_zero_gives_beta_c(&$backend) }
-            #[test] fn gemm_prepared() { check_gemm_prepared(&$backend) }
             #[test] fn copy_rows() { check_copy_rows(&$backend) }
             #[test] fn copy_columns() { check_copy_columns(&$backend) }
             #[test] fn gather_rows() { check_gather_rows(&$backend) }
@@ -925,10 +703,4 @@ macro_rules! conformance_suite {
     )+};
 }
 
-conformance_suite! {
-    naive_f32 => NaiveCpu::<f32>::new(),
-    naive_f64 => NaiveCpu::<f64>::new(),
-    cpu_f32 => Cpu::<f32>::new(),
-    cpu_f64 => Cpu::<f64>::new(),
-    cpu_f32_one_thread => Cpu::<f32>::with_threads(1),
-}
+every_backend!(conformance_suite);

@@ -21,14 +21,15 @@
 //!
 //! A shape misuse (gradient, buffer count, buffer shape) panics with the kernel's name.
 //!
-//! A new backend joins by adding one line per scalar type to the `conformance_suite!` call at the
-//! bottom: `cargo test --test backend_conformance_update module_name::`.
+//! The backends are those of `every_backend!` in `common/conformance.rs`:
+//! `cargo test --test backend_conformance_update module_name::`.
 
 #[path = "common/conformance.rs"]
+#[macro_use]
 mod conformance;
 
 use conformance::{Host, Lcg, assert_close, assert_exact, download, expect_panic, tolerance};
-use recurrent::{Backend, Cpu, NaiveCpu, UpdateRule};
+use recurrent::{Backend, NaiveCpu, UpdateRule};
 
 const SHAPES: [(usize, usize); 7] = [(0, 0), (0, 3), (3, 0), (1, 1), (3, 5), (17, 17), (33, 65)];
 
@@ -301,10 +302,4 @@ macro_rules! conformance_suite {
     )+};
 }
 
-conformance_suite! {
-    naive_f32 => NaiveCpu::<f32>::new(),
-    naive_f64 => NaiveCpu::<f64>::new(),
-    cpu_f32 => Cpu::<f32>::new(),
-    cpu_f64 => Cpu::<f64>::new(),
-    cpu_f32_one_thread => Cpu::<f32>::with_threads(1),
-}
+every_backend!(conformance_suite);

@@ -9,6 +9,22 @@
 #![allow(dead_code)]
 
 use recurrent::{Backend, Scalar, Transpose};
+
+/// Calls `$suite!` on every backend under test, `module_name => backend_value`, one line per
+/// backend and scalar type: a new backend joins `backend_conformance.rs`, `_gemm.rs` and
+/// `_update.rs` by a line here (`_cells.rs` has its own list, by scalar type).
+#[allow(unused_macros)]
+macro_rules! every_backend {
+    ($suite:ident) => {
+        $suite! {
+            naive_f32 => recurrent::NaiveCpu::<f32>::new(),
+            naive_f64 => recurrent::NaiveCpu::<f64>::new(),
+            cpu_f32 => recurrent::Cpu::<f32>::new(),
+            cpu_f64 => recurrent::Cpu::<f64>::new(),
+            cpu_f32_one_thread => recurrent::Cpu::<f32>::with_threads(1),
+        }
+    };
+}
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
