@@ -57,7 +57,18 @@ const ACTIVATIONS: [Activation; 4] = [
 // Storage: zeros, from_vec, to_vec, shape.
 // ---------------------------------------------------------------------------------------------
 
-const SHAPES: [(usize, usize); 7] = [(0, 0), (0, 3), (3, 0), (1, 1), (4, 7), (17, 1), (17, 17)];
+/// The last is large enough for `Cpu` to split the row kernels (`add_row`, `add_column_sums`)
+/// across threads.
+const SHAPES: [(usize, usize); 8] = [
+    (0, 0),
+    (0, 3),
+    (3, 0),
+    (1, 1),
+    (4, 7),
+    (17, 1),
+    (17, 17),
+    (181, 182),
+];
 
 fn check_zeros<B: Backend>(backend: &B) {
     for (rows, cols) in SHAPES {
@@ -210,13 +221,15 @@ fn embedding_cases(rng: &mut Lcg) -> Vec<((usize, usize), Vec<usize>)> {
         ((5, 7), vec![0, 6, 2, 2, 6, 0, 1]),
         ((1, 1), vec![0, 0, 0]),
     ];
-    // The last two span more than one of `Cpu`'s blocks of 16 table rows, with a partial one.
+    // The last three span more than one of `Cpu`'s blocks of 16 table rows, with a partial one;
+    // the last is large enough for `Cpu` to split the table's rows across threads, mid-block.
     for (r, v, n) in [
         (3, 4, 9),
         (17, 3, 5),
         (8, 33, 40),
         (37, 7, 200),
         (21, 70, 130),
+        (301, 7, 120),
     ] {
         cases.push(((r, v), (0..n).map(|_| rng.below(v)).collect()));
     }

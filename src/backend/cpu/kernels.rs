@@ -2,6 +2,7 @@
 //! and column sums, as loops over whole rows (the reference's index per element). The cell
 //! kernels are in [`cells`](super::cells).
 
+use super::cells::{RowBlock, in_row_blocks};
 use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
 
@@ -48,30 +49,91 @@ pub fn gather_rows<T: Scalar>(out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, ro
     }
 }
 
-/// `m[r, :] += row` for every row.
-pub fn add_row<T: Scalar>(m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
+/// `m[r, :] += row` for every row, the rows split across `pool`'s threads.
+pub fn add_row<T: Scalar>(
+    m: &mut DenseMatrix<T>,
+    row: &DenseMatrix<T>,
+    pool: Option<&rayon::ThreadPool>,
+) {
     assert_eq!(row.shape(), (1, m.cols()), "add_row: row shape");
-    if m.cols() == 0 {
+    let (rows, cols) = m.shape();
+    if cols == 0 {
         return;
     }
-    let cols = m.cols();
-    for r in m.as_mut_slice().chunks_exact_mut(cols) {
-        for (v, &b) in r.iter_mut().zip(row.as_slice()) {
-            *v = *v + b;
+    let row = row.as_slice();
+    let block = Rows {
+        m: m.as_mut_slice(),
+        cols,
+    };
+    in_row_blocks(pool, block, rows, cols, |b| {
+        for r in b.m.chunks_exact_mut(cols) {
+            for (v, &b) in r.iter_mut().zip(row) {
+                *v = *v + b;
+            }
         }
+    });
+}
+
+/// `acc[0, j] += sum_r m[r, j]`, walking `m` row by row (the reference walks it by columns),
+/// the columns split across `pool`'s threads. Each sum adds the rows in order wherever the
+/// split falls: the same bits.
+pub fn add_column_sums<T: Scalar>(
+    acc: &mut DenseMatrix<T>,
+    m: &DenseMatrix<T>,
+    pool: Option<&rayon::ThreadPool>,
+) {
+    assert_eq!(acc.shape(), (1, m.cols()), "add_column_sums: acc shape");
+    let (rows, cols) = m.shape();
+    if cols == 0 {
+        return;
+    }
+    let block = Columns {
+        out: acc.as_mut_slice(),
+        first: 0,
+    };
+    let m = m.as_slice();
+    in_row_blocks(pool, block, cols, rows, |b| {
+        let width = b.out.len();
+        for r in m.chunks_exact(cols) {
+            for (a, &v) in b.out.iter_mut().zip(&r[b.first..b.first + width]) {
+                *a = *a + v;
+            }
+        }
+    });
+}
+
+/// Whole rows of a matrix, `cols` wide.
+struct Rows<'a, T> {
+    m: &'a mut [T],
+    cols: usize,
+}
+
+impl<T: Send> RowBlock for Rows<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let cols = self.cols;
+        let (a, b) = self.m.split_at_mut(at * cols);
+        (Rows { m: a, cols }, Rows { m: b, cols })
     }
 }
 
-/// `acc[0, j] += sum_r m[r, j]`, walking `m` row by row (the reference walks it by columns).
-pub fn add_column_sums<T: Scalar>(acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
-    assert_eq!(acc.shape(), (1, m.cols()), "add_column_sums: acc shape");
-    if m.cols() == 0 {
-        return;
-    }
-    for r in m.as_slice().chunks_exact(m.cols()) {
-        for (a, &v) in acc.as_mut_slice().iter_mut().zip(r) {
-            *a = *a + v;
-        }
+/// Consecutive entries of an output, `out[i]` for entry `first + i`; with [`in_row_blocks`],
+/// each thread writes its own range of entries (of a row vector, or of a table's rows).
+struct Columns<'a, T> {
+    out: &'a mut [T],
+    first: usize,
+}
+
+impl<T: Send> RowBlock for Columns<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (a, b) = self.out.split_at_mut(at);
+        let first = self.first;
+        (
+            Columns { out: a, first },
+            Columns {
+                out: b,
+                first: first + at,
+            },
+        )
     }
 }
 
@@ -105,11 +167,13 @@ pub fn gather_columns<T: Scalar>(out: &mut DenseMatrix<T>, table: &DenseMatrix<T
 }
 
 /// The reference's `scatter_add_columns` by blocks of table rows, adding into each entry in the
-/// same order as the reference (id by id), so the same bits. No allocation.
+/// same order as the reference (id by id), so the same bits. The table's rows are split across
+/// `pool`'s threads. No allocation.
 pub fn scatter_add_columns<T: Scalar>(
     table: &mut DenseMatrix<T>,
     ids: &[usize],
     src: &DenseMatrix<T>,
+    pool: Option<&rayon::ThreadPool>,
 ) {
     let (rows, cols) = table.shape();
     assert_eq!(
@@ -121,18 +185,56 @@ pub fn scatter_add_columns<T: Scalar>(
         ids.iter().all(|&id| id < cols),
         "scatter_add_columns: id out of range"
     );
-    if rows == 0 {
+    if rows == 0 || cols == 0 {
         return;
     }
-    let table = table.as_mut_slice();
-    for first in (0..rows).step_by(TABLE_ROWS) {
-        let width = TABLE_ROWS.min(rows - first);
-        let block = &mut table[first * cols..(first + width) * cols];
-        for (row, &id) in src.as_slice().chunks_exact(rows).zip(ids) {
-            for (q, &v) in row[first..first + width].iter().enumerate() {
-                let t = &mut block[q * cols + id];
-                *t = *t + v;
+    let block = Rows {
+        m: table.as_mut_slice(),
+        cols,
+    };
+    let src = src.as_slice();
+    in_row_blocks(
+        pool,
+        TableRows {
+            rows: block,
+            first: 0,
+        },
+        rows,
+        ids.len(),
+        |b| {
+            let (table, offset) = (b.rows.m, b.first);
+            let mine = table.len() / cols;
+            for first in (0..mine).step_by(TABLE_ROWS) {
+                let width = TABLE_ROWS.min(mine - first);
+                let block = &mut table[first * cols..(first + width) * cols];
+                let at = offset + first;
+                for (row, &id) in src.chunks_exact(rows).zip(ids) {
+                    for (q, &v) in row[at..at + width].iter().enumerate() {
+                        let t = &mut block[q * cols + id];
+                        *t = *t + v;
+                    }
+                }
             }
-        }
+        },
+    );
+}
+
+/// Whole rows of a table, the first of them row `first` of the whole.
+struct TableRows<'a, T> {
+    rows: Rows<'a, T>,
+    first: usize,
+}
+
+impl<T: Send> RowBlock for TableRows<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let first = self.first;
+        let (a, b) = self.rows.split_at(at);
+        (
+            TableRows { rows: a, first },
+            TableRows {
+                rows: b,
+                first: first + at,
+            },
+        )
     }
 }

@@ -155,7 +155,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     type Prepared = CpuRhs<T>;
 
     fn prepare_rhs(&self, b: &DenseMatrix<T>, tb: Transpose, _rows: usize) -> CpuRhs<T> {
-        CpuRhs(Packed::new(operand(b, tb)))
+        CpuRhs(Packed::new(operand(b, tb), self.pool.as_deref()))
     }
 
     fn gemm_prepared(
@@ -218,15 +218,15 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn scatter_add_columns(&self, table: &mut DenseMatrix<T>, ids: &[usize], src: &DenseMatrix<T>) {
-        kernels::scatter_add_columns(table, ids, src)
+        kernels::scatter_add_columns(table, ids, src, self.pool.as_deref())
     }
 
     fn add_row(&self, m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
-        kernels::add_row(m, row)
+        kernels::add_row(m, row, self.pool.as_deref())
     }
 
     fn add_column_sums(&self, acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
-        kernels::add_column_sums(acc, m)
+        kernels::add_column_sums(acc, m, self.pool.as_deref())
     }
 
     fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {

@@ -16,6 +16,7 @@
 
 #![allow(unsafe_code)]
 
+use super::cells::{RowBlock, in_row_blocks};
 use super::gemm::{MatMul, Operand};
 use crate::backend::Transpose;
 
@@ -30,6 +31,68 @@ pub struct Packed<T> {
     isa: Isa,
     /// `n.div_ceil(NR)` panels of `k * NR` values.
     data: Vec<T>,
+}
+
+/// Packs the columns `first ..` of `op(B)` into `panel`: `k` rows of `nr` values, the columns
+/// past `op(B)`'s last left as they are (zero).
+fn pack_panel<T: Copy>(b: &Operand<'_, T>, panel: &mut [T], first: usize, nr: usize) {
+    let (k, n) = b.op_shape();
+    let width = nr.min(n - first);
+    match b.transpose {
+        // Panel rows are slices of `B`'s rows.
+        Transpose::No => {
+            for (row, out) in panel.chunks_exact_mut(nr).enumerate() {
+                out[..width].copy_from_slice(&b.data[row * n + first..][..width]);
+            }
+        }
+        // Panel columns are `B`'s rows: a transpose, by blocks of `KB` values of each row, so
+        // that reads and writes both stay within a few cache lines (reading a whole row at a
+        // time scattered the writes and was 2.4 times slower for a 2048 x 512 `W_hh`).
+        Transpose::Yes => {
+            const KB: usize = 8;
+            let mut kk = 0;
+            while kk + KB <= k {
+                for j in 0..width {
+                    let source = &b.data[(first + j) * k + kk..][..KB];
+                    for (q, &v) in source.iter().enumerate() {
+                        panel[(kk + q) * nr + j] = v;
+                    }
+                }
+                kk += KB;
+            }
+            for kk in kk..k {
+                for j in 0..width {
+                    panel[kk * nr + j] = b.data[(first + j) * k + kk];
+                }
+            }
+        }
+    }
+}
+
+/// Whole panels of a packed operand, the first of them panel `first`.
+struct Panels<'a, T> {
+    data: &'a mut [T],
+    first: usize,
+    size: usize,
+}
+
+impl<T: Send> RowBlock for Panels<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (first, size) = (self.first, self.size);
+        let (a, b) = self.data.split_at_mut(at * size);
+        (
+            Panels {
+                data: a,
+                first,
+                size,
+            },
+            Panels {
+                data: b,
+                first: first + at,
+                size,
+            },
+        )
+    }
 }
 
 /// The instruction sets with a kernel of their own, best first.
@@ -70,15 +133,16 @@ const fn blocking(isa: Isa, bytes: usize) -> (usize, usize) {
 }
 
 impl<T: MatMul> Packed<T> {
-    /// Packs `b` as `op(B)` for the kernel this processor runs best.
-    pub fn new(b: Operand<'_, T>) -> Self {
-        Self::for_isa(b, Isa::detect())
+    /// Packs `b` as `op(B)` for the kernel this processor runs best, the panels split across
+    /// `pool`'s threads.
+    pub fn new(b: Operand<'_, T>, pool: Option<&rayon::ThreadPool>) -> Self {
+        Self::for_isa(b, Isa::detect(), pool)
     }
 
     /// Packs `b` for the kernel of `isa`, which must be one the processor has (as
     /// [`Isa::detect`] finds): [`Packed::gemm`] runs its instructions, which is undefined
     /// behaviour on a processor without them.
-    fn for_isa(b: Operand<'_, T>, isa: Isa) -> Self {
+    fn for_isa(b: Operand<'_, T>, isa: Isa, pool: Option<&rayon::ThreadPool>) -> Self {
         assert_eq!(
             b.data.len(),
             b.rows * b.cols,
@@ -86,42 +150,20 @@ impl<T: MatMul> Packed<T> {
         );
         let (k, n) = b.op_shape();
         let (_, nr) = blocking(isa, size_of::<T>());
-        let mut data = vec![T::default(); n.div_ceil(nr) * k * nr];
+        let panels = n.div_ceil(nr);
+        let mut data = vec![T::default(); panels * k * nr];
         if k > 0 {
-            for (p, panel) in data.chunks_exact_mut(k * nr).enumerate() {
-                let first = p * nr;
-                let width = nr.min(n - first);
-                match b.transpose {
-                    // Panel rows are slices of `B`'s rows.
-                    Transpose::No => {
-                        for (row, out) in panel.chunks_exact_mut(nr).enumerate() {
-                            out[..width].copy_from_slice(&b.data[row * n + first..][..width]);
-                        }
-                    }
-                    // Panel columns are `B`'s rows: a transpose, by blocks of `KB` values of
-                    // each row, so that reads and writes both stay within a few cache lines
-                    // (reading a whole row at a time scattered the writes and was 2.4 times
-                    // slower for a 2048 x 512 `W_hh`).
-                    Transpose::Yes => {
-                        const KB: usize = 8;
-                        let mut kk = 0;
-                        while kk + KB <= k {
-                            for j in 0..width {
-                                let source = &b.data[(first + j) * k + kk..][..KB];
-                                for (q, &v) in source.iter().enumerate() {
-                                    panel[(kk + q) * nr + j] = v;
-                                }
-                            }
-                            kk += KB;
-                        }
-                        for kk in kk..k {
-                            for j in 0..width {
-                                panel[kk * nr + j] = b.data[(first + j) * k + kk];
-                            }
-                        }
-                    }
+            let block = Panels {
+                data: &mut data,
+                first: 0,
+                size: k * nr,
+            };
+            in_row_blocks(pool, block, panels, k * nr, |block| {
+                let panels = block.data.chunks_exact_mut(k * nr);
+                for (p, panel) in (block.first..).zip(panels) {
+                    pack_panel(&b, panel, p * nr, nr);
                 }
-            }
+            });
         }
         Packed { k, n, isa, data }
     }
@@ -403,7 +445,7 @@ mod tests {
                         cols,
                         transpose,
                     };
-                    let packed = Packed::for_isa(operand, isa);
+                    let packed = Packed::for_isa(operand, isa, None);
                     let mut c = vec![1.0; m * n];
                     packed.gemm(&mut c, 2.0, &a, 0.5, None);
                     for i in 0..m {
