@@ -1,6 +1,7 @@
 //! Backend conformance of `all_finite`: `true` exactly when no element is NaN or infinite, for
 //! every shape from `0 x 0` to `9 x 9` and a long row, with a bad value at every position, and
-//! with finite values so large that their squares overflow. `NaiveCpu` runs the trait's default,
+//! with finite values so large that their squares overflow; and one large enough to be split
+//! across threads. `NaiveCpu` runs the trait's default,
 //! `Cpu` its own kernel.
 
 use recurrent::{Backend, Cpu, NaiveCpu, Scalar};
@@ -32,6 +33,19 @@ fn check<B: Backend>(backend: B, largest: f64) {
                 assert!(!backend.all_finite(&m), "{rows} x {cols}: {bad} at {at}");
             }
         }
+    }
+    // Long enough for `Cpu` to split the values across threads: a bad value at either end and
+    // on either side of the middle, where two threads' ranges meet.
+    let (rows, cols) = (4, 10_001);
+    let len = rows * cols;
+    let finite = vec![B::Scalar::of(1.5); len];
+    let m = backend.from_vec(rows, cols, finite.clone()).unwrap();
+    assert!(backend.all_finite(&m), "{rows} x {cols}");
+    for at in [0, len / 2 - 1, len / 2, len / 2 + 1, len - 1] {
+        let mut values = finite.clone();
+        values[at] = B::Scalar::of(f64::NAN);
+        let m = backend.from_vec(rows, cols, values).unwrap();
+        assert!(!backend.all_finite(&m), "{rows} x {cols}: NaN at {at}");
     }
 }
 

@@ -31,7 +31,17 @@ mod conformance;
 use conformance::{Host, Lcg, assert_close, assert_exact, download, expect_panic, tolerance};
 use recurrent::{Backend, NaiveCpu, UpdateRule};
 
-const SHAPES: [(usize, usize); 7] = [(0, 0), (0, 3), (3, 0), (1, 1), (3, 5), (17, 17), (33, 65)];
+/// The last is large enough for `Cpu` to split an update across threads.
+const SHAPES: [(usize, usize); 8] = [
+    (0, 0),
+    (0, 3),
+    (3, 0),
+    (1, 1),
+    (3, 5),
+    (17, 17),
+    (33, 65),
+    (129, 130),
+];
 
 /// One rule of every variant and flag.
 fn rules() -> Vec<UpdateRule> {

@@ -177,17 +177,7 @@ pub(crate) fn update_dense<T: Scalar>(
     grad: &DenseMatrix<T>,
     state: &mut [DenseMatrix<T>],
 ) {
-    let shape = param.shape();
-    assert_eq!(grad.shape(), shape, "update: gradient shape");
-    assert_eq!(
-        state.len(),
-        rule.state_names().len(),
-        "update: state buffer count"
-    );
-    assert!(
-        state.iter().all(|s| s.shape() == shape),
-        "update: state buffer shape"
-    );
+    check_operands(rule, param, grad, state);
     let (p, g) = (param.as_mut_slice(), grad.as_slice());
     match state {
         [] => apply(rule, p, g, &mut []),
@@ -201,6 +191,27 @@ pub(crate) fn update_dense<T: Scalar>(
         ),
         _ => unreachable!("update: no rule has more than three buffers"),
     }
+}
+
+/// [`Backend::update`]'s shape checks: the gradient and every state buffer have the
+/// parameter's shape, and there are as many buffers as the rule has. Panics naming the kernel.
+pub(crate) fn check_operands<T: Scalar>(
+    rule: &UpdateRule,
+    param: &DenseMatrix<T>,
+    grad: &DenseMatrix<T>,
+    state: &[DenseMatrix<T>],
+) {
+    let shape = param.shape();
+    assert_eq!(grad.shape(), shape, "update: gradient shape");
+    assert_eq!(
+        state.len(),
+        rule.state_names().len(),
+        "update: state buffer count"
+    );
+    assert!(
+        state.iter().all(|s| s.shape() == shape),
+        "update: state buffer shape"
+    );
 }
 
 /// [`Backend::update`]'s default: through `to_vec` and `from_vec`, for any storage.

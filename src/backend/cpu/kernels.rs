@@ -5,16 +5,88 @@
 use super::cells::{RowBlock, in_row_blocks};
 use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Values checked together by [`all_finite`].
 const FINITE_BLOCK: usize = 64;
 
 /// Whether every value is finite: a branch-free test over blocks of [`FINITE_BLOCK`] values,
-/// which vectorises, stopping after the first block with a NaN or infinity.
-pub fn all_finite<T: Scalar>(values: &[T]) -> bool {
+/// which vectorises, stopping after the first block with a NaN or infinity; the values split
+/// across `pool`'s threads.
+pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&rayon::ThreadPool>) -> bool {
     let finite = |block: &[T]| block.iter().fold(true, |finite, v| finite & v.is_finite());
-    let mut blocks = values.chunks_exact(FINITE_BLOCK);
-    blocks.by_ref().all(finite) && finite(blocks.remainder())
+    let all = AtomicBool::new(true);
+    let block = Pair {
+        a: &mut [][..],
+        b: values,
+    };
+    in_row_blocks(pool, block, values.len(), 1, |part: Pair<'_, T>| {
+        let mut blocks = part.b.chunks_exact(FINITE_BLOCK);
+        if !(blocks.by_ref().all(finite) && finite(blocks.remainder())) {
+            all.store(false, Ordering::Relaxed);
+        }
+    });
+    all.into_inner()
+}
+
+/// `kernel(a, b)` on `a` (written) and `b` (read: as long as `a`, or empty), cut into one range
+/// of elements per thread of `pool` when there are enough of them: for element-wise kernels,
+/// whose every result depends on its own elements alone, so the same bits.
+pub fn elementwise<T: Scalar>(
+    pool: Option<&rayon::ThreadPool>,
+    a: &mut DenseMatrix<T>,
+    b: &[T],
+    kernel: impl Fn(&mut [T], &[T]) + Sync,
+) {
+    let a = a.as_mut_slice();
+    assert!(b.is_empty() || b.len() == a.len(), "elementwise: lengths");
+    let len = a.len();
+    in_row_blocks(pool, Pair { a, b }, len, 1, |part| kernel(part.a, part.b));
+}
+
+/// A written and a read slice cut at the same element (an empty one stays empty).
+struct Pair<'a, T> {
+    a: &'a mut [T],
+    b: &'a [T],
+}
+
+impl<T: Send + Sync> RowBlock for Pair<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (a0, a1) = self.a.split_at_mut(at.min(self.a.len()));
+        let (b0, b1) = self.b.split_at(at.min(self.b.len()));
+        (Pair { a: a0, b: b0 }, Pair { a: a1, b: b1 })
+    }
+}
+
+/// An optimiser update's operands, cut at the same element: the parameter, its gradient and the
+/// rule's state buffers.
+pub struct Update<'a, T> {
+    /// The parameter, updated.
+    pub p: &'a mut [T],
+    /// Its gradient.
+    pub g: &'a [T],
+    /// The state buffers, updated.
+    pub state: Vec<&'a mut [T]>,
+}
+
+impl<T: Send + Sync> RowBlock for Update<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (p0, p1) = self.p.split_at_mut(at);
+        let (g0, g1) = self.g.split_at(at);
+        let (s0, s1) = self.state.into_iter().map(|s| s.split_at_mut(at)).unzip();
+        (
+            Update {
+                p: p0,
+                g: g0,
+                state: s0,
+            },
+            Update {
+                p: p1,
+                g: g1,
+                state: s1,
+            },
+        )
+    }
 }
 
 /// Rows `src_row ..` of `src` over rows `dst_row ..` of `dst`, as one slice copy.

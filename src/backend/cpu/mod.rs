@@ -210,7 +210,12 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
-        self.reference.mul(a, b)
+        assert_eq!(a.shape(), b.shape(), "mul: operand shapes differ");
+        kernels::elementwise(self.pool.as_deref(), a, b.as_slice(), |a, b| {
+            for (ai, &bi) in a.iter_mut().zip(b) {
+                *ai = *ai * bi;
+            }
+        })
     }
 
     fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
@@ -230,15 +235,32 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
-        self.reference.axpy(y, alpha, x)
+        assert_eq!(y.shape(), x.shape(), "axpy: operand shapes differ");
+        kernels::elementwise(self.pool.as_deref(), y, x.as_slice(), |y, x| {
+            for (yi, &xi) in y.iter_mut().zip(x) {
+                *yi = *yi + alpha * xi;
+            }
+        })
     }
 
     fn scale(&self, m: &mut DenseMatrix<T>, alpha: T) {
-        self.reference.scale(m, alpha)
+        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| {
+            for v in m {
+                *v = alpha * *v;
+            }
+        })
     }
 
     fn clamp(&self, m: &mut DenseMatrix<T>, lo: T, hi: T) {
-        self.reference.clamp(m, lo, hi)
+        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| {
+            for v in m {
+                if *v < lo {
+                    *v = lo;
+                } else if *v > hi {
+                    *v = hi;
+                }
+            }
+        })
     }
 
     fn sum_squares(&self, m: &DenseMatrix<T>) -> T {
@@ -246,7 +268,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn all_finite(&self, m: &DenseMatrix<T>) -> bool {
-        kernels::all_finite(m.as_slice())
+        kernels::all_finite(m.as_slice(), self.pool.as_deref())
     }
 
     fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
@@ -417,6 +439,18 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         grad: &DenseMatrix<T>,
         state: &mut [DenseMatrix<T>],
     ) {
-        math::update(rule, param, grad, state)
+        crate::backend::update::check_operands(rule, param, grad, state);
+        let block = kernels::Update {
+            p: param.as_mut_slice(),
+            g: grad.as_slice(),
+            state: state.iter_mut().map(DenseMatrix::as_mut_slice).collect(),
+        };
+        let len = block.p.len();
+        // The widest operand: the parameter, its gradient and the buffers, each element read
+        // (and written) once.
+        let width = 2 + 2 * block.state.len();
+        cells::in_row_blocks(self.pool.as_deref(), block, len, width, |mut b| {
+            math::update(rule, b.p, b.g, &mut b.state)
+        })
     }
 }
