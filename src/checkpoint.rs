@@ -108,7 +108,9 @@
 //! | `recurrent.best_val_loss` | [`Progress::best_val_loss`], if there is one |
 //! | `user.{key}` | the caller's [`metadata`](Checkpoint::metadata) |
 //!
-//! Numbers are written as Rust's `{:?}` writes them, which parses back to the same bits.
+//! Numbers are written as Rust's `{:?}` writes them, which parses back to the same bits. The
+//! metadata comes first in the header, its keys in sorted order, so the same checkpoint always
+//! gives the same bytes: two runs that agree write files `cmp` finds equal.
 //!
 //! # Resuming bit for bit
 //!
