@@ -24,6 +24,7 @@ use gemm::{MatMul, Operand};
 use math::Activations;
 use packed::Packed;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The fast CPU backend for `f32` and `f64`: a SIMD, cache-blocked GEMM (`matrixmultiply`) with
 /// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
@@ -31,9 +32,10 @@ use std::sync::Arc;
 ///
 /// The recurrence's products (`h W_hh^T` and `d hh W_hh` at every step) have a kernel of their
 /// own: register-blocked (AVX-512, AVX2 + FMA or portable, chosen at run time) on a copy of
-/// `W_hh` packed once per sequence ([`Backend::prepare_rhs`]), split across the threads by rows
-/// (or, for one row, by columns) when large. The cell's element-wise step is split by batch rows
-/// too, and [`Backend::install`] runs the time loops on a thread of the pool.
+/// `W_hh` packed once per sequence ([`Backend::prepare_rhs`]), split across the threads by
+/// columns when large, so that each thread reads only its part of `W_hh`. The cell's
+/// element-wise step is split by batch rows, and [`Backend::install`] runs the time loops on a
+/// thread of the pool, the others taking its jobs without going to sleep between them.
 ///
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
@@ -101,6 +103,58 @@ where
 /// smallest product the recurrence's kernel splits (one row split by columns); below it no
 /// kernel of a step splits, and handing the loop over would only cost a wake-up.
 const INSTALL_MIN_WORK: usize = 1 << 19;
+
+/// How long a thread of the pool waits for a job, spinning, during [`Backend::install`] before it
+/// leaves the wait to the pool (which puts it to sleep).
+const SPIN_PATIENCE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Runs `work` on this thread of `pool` while the pool's other threads take its jobs spinning,
+/// instead of going to sleep between them.
+///
+/// The time loops hand the pool two or more jobs per step (the recurrent product, the cell),
+/// between which this thread works alone for a while. A waiting rayon thread sleeps after a few
+/// dozen microseconds and takes tens of microseconds to wake: the job meant for it was then
+/// run by this thread after its own, and a profile of a 2 x 512 LSTM training step found one
+/// thread working alone for a third of the step, half of that in the recurrent product. Spinning
+/// threads (as OpenMP's do, under PyTorch) take each job at once.
+///
+/// Each waiting thread gives up after [`SPIN_PATIENCE`] without a job, so none spins for long
+/// once the loops are over, and none can hold up `work`: should this thread itself pick up a
+/// spinning task while it waits for a job of `work`, that task returns once idle for that long.
+fn with_threads_awake<R: Send>(pool: &rayon::ThreadPool, work: impl FnOnce() -> R + Send) -> R {
+    let done = AtomicBool::new(false);
+    pool.scope(|scope| {
+        for _ in 1..pool.current_num_threads() {
+            scope.spawn(|_| take_jobs_until(pool, &done));
+        }
+        let result = work();
+        done.store(true, Ordering::Release);
+        result
+    })
+}
+
+/// Runs the pool's jobs as they come until `done`, or until none has come for [`SPIN_PATIENCE`].
+fn take_jobs_until(pool: &rayon::ThreadPool, done: &AtomicBool) {
+    let mut idle_since = std::time::Instant::now();
+    let mut polls = 0u32;
+    while !done.load(Ordering::Acquire) {
+        if pool.yield_now() == Some(rayon::Yield::Executed) {
+            idle_since = std::time::Instant::now();
+            continue;
+        }
+        std::hint::spin_loop();
+        polls = polls.wrapping_add(1);
+        // Every 64 idle polls: the clock (it costs about as much as a poll), and a yield to the
+        // system, so that a thread of another process (or another test) waiting for this core
+        // gets it.
+        if polls % 64 == 0 {
+            if idle_since.elapsed() > SPIN_PATIENCE {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+}
 
 /// `op(B)` prepared by [`Cpu`] for many products: a copy packed in panels for the
 /// register-blocked kernel, which beats both the general GEMM and the dot-product kernel for
@@ -426,7 +480,9 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
 
     fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(pool) if step_work >= INSTALL_MIN_WORK => pool.install(work),
+            Some(pool) if step_work >= INSTALL_MIN_WORK => {
+                pool.install(|| with_threads_awake(pool, work))
+            }
             _ => work(),
         }
     }
