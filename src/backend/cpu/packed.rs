@@ -95,6 +95,43 @@ impl<T: Send> RowBlock for Panels<'_, T> {
     }
 }
 
+/// The rows of `C` a kernel writes, all of one width.
+trait RowsOut<T> {
+    /// Row `i`.
+    fn row(&mut self, i: usize) -> &mut [T];
+    /// The rows' width.
+    fn width(&self) -> usize;
+}
+
+/// All of `C`, row-major, `width` wide.
+struct Contiguous<'a, T> {
+    c: &'a mut [T],
+    width: usize,
+}
+
+impl<T> RowsOut<T> for Contiguous<'_, T> {
+    #[inline(always)]
+    fn row(&mut self, i: usize) -> &mut [T] {
+        &mut self.c[i * self.width..][..self.width]
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// Some columns of every row of `C`, a slice per row.
+impl<T> RowsOut<T> for Vec<&mut [T]> {
+    #[inline(always)]
+    fn row(&mut self, i: usize) -> &mut [T] {
+        self[i]
+    }
+
+    fn width(&self) -> usize {
+        self.first().map_or(0, |row| row.len())
+    }
+}
+
 /// The instruction sets with a kernel of their own, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Isa {
@@ -195,48 +232,45 @@ impl<T: MatMul> Packed<T> {
             }
             return;
         }
-        let (mr, nr) = blocking(self.isa, size_of::<T>());
+        let (_, nr) = blocking(self.isa, size_of::<T>());
         let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
         let panels = n.div_ceil(nr);
-        // One row (batch 1) is split by columns, more rows by whole kernel blocks of rows, so
-        // that no thread gets a ragged edge it need not have.
-        let splits = if m == 1 { panels } else { m.div_ceil(mr) };
-        let parts = threads
-            .min(splits)
-            .min(
-                m * n * k
-                    / if m == 1 {
-                        ROW_THREAD_MIN_WORK
-                    } else {
-                        PACKED_THREAD_MIN_WORK
-                    },
-            )
-            .max(1);
+        let min_work = if m == 1 {
+            ROW_THREAD_MIN_WORK
+        } else {
+            PACKED_THREAD_MIN_WORK
+        };
+        let parts = threads.min(panels).min(m * n * k / min_work).max(1);
+        // Every row of `C` cut where a part's columns begin: each part is whole panels, its
+        // columns of every row. Split by columns, each thread reads only its panels of `op(B)`
+        // (from the shared cache, at every step of the recurrence) and uses each for all the
+        // rows; split by rows, each read all of `op(B)`, and a 2 x 512 LSTM's step ran at the
+        // pace of the cache. The same sums either way: the same bits.
         match pool {
-            Some(pool) if parts > 1 && m == 1 => {
-                let per = panels.div_ceil(parts);
-                pool.scope(|scope| {
-                    for (index, block) in c.chunks_mut(per * nr).enumerate() {
-                        scope.spawn(move |_| self.rows(block, alpha, a, beta, index * per));
-                    }
-                });
-            }
             Some(pool) if parts > 1 => {
-                let per = m.div_ceil(mr).div_ceil(parts) * mr;
+                let per = panels.div_ceil(parts) * nr;
+                let mut blocks: Vec<Vec<&mut [T]>> =
+                    (0..parts).map(|_| Vec::with_capacity(m)).collect();
+                for row in c.chunks_mut(n) {
+                    for (block, piece) in blocks.iter_mut().zip(row.chunks_mut(per)) {
+                        block.push(piece);
+                    }
+                }
                 pool.scope(|scope| {
-                    for (block, rows) in c.chunks_mut(per * n).zip(a.chunks(per * k)) {
-                        scope.spawn(move |_| self.rows(block, alpha, rows, beta, 0));
+                    for (index, mut rows) in blocks.into_iter().enumerate() {
+                        let first_panel = index * per / nr;
+                        scope.spawn(move |_| self.rows(&mut rows, alpha, a, beta, first_panel));
                     }
                 });
             }
-            _ => self.rows(c, alpha, a, beta, 0),
+            // One thread: `C` as it is, without a list of its rows (no allocation).
+            _ => self.rows(&mut Contiguous { c, width: n }, alpha, a, beta, 0),
         }
     }
 
-    /// The product for the rows of `A` in `a` into the same rows of `C` in `c`, on the kernel the
-    /// panels were packed for. `c` holds, for each row, the columns from panel `first_panel` on:
-    /// all the rest of `C`'s columns, or (for one row) as many as it is long.
-    fn rows(&self, c: &mut [T], alpha: T, a: &[T], beta: T, first_panel: usize) {
+    /// Columns `first_panel * NR ..` of every row of `C` (`c`, its rows all as wide), from the
+    /// rows of `A`.
+    fn rows(&self, c: &mut impl RowsOut<T>, alpha: T, a: &[T], beta: T, first_panel: usize) {
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
@@ -274,7 +308,7 @@ const ROW_THREAD_MIN_WORK: usize = 1 << 19;
 #[target_feature(enable = "avx512f")]
 fn rows_avx512<T: MatMul>(
     packed: &Packed<T>,
-    c: &mut [T],
+    c: &mut impl RowsOut<T>,
     alpha: T,
     a: &[T],
     beta: T,
@@ -290,7 +324,7 @@ fn rows_avx512<T: MatMul>(
 #[target_feature(enable = "avx2,fma")]
 fn rows_avx2<T: MatMul>(
     packed: &Packed<T>,
-    c: &mut [T],
+    c: &mut impl RowsOut<T>,
     alpha: T,
     a: &[T],
     beta: T,
@@ -304,7 +338,7 @@ fn rows_avx2<T: MatMul>(
 
 fn rows_portable<T: MatMul, const MR: usize>(
     packed: &Packed<T>,
-    c: &mut [T],
+    c: &mut impl RowsOut<T>,
     alpha: T,
     a: &[T],
     beta: T,
@@ -322,7 +356,7 @@ fn rows_portable<T: MatMul, const MR: usize>(
 #[inline(always)]
 fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
     packed: &Packed<T>,
-    c: &mut [T],
+    c: &mut impl RowsOut<T>,
     alpha: T,
     a: &[T],
     beta: T,
@@ -331,8 +365,8 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
     let k = packed.k;
     debug_assert_eq!(blocking(packed.isa, size_of::<T>()).1, NR);
     let m = a.len() / k;
-    // `c` is `m x ldc`: columns `first_col .. first_col + ldc` of `C`.
-    let ldc = c.len() / m;
+    // `c` is `m` rows of `ldc`: columns `first_col .. first_col + ldc` of `C`.
+    let ldc = c.width();
     let first_col = first_panel * NR;
     let panels = packed.data.chunks_exact(k * NR).skip(first_panel);
     for (p, panel) in panels.take(ldc.div_ceil(NR)).enumerate() {
@@ -341,7 +375,7 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
         let mut row = 0;
         while row + MR <= m {
             let acc = block::<T, MR, NR, FUSED>(&a[row * k..(row + MR) * k], k, panel);
-            store(c, ldc, row, col, width, &acc, alpha, beta);
+            store(c, row, col, width, &acc, alpha, beta);
             row += MR;
         }
         macro_rules! tail {
@@ -349,7 +383,7 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
                 match m - row {
                     $($r if $r < MR => {
                         let acc = block::<T, $r, NR, FUSED>(&a[row * k..], k, panel);
-                        store(c, ldc, row, col, width, &acc, alpha, beta);
+                        store(c, row, col, width, &acc, alpha, beta);
                     })*
                     _ => {}
                 }
@@ -393,12 +427,10 @@ fn block<T: MatMul, const R: usize, const NR: usize, const FUSED: bool>(
 }
 
 /// Writes `alpha * acc + beta * C` over rows `row ..` and columns `first .. first + width` of
-/// `C` (`n` wide).
-#[allow(clippy::too_many_arguments)]
+/// `c`.
 #[inline(always)]
 fn store<T: MatMul, const R: usize, const NR: usize>(
-    c: &mut [T],
-    n: usize,
+    c: &mut impl RowsOut<T>,
     row: usize,
     first: usize,
     width: usize,
@@ -408,7 +440,7 @@ fn store<T: MatMul, const R: usize, const NR: usize>(
 ) {
     let zero = T::default();
     for (i, sums) in acc.iter().enumerate() {
-        let out = &mut c[(row + i) * n + first..][..width];
+        let out = &mut c.row(row + i)[first..][..width];
         for (v, &s) in out.iter_mut().zip(sums) {
             *v = if beta == zero {
                 alpha * s
