@@ -147,7 +147,7 @@ fn take_jobs_until(pool: &rayon::ThreadPool, done: &AtomicBool) {
         // Every 64 idle polls: the clock (it costs about as much as a poll), and a yield to the
         // system, so that a thread of another process (or another test) waiting for this core
         // gets it.
-        if polls % 64 == 0 {
+        if polls.is_multiple_of(64) {
             if idle_since.elapsed() > SPIN_PATIENCE {
                 return;
             }
