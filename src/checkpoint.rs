@@ -127,9 +127,9 @@
 //!
 //! The arithmetic is deterministic: the same seed, thread count and build give the same bits.
 //! On the [`Cpu`](crate::Cpu) backend one and two threads give the same bits too, so a run may
-//! resume with another thread count: threads take whole rows (or, for one row, whole columns)
-//! of a product, and every element is computed by the same kernel, in the same order, on
-//! whichever thread it falls. `tests/checkpoint.rs` checks this for one against two threads on
+//! resume with another thread count: threads take whole rows or whole columns of a product, or
+//! ranges of an element-wise kernel's elements, and every element is computed by the same kernel,
+//! in the same order, on whichever thread it falls. `tests/checkpoint.rs` checks this for one against two threads on
 //! every threaded path (larger counts split the same way but are not tested).
 //!
 //! Not covered: a checkpoint resumed with another version of `rand` (whose `StdRng` may change

@@ -57,9 +57,9 @@ const ACTIVATIONS: [Activation; 4] = [
 // Storage: zeros, from_vec, to_vec, shape.
 // ---------------------------------------------------------------------------------------------
 
-/// The last is large enough for `Cpu` to split the row kernels (`add_row`, `add_column_sums`)
-/// across threads.
-const SHAPES: [(usize, usize); 8] = [
+/// The last two are large enough for `Cpu` to split the row kernels (`add_row`,
+/// `add_column_sums`) across threads, the last the element-wise ones too (`axpy`, `scale`).
+const SHAPES: [(usize, usize); 9] = [
     (0, 0),
     (0, 3),
     (3, 0),
@@ -68,6 +68,7 @@ const SHAPES: [(usize, usize); 8] = [
     (17, 1),
     (17, 17),
     (181, 182),
+    (513, 520),
 ];
 
 fn check_zeros<B: Backend>(backend: &B) {
@@ -386,7 +387,8 @@ fn check_scale<B: Backend>(backend: &B) {
 fn check_mul<B: Backend>(backend: &B) {
     let mut rng = Lcg::new(20);
     let sizes = (0..=17).flat_map(|rows| (0..=17).map(move |cols| (rows, cols)));
-    for (rows, cols) in sizes.chain([(33, 65), (129, 31), (1, 1000)]) {
+    // The last is large enough for `Cpu` to split it across threads.
+    for (rows, cols) in sizes.chain([(33, 65), (129, 31), (1, 1000), (301, 500)]) {
         let a = Host::small(&mut rng, rows, cols);
         let b = Host::small(&mut rng, rows, cols);
         let want = Host::from_fn(rows, cols, |i, j| a.at(i, j) * b.at(i, j));
@@ -407,15 +409,24 @@ fn check_clamp_keeps_nan<B: Backend>(backend: &B) {
         cols: 4,
         data,
     };
-    for (lo, hi) in [(-1.5, 2.0), (0.5, 0.5), (-inf, 0.0)] {
-        let want = Host::from_fn(3, 4, |i, j| {
-            let x = m.at(i, j);
-            if x.is_nan() { x } else { x.max(lo).min(hi) }
-        });
-        let mut m_dev = m.upload(backend);
-        backend.clamp(&mut m_dev, B::Scalar::of(lo), B::Scalar::of(hi));
-        let got = download(backend, &m_dev);
-        assert_exact(&got, &want, format_args!("clamp into [{lo}, {hi}]"));
+    // The same values over and over, enough of them for `Cpu` to split the clamp across threads.
+    let long = Host::from_fn(600, 500, |i, j| m.at(i % 3, j % 4));
+    for m in [&m, &long] {
+        for (lo, hi) in [(-1.5, 2.0), (0.5, 0.5), (-inf, 0.0)] {
+            let want = Host::from_fn(m.rows, m.cols, |i, j| {
+                let x = m.at(i, j);
+                if x.is_nan() { x } else { x.max(lo).min(hi) }
+            });
+            let mut m_dev = m.upload(backend);
+            backend.clamp(&mut m_dev, B::Scalar::of(lo), B::Scalar::of(hi));
+            let got = download(backend, &m_dev);
+            let size = (m.rows, m.cols);
+            assert_exact(
+                &got,
+                &want,
+                format_args!("clamp {size:?} into [{lo}, {hi}]"),
+            );
+        }
     }
 }
 

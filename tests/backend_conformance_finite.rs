@@ -36,7 +36,7 @@ fn check<B: Backend>(backend: B, largest: f64) {
     }
     // Long enough for `Cpu` to split the values across threads: a bad value at either end and
     // on either side of the middle, where two threads' ranges meet.
-    let (rows, cols) = (4, 10_001);
+    let (rows, cols) = (4, 70_001);
     let len = rows * cols;
     let finite = vec![B::Scalar::of(1.5); len];
     let m = backend.from_vec(rows, cols, finite.clone()).unwrap();

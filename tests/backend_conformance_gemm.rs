@@ -226,6 +226,12 @@ fn check_gemm_prepared<B: Backend>(backend: &B) {
         ((3, 5, 7), 32),
         ((64, 257, 131), 64),
         ((40, 1031, 65), 40),
+        // Large enough for `Cpu` to split the product across threads: by panels, and one row.
+        ((64, 257, 600), 64),
+        ((1, 1031, 1100), 1),
+        // Four panels of 16 (f64, AVX-512), the last partial, on three threads: two parts of two
+        // panels, not three.
+        ((128, 59, 2048), 128),
     ] {
         for tb in [Transpose::No, Transpose::Yes] {
             for scalars in [(1.0, 0.0), (-1.0, 0.5)] {

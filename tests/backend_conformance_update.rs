@@ -31,7 +31,7 @@ mod conformance;
 use conformance::{Host, Lcg, assert_close, assert_exact, download, expect_panic, tolerance};
 use recurrent::{Backend, NaiveCpu, UpdateRule};
 
-/// The last is large enough for `Cpu` to split an update across threads.
+/// The last is large enough for `Cpu` to split an update with state buffers across threads.
 const SHAPES: [(usize, usize); 8] = [
     (0, 0),
     (0, 3),
@@ -40,7 +40,7 @@ const SHAPES: [(usize, usize); 8] = [
     (3, 5),
     (17, 17),
     (33, 65),
-    (129, 130),
+    (257, 260),
 ];
 
 /// One rule of every variant and flag.

@@ -29,9 +29,20 @@ pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&rayon::ThreadPool>) -> 
     all.into_inner()
 }
 
+/// Values (elements times the operands read and written) below which a kernel run outside the
+/// time loops stays on the caller's thread. There the pool's other threads are asleep, and
+/// waking one takes tens of microseconds: about what this many additions take.
+const WAKE_MIN_ELEMENTS: usize = 1 << 18;
+
+/// `pool` if a kernel over `values` values is worth waking its threads for, else `None` (the
+/// caller's thread alone).
+pub fn worth_waking(pool: Option<&rayon::ThreadPool>, values: usize) -> Option<&rayon::ThreadPool> {
+    pool.filter(|_| values >= WAKE_MIN_ELEMENTS)
+}
+
 /// `kernel(a, b)` on `a` (written) and `b` (read: as long as `a`, or empty), cut into one range
-/// of elements per thread of `pool` when there are enough of them: for element-wise kernels,
-/// whose every result depends on its own elements alone, so the same bits.
+/// of elements per thread of `pool` when there are enough of them ([`worth_waking`]): for
+/// element-wise kernels, whose every result depends on its own elements alone, so the same bits.
 pub fn elementwise<T: Scalar>(
     pool: Option<&rayon::ThreadPool>,
     a: &mut DenseMatrix<T>,
@@ -41,6 +52,7 @@ pub fn elementwise<T: Scalar>(
     let a = a.as_mut_slice();
     assert!(b.is_empty() || b.len() == a.len(), "elementwise: lengths");
     let len = a.len();
+    let pool = worth_waking(pool, len * if b.is_empty() { 1 } else { 2 });
     in_row_blocks(pool, Pair { a, b }, len, 1, |part| kernel(part.a, part.b));
 }
 

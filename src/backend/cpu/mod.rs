@@ -5,9 +5,9 @@
 //! cache-blocked, threaded when large; and the per-step recurrence, which runs on
 //! [`packed`](self::packed), a kernel of its own on `W_hh` packed once per sequence. The fused
 //! cell kernels and the activations (`O(B*H)` per step against the recurrence's `O(B*H^2)`) have
-//! loops of their own, split across the threads by batch rows (`cells`); the row kernels (copies,
-//! the token-id gather and scatter-add, bias rows) too (`kernels`); the remaining element-wise
-//! kernels are [`NaiveCpu`]'s, which already loop over contiguous slices.
+//! loops of their own, split across the threads by batch rows (`cells`); the scatter-add, bias
+//! rows and column sums by rows or columns, and the element-wise kernels and the optimiser update
+//! by ranges of elements (`kernels`); the copies and gathers run on the caller's thread.
 
 mod cells;
 mod gemm;
@@ -119,17 +119,25 @@ const SPIN_PATIENCE: std::time::Duration = std::time::Duration::from_millis(2);
 /// threads (as OpenMP's do, under PyTorch) take each job at once.
 ///
 /// Each waiting thread gives up after [`SPIN_PATIENCE`] without a job, so none spins for long
-/// once the loops are over, and none can hold up `work`: should this thread itself pick up a
-/// spinning task while it waits for a job of `work`, that task returns once idle for that long.
+/// once the loops are over, and none can block `work` for good. The worst cases cost that
+/// delay: when several callers share the pool (clones of the backend used from several threads),
+/// a spinning task may pick up another caller's loop, or this thread another caller's spinning
+/// task, and then waits for it to end or give up.
 fn with_threads_awake<R: Send>(pool: &rayon::ThreadPool, work: impl FnOnce() -> R + Send) -> R {
+    /// Sets the flag when dropped: when `work` returns, and when it panics.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
     let done = AtomicBool::new(false);
     pool.scope(|scope| {
         for _ in 1..pool.current_num_threads() {
             scope.spawn(|_| take_jobs_until(pool, &done));
         }
-        let result = work();
-        done.store(true, Ordering::Release);
-        result
+        let _done = Done(&done);
+        work()
     })
 }
 
@@ -322,7 +330,10 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn all_finite(&self, m: &DenseMatrix<T>) -> bool {
-        kernels::all_finite(m.as_slice(), self.pool.as_deref())
+        kernels::all_finite(
+            m.as_slice(),
+            kernels::worth_waking(self.pool.as_deref(), m.as_slice().len()),
+        )
     }
 
     fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
@@ -487,7 +498,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         }
     }
 
-    // One pass over four or five slices per parameter: the reference's loops are already that.
+    // One pass over four or five slices per parameter, split by ranges of elements.
     fn update(
         &self,
         rule: &super::UpdateRule,
@@ -505,7 +516,8 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         // The widest operand: the parameter, its gradient and the buffers, each element read
         // (and written) once.
         let width = 2 + 2 * block.state.len();
-        cells::in_row_blocks(self.pool.as_deref(), block, len, width, |mut b| {
+        let pool = kernels::worth_waking(self.pool.as_deref(), len * width);
+        cells::in_row_blocks(pool, block, len, width, |mut b| {
             math::update(rule, b.p, b.g, &mut b.state)
         })
     }

@@ -210,9 +210,9 @@ impl<T: MatMul> Packed<T> {
         (self.k, self.n)
     }
 
-    /// `C <- alpha A op(B) + beta C` for row-major `A` (`m x k`) and `C` (`m x n`), with the rows
-    /// of `C` split across `pool`'s threads when the product is large. With `beta = 0`, `C` is not
-    /// read.
+    /// `C <- alpha A op(B) + beta C` for row-major `A` (`m x k`) and `C` (`m x n`), with the
+    /// columns of `C` (whole panels) split across `pool`'s threads when the product is large. With
+    /// `beta = 0`, `C` is not read.
     pub fn gemm(&self, c: &mut [T], alpha: T, a: &[T], beta: T, pool: Option<&rayon::ThreadPool>) {
         let (k, n) = (self.k, self.n);
         // `is_multiple_of(0)` holds only for an empty `A`.
@@ -249,8 +249,10 @@ impl<T: MatMul> Packed<T> {
         match pool {
             Some(pool) if parts > 1 => {
                 let per = panels.div_ceil(parts) * nr;
-                let mut blocks: Vec<Vec<&mut [T]>> =
-                    (0..parts).map(|_| Vec::with_capacity(m)).collect();
+                // As many blocks as there are pieces: `parts` parts of whole panels may need fewer.
+                let mut blocks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(per))
+                    .map(|_| Vec::with_capacity(m))
+                    .collect();
                 for row in c.chunks_mut(n) {
                     for (block, piece) in blocks.iter_mut().zip(row.chunks_mut(per)) {
                         block.push(piece);
