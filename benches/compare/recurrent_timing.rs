@@ -32,7 +32,9 @@ use rand::{RngExt, SeedableRng};
 use recurrent::prelude::*;
 use recurrent::{DenseMatrix, Transpose};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+#[path = "median.rs"]
+mod median;
+use median::median_seconds;
 
 const VOCAB: usize = 65;
 
@@ -46,13 +48,6 @@ fn backend() -> Cpu<f32> {
         None => Cpu::new(),
     }
 }
-/// Time spent in repetitions of one operation, after warm-up.
-const BUDGET: Duration = Duration::from_millis(1500);
-/// Warm-up: at least this long and at least `MIN_WARMUP_CALLS` calls.
-const WARMUP: Duration = Duration::from_millis(300);
-const MIN_WARMUP_CALLS: usize = 3;
-const MIN_REPS: usize = 5;
-const MAX_REPS: usize = 5000;
 /// The side of the square product that measures the GEMM peak.
 const PEAK_N: usize = 2048;
 
@@ -138,32 +133,6 @@ fn train_step(s: &mut Setup, sgd: &mut Sgd<Cpu<f32>>) -> f32 {
     clip::global_norm(&mut grads, 5.0).expect("finite gradients");
     sgd.step(&mut s.rnn, &grads).expect("matching shapes");
     loss
-}
-
-/// Warms `f` up, then times it call by call for about `BUDGET`; the median in seconds.
-fn median_seconds(mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut calls = 0;
-    while calls < MIN_WARMUP_CALLS || start.elapsed() < WARMUP {
-        f();
-        calls += 1;
-    }
-    let per_call = start.elapsed().as_secs_f64() / calls as f64;
-    let reps = ((BUDGET.as_secs_f64() / per_call).ceil() as usize).clamp(MIN_REPS, MAX_REPS);
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let mid = times.len() / 2;
-    if times.len() % 2 == 1 {
-        times[mid]
-    } else {
-        0.5 * (times[mid - 1] + times[mid])
-    }
 }
 
 fn print_case(case: &Case, op: &str, median_s: f64, extra: &str) {

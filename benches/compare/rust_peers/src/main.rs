@@ -60,14 +60,12 @@
 //! rust_peers --check    # loss and gradients on fixed weights, for peers.py --check-rust
 //! ```
 
-use std::time::{Duration, Instant};
+// The timing loop `recurrent_timing.rs` uses too.
+#[path = "../../median.rs"]
+mod median;
+use median::median_seconds;
 
 const VOCAB: usize = 65;
-const BUDGET: Duration = Duration::from_millis(1500);
-const WARMUP: Duration = Duration::from_millis(300);
-const MIN_WARMUP_CALLS: usize = 3;
-const MIN_REPS: usize = 5;
-const MAX_REPS: usize = 5000;
 const LR: f64 = 1e-3;
 const MAX_NORM: f64 = 5.0;
 const THREADS: &str = "2";
@@ -122,31 +120,6 @@ fn grid() -> Vec<Case> {
     cases
 }
 
-fn median_seconds(mut f: impl FnMut()) -> f64 {
-    f();
-    let start = Instant::now();
-    let mut calls = 0;
-    while calls < MIN_WARMUP_CALLS || start.elapsed() < WARMUP {
-        f();
-        calls += 1;
-    }
-    let per_call = start.elapsed().as_secs_f64() / calls as f64;
-    let reps = ((BUDGET.as_secs_f64() / per_call).ceil() as usize).clamp(MIN_REPS, MAX_REPS);
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let mid = times.len() / 2;
-    if times.len() % 2 == 1 {
-        times[mid]
-    } else {
-        0.5 * (times[mid - 1] + times[mid])
-    }
-}
 
 fn emit_case(imp: &str, case: &Case, op: &str, median: f64, loss0: Option<f64>) {
     let extra = loss0.map_or(String::new(), |l| format!(", \"loss0_per_token\": {l}"));
