@@ -34,8 +34,42 @@ fn op_get<T: Scalar>(m: &DenseMatrix<T>, t: Transpose, i: usize, j: usize) -> T 
     }
 }
 
-fn same_shape<T: Scalar>(op: &str, a: &DenseMatrix<T>, b: &DenseMatrix<T>) {
+pub(crate) fn same_shape<T: Scalar>(op: &str, a: &DenseMatrix<T>, b: &DenseMatrix<T>) {
     assert_eq!(a.shape(), b.shape(), "{op}: operand shapes differ");
+}
+
+// The element-wise kernels' definitions, on slices: `Cpu` runs them on ranges of elements.
+
+/// `a <- a * b`, element by element.
+pub(crate) fn mul<T: Scalar>(a: &mut [T], b: &[T]) {
+    for (ai, &bi) in a.iter_mut().zip(b) {
+        *ai = *ai * bi;
+    }
+}
+
+/// `y <- y + alpha * x`.
+pub(crate) fn axpy<T: Scalar>(y: &mut [T], alpha: T, x: &[T]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = *yi + alpha * xi;
+    }
+}
+
+/// `m <- alpha * m`.
+pub(crate) fn scale<T: Scalar>(m: &mut [T], alpha: T) {
+    for v in m {
+        *v = alpha * *v;
+    }
+}
+
+/// Each value limited to `[lo, hi]`, NaN kept.
+pub(crate) fn clamp<T: Scalar>(m: &mut [T], lo: T, hi: T) {
+    for v in m {
+        if *v < lo {
+            *v = lo;
+        } else if *v > hi {
+            *v = hi;
+        }
+    }
 }
 
 impl<T: Scalar> Backend for NaiveCpu<T> {
@@ -168,9 +202,7 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
 
     fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
         same_shape("mul", a, b);
-        for (ai, &bi) in a.as_mut_slice().iter_mut().zip(b.as_slice()) {
-            *ai = *ai * bi;
-        }
+        mul(a.as_mut_slice(), b.as_slice());
     }
 
     fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
@@ -225,25 +257,15 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
 
     fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
         same_shape("axpy", y, x);
-        for (yi, &xi) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
-            *yi = *yi + alpha * xi;
-        }
+        axpy(y.as_mut_slice(), alpha, x.as_slice());
     }
 
     fn scale(&self, m: &mut DenseMatrix<T>, alpha: T) {
-        for v in m.as_mut_slice() {
-            *v = alpha * *v;
-        }
+        scale(m.as_mut_slice(), alpha);
     }
 
     fn clamp(&self, m: &mut DenseMatrix<T>, lo: T, hi: T) {
-        for v in m.as_mut_slice() {
-            if *v < lo {
-                *v = lo;
-            } else if *v > hi {
-                *v = hi;
-            }
-        }
+        clamp(m.as_mut_slice(), lo, hi);
     }
 
     fn sum_squares(&self, m: &DenseMatrix<T>) -> T {

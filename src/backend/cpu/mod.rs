@@ -17,6 +17,7 @@ mod packed;
 
 use super::{
     Activation, Backend, DenseMatrix, NaiveCpu, Transpose, check_gru_shapes, check_lstm_shapes,
+    naive,
 };
 use crate::error::Result;
 use crate::scalar::Scalar;
@@ -272,12 +273,8 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
-        assert_eq!(a.shape(), b.shape(), "mul: operand shapes differ");
-        kernels::elementwise(self.pool.as_deref(), a, b.as_slice(), |a, b| {
-            for (ai, &bi) in a.iter_mut().zip(b) {
-                *ai = *ai * bi;
-            }
-        })
+        naive::same_shape("mul", a, b);
+        kernels::elementwise(self.pool.as_deref(), a, b.as_slice(), naive::mul)
     }
 
     fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
@@ -297,32 +294,18 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
-        assert_eq!(y.shape(), x.shape(), "axpy: operand shapes differ");
+        naive::same_shape("axpy", y, x);
         kernels::elementwise(self.pool.as_deref(), y, x.as_slice(), |y, x| {
-            for (yi, &xi) in y.iter_mut().zip(x) {
-                *yi = *yi + alpha * xi;
-            }
+            naive::axpy(y, alpha, x)
         })
     }
 
     fn scale(&self, m: &mut DenseMatrix<T>, alpha: T) {
-        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| {
-            for v in m {
-                *v = alpha * *v;
-            }
-        })
+        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| naive::scale(m, alpha))
     }
 
     fn clamp(&self, m: &mut DenseMatrix<T>, lo: T, hi: T) {
-        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| {
-            for v in m {
-                if *v < lo {
-                    *v = lo;
-                } else if *v > hi {
-                    *v = hi;
-                }
-            }
-        })
+        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| naive::clamp(m, lo, hi))
     }
 
     fn sum_squares(&self, m: &DenseMatrix<T>) -> T {
