@@ -16,6 +16,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use recurrent::Kernels;
 use recurrent::prelude::*;
 use recurrent::{Cell, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, Scalar};
 use std::hint::black_box;
@@ -24,13 +25,13 @@ const VOCAB: usize = 65;
 const STEPS: usize = 64;
 
 /// One benchmark case: a model, a batch of ids and their targets.
-struct Setup<B: Backend> {
+struct Setup<B: Kernels> {
     rnn: Rnn<B>,
     input: Input<B>,
     targets: Vec<usize>,
 }
 
-fn setup<B: Backend>(backend: B, config: RnnConfig, batch: usize) -> Setup<B> {
+fn setup<B: Kernels>(backend: B, config: RnnConfig, batch: usize) -> Setup<B> {
     let mut rng = StdRng::seed_from_u64(7);
     let rnn = Rnn::new(backend, config, &mut rng).expect("valid config");
     let ids = (0..STEPS * batch)
@@ -46,7 +47,7 @@ fn setup<B: Backend>(backend: B, config: RnnConfig, batch: usize) -> Setup<B> {
     }
 }
 
-fn gradients<B: Backend>(s: &Setup<B>) -> Gradients<B> {
+fn gradients<B: Kernels>(s: &Setup<B>) -> Gradients<B> {
     let trace = s.rnn.forward(&s.input, None).expect("valid input");
     let (_, d_logits) = CrossEntropy::sum()
         .forward(s.rnn.backend(), trace.logits(), &s.targets)
@@ -54,7 +55,7 @@ fn gradients<B: Backend>(s: &Setup<B>) -> Gradients<B> {
     s.rnn.backward(&trace, &d_logits).expect("matching shapes")
 }
 
-fn train_step<B: Backend>(s: &mut Setup<B>, sgd: &mut Sgd<B>) {
+fn train_step<B: Kernels>(s: &mut Setup<B>, sgd: &mut Sgd<B>) {
     let mut grads = gradients(s);
     clip::global_norm(&mut grads, B::Scalar::of(5.0)).expect("finite gradients");
     sgd.step(&mut s.rnn, &grads).expect("matching shapes");
@@ -87,7 +88,7 @@ const CELLS: [(&str, MakeConfig); 3] = [
     ("gru", RnnConfig::gru),
 ];
 
-fn bench_backend<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &[(usize, usize)]) {
+fn bench_backend<B: Kernels>(c: &mut Criterion, name: &str, backend: B, sizes: &[(usize, usize)]) {
     for (cell, make) in CELLS {
         let mut group = c.benchmark_group(format!("{name}/{cell}"));
         group.sample_size(10);
@@ -114,7 +115,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &
 }
 
 /// A cell of each kind with `hidden` inputs and units.
-fn cell<B: Backend>(backend: &B, kind: &str, hidden: usize) -> Box<dyn Cell<B>> {
+fn cell<B: Kernels>(backend: &B, kind: &str, hidden: usize) -> Box<dyn Cell<B>> {
     let mut rng = StdRng::seed_from_u64(9);
     match kind {
         "rnn" => Box::new(
@@ -125,14 +126,14 @@ fn cell<B: Backend>(backend: &B, kind: &str, hidden: usize) -> Box<dyn Cell<B>> 
     }
 }
 
-fn random_matrix<B: Backend>(backend: &B, rows: usize, cols: usize, rng: &mut StdRng) -> B::Matrix {
+fn random_matrix<B: Kernels>(backend: &B, rows: usize, cols: usize, rng: &mut StdRng) -> B::Matrix {
     let data = (0..rows * cols)
         .map(|_| B::Scalar::of(rng.random_range(-1.0..1.0)))
         .collect();
     backend.from_vec(rows, cols, data).expect("sized to fit")
 }
 
-fn bench_steps<B: Backend>(c: &mut Criterion, name: &str, backend: B, sizes: &[(usize, usize)]) {
+fn bench_steps<B: Kernels>(c: &mut Criterion, name: &str, backend: B, sizes: &[(usize, usize)]) {
     for (kind, _) in CELLS {
         let mut group = c.benchmark_group(format!("{name}/{kind}"));
         group.sample_size(10);

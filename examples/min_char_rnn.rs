@@ -30,6 +30,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::StandardNormal;
+use recurrent::Kernels;
 use recurrent::prelude::*;
 use recurrent::{Sampler, Vocab};
 use std::path::PathBuf;
@@ -58,7 +59,7 @@ pub fn config(vocab_size: usize) -> RnnConfig {
 /// min-char-rnn's, so the draws go in row-major as they come.
 pub fn init_model<B, R>(backend: B, vocab_size: usize, rng: &mut R) -> recurrent::Result<Rnn<B>>
 where
-    B: Backend<Scalar = f64>,
+    B: Kernels<Scalar = f64>,
     R: Rng + ?Sized,
 {
     // Every parameter is overwritten below; this generator only fills them first.
@@ -96,7 +97,7 @@ pub struct Iteration {
 
 /// min-char-rnn's training loop over token ids: the model, Adagrad's memory, the data pointer,
 /// the carried hidden state and the smoothed loss.
-pub struct MinCharRnn<B: Backend<Scalar = f64>> {
+pub struct MinCharRnn<B: Kernels<Scalar = f64>> {
     rnn: Rnn<B>,
     adagrad: Adagrad<B>,
     data: Vec<usize>,
@@ -109,7 +110,7 @@ pub struct MinCharRnn<B: Backend<Scalar = f64>> {
     smooth_loss: f64,
 }
 
-impl<B: Backend<Scalar = f64>> MinCharRnn<B> {
+impl<B: Kernels<Scalar = f64>> MinCharRnn<B> {
     /// Training of `rnn` (shaped as [`config`]) on `data` (ids below the vocabulary size) with
     /// min-char-rnn's Adagrad at `learning_rate` (min-char-rnn's is [`LEARNING_RATE`]).
     ///

@@ -20,6 +20,7 @@
 
 use crate::backend::Backend;
 use crate::backend::Transpose;
+use crate::cell::CellKernels;
 use crate::cell::{
     CellKind, CellParams, CellState, StepBuffers, add_weight_grads, back_project,
     check_same_shapes, copy_all, gates_backward, gates_forward,
@@ -287,7 +288,7 @@ impl<'a, B: Backend> Projected<'a, B> {
 /// multiple of `batch`, the input width is not the layer's input size, `initial` is not
 /// `B x H`, or `lengths` does not hold `B` lengths in `1..=T`; [`Error::Index`] for a token id
 /// not below the input size.
-pub fn forward<B: Backend>(
+pub fn forward<B: CellKernels>(
     backend: &B,
     kind: CellKind,
     params: &CellParams<B>,
@@ -383,7 +384,7 @@ pub fn forward<B: Backend>(
 /// [`Error::Shape`] if `d_output`, `d_final` or `grads` do not match the forward pass, or if
 /// `input` is not the one the trace was made from.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<B: Backend>(
+pub fn backward<B: CellKernels>(
     backend: &B,
     kind: CellKind,
     params: &CellParams<B>,
@@ -406,7 +407,7 @@ pub fn backward<B: Backend>(
 /// # Errors
 /// As [`backward`].
 #[allow(clippy::too_many_arguments)]
-pub fn backward_recorded<B: Backend>(
+pub fn backward_recorded<B: CellKernels>(
     backend: &B,
     kind: CellKind,
     params: &CellParams<B>,
@@ -431,7 +432,7 @@ pub(crate) type BackwardRun<'a, B> = (
 );
 
 /// [`backward`], recording into `flow` when given one.
-pub(crate) fn backward_flow<B: Backend>(
+pub(crate) fn backward_flow<B: CellKernels>(
     backend: &B,
     kind: CellKind,
     params: &CellParams<B>,

@@ -20,9 +20,9 @@
 //! `ulp(E) / eps`. Run it in `f64`, on gradients before any clipping. Functions with kinks
 //! (ReLU) must not have one within `2 eps` of the point.
 
-use crate::backend::Backend;
+use crate::cell::CellKernels;
 use crate::error::Result;
-use crate::loss::CrossEntropy;
+use crate::loss::{CrossEntropy, LossKernels};
 use crate::model::{Input, Rnn, State};
 
 /// Step and error guard of a check.
@@ -170,7 +170,7 @@ pub fn check(
 ///
 /// # Errors
 /// Any error of [`Rnn::forward`], [`CrossEntropy::forward`] or [`Rnn::backward`] on these inputs.
-pub fn check_rnn<B: Backend<Scalar = f64>>(
+pub fn check_rnn<B: CellKernels<Scalar = f64> + LossKernels>(
     rnn: &Rnn<B>,
     input: &Input<B>,
     state: Option<&State<B>>,

@@ -2,10 +2,12 @@
 //!
 //! # Crate layout
 //!
-//! - [`backend`]: the [`Backend`] trait, the only code that knows how numbers are stored,
-//!   [`NaiveCpu`], its reference implementation, and [`Cpu`], the fast one.
+//! - [`backend`]: the [`Backend`] trait, the matrix operations and the only code that knows how
+//!   numbers are stored, and [`NaiveCpu`], its reference implementation.
 //! - [`cell`]: one time step of a recurrent cell, forward and backward ([`RnnCell`],
-//!   [`LstmCell`], [`GruCell`]).
+//!   [`LstmCell`], [`GruCell`]), each cell's equations written on [`Backend`].
+//! - [`cpu`]: [`Cpu`], the fast backend: the matrix operations, and fused overrides of the
+//!   generic cell, loss and update code ([`CellKernels`], [`LossKernels`], [`UpdateKernels`]).
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
 //! - [`bptt`]: backpropagation through time over one layer.
 //! - [`truncated`]: [`Tbptt`], truncated BPTT over long streams with an update every `k1` steps
@@ -47,11 +49,13 @@ pub mod bptt;
 pub mod cell;
 pub mod checkpoint;
 pub mod clip;
+pub mod cpu;
 pub mod data;
 pub mod diagnostics;
 mod error;
 pub mod gradcheck;
 pub mod io;
+mod kernels;
 pub mod loss;
 pub mod model;
 pub mod optim;
@@ -61,19 +65,23 @@ mod scalar;
 pub mod softmax;
 pub mod truncated;
 
-pub use backend::{Activation, Backend, Cpu, DenseMatrix, NaiveCpu, Transpose, UpdateRule};
+pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 pub use cell::{
-    Cell, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, StepCache,
+    Cell, CellKernels, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell,
+    StepCache,
 };
 pub use checkpoint::{Checkpoint, Progress};
+pub use cpu::Cpu;
 pub use data::{Corpus, Vocab, Window, Windows};
 pub use diagnostics::{GradientFlow, LayerFlow};
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
-pub use loss::{CrossEntropy, Reduction};
+pub use kernels::Kernels;
+pub use loss::{CrossEntropy, LossKernels, Reduction};
 pub use model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
 pub use optim::{
     Adagrad, Adam, CosineLr, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr,
+    UpdateKernels, UpdateRule,
 };
 pub use params::{Linear, Params};
 pub use sample::Sampler;
@@ -83,10 +91,13 @@ pub use truncated::{Tbptt, TbpttStep};
 
 /// The names most programs need: `use recurrent::prelude::*;`.
 pub mod prelude {
-    pub use crate::backend::{Backend, Cpu, NaiveCpu};
+    pub use crate::backend::{Backend, NaiveCpu};
+    pub use crate::cell::CellKernels;
     pub use crate::clip;
-    pub use crate::loss::CrossEntropy;
+    pub use crate::cpu::Cpu;
+    pub use crate::kernels::Kernels;
+    pub use crate::loss::{CrossEntropy, LossKernels};
     pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
-    pub use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd};
+    pub use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd, UpdateKernels};
     pub use crate::{Error, Result};
 }

@@ -1,8 +1,51 @@
 //! Cross-entropy fused with softmax, the loss of next-character prediction.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, NaiveCpu};
 use crate::error::{Error, Result, check_ids};
 use crate::scalar::Scalar;
+use num_traits::{One, Zero};
+
+/// Where a backend may compute softmax cross-entropy its own way: [`LossKernels`].
+///
+/// The default is the generic code on [`Backend`] operations; a backend declares the trait with
+/// an empty body to use it (`impl LossKernels for MyBackend {}`), and overrides it only to compute
+/// the same values faster.
+pub trait LossKernels: Backend {
+    /// Softmax and cross-entropy over rows, fused. For each row `r` of `logits` (`n x V`),
+    /// writes `softmax(logits[r]) - onehot(targets[r])` to row `r` of `grad` (`n x V`) and
+    /// returns the sum over rows of `-ln softmax(logits[r])[targets[r]]`. Targets are below `V`
+    /// (checked by the caller).
+    ///
+    /// The default: `ln p` by [`log_softmax_rows`](Backend::log_softmax_rows), the targets'
+    /// entries picked by [`gather_per_row`](Backend::gather_per_row) and summed; `p` by
+    /// [`softmax_rows`](Backend::softmax_rows), and `-1` added at each target by
+    /// [`scatter_add_per_row`](Backend::scatter_add_per_row).
+    fn softmax_cross_entropy(
+        &self,
+        logits: &Self::Matrix,
+        targets: &[usize],
+        grad: &mut Self::Matrix,
+    ) -> Self::Scalar {
+        let rows = targets.len();
+        let mut log_p = logits.clone();
+        self.log_softmax_rows(&mut log_p);
+        let mut picked = self.zeros(rows, 1);
+        self.gather_per_row(&mut picked, &log_p, targets);
+        let mut total = self.zeros(1, 1);
+        self.add_column_sums(&mut total, &picked);
+        // `0 - sum`, so that no loss is -0.
+        let loss = Self::Scalar::zero() - self.to_vec(&total)[0];
+        self.copy_rows(grad, 0, logits, 0, rows);
+        self.softmax_rows(grad);
+        let minus_ones = vec![-Self::Scalar::one(); rows];
+        let minus_ones = self.from_vec(rows, 1, minus_ones).expect("one per row");
+        self.scatter_add_per_row(grad, targets, &minus_ones);
+        loss
+    }
+}
+
+/// The reference backend runs the generic code.
+impl<T: Scalar> LossKernels for NaiveCpu<T> {}
 
 /// How the per-position losses are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -50,7 +93,7 @@ impl CrossEntropy {
     /// # Errors
     /// [`Error::Empty`] for no rows; [`Error::Shape`] if `targets.len()` is not the number of
     /// rows; [`Error::Index`] for a target not below `V`, naming its position.
-    pub fn forward<B: Backend>(
+    pub fn forward<B: LossKernels>(
         &self,
         backend: &B,
         logits: &B::Matrix,
@@ -67,7 +110,7 @@ impl CrossEntropy {
     /// # Errors
     /// As [`forward`](CrossEntropy::forward); also [`Error::Shape`] if `mask` has not one entry
     /// per row, and [`Error::Empty`] if it selects no row.
-    pub fn forward_masked<B: Backend>(
+    pub fn forward_masked<B: LossKernels>(
         &self,
         backend: &B,
         logits: &B::Matrix,

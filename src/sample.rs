@@ -8,7 +8,7 @@
 //! The arithmetic is in `f64` whatever the backend's scalar, and a draw takes exactly one
 //! `f64` from the random number generator, so the same seed gives the same text.
 
-use crate::backend::Backend;
+use crate::cell::CellKernels;
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::model::{Rnn, Stream};
@@ -146,7 +146,7 @@ impl Sampler {
 /// [`Error::Config`] if the model's input or output size is not the vocabulary's, or it is
 /// bidirectional; [`Error::UnknownChar`] for a character of `prime` not in `vocab`;
 /// [`Error::NonFinite`] if the model produces a NaN or infinite logit.
-pub fn generate<B: Backend, R: Rng + ?Sized>(
+pub fn generate<B: CellKernels, R: Rng + ?Sized>(
     rnn: &Rnn<B>,
     vocab: &Vocab,
     prime: &str,

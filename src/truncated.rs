@@ -43,8 +43,9 @@
 //! of `k1 = k2`.
 
 use crate::backend::Backend;
+use crate::cell::CellKernels;
 use crate::error::{Error, Result, check_ids};
-use crate::loss::CrossEntropy;
+use crate::loss::{CrossEntropy, LossKernels};
 use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
 use num_traits::Float;
 use rand::Rng;
@@ -128,7 +129,7 @@ impl<B: Backend> TbpttStep<B> {
     }
 }
 
-impl<B: Backend> Tbptt<B> {
+impl<B: CellKernels + LossKernels> Tbptt<B> {
     /// TBPTT(k1, k2) over `batch` streams, starting from zeros with no context.
     ///
     /// # Errors

@@ -11,6 +11,7 @@
 mod common;
 
 use common::{random_ids, rng};
+use recurrent::Kernels;
 use recurrent::diagnostics::GradientFlow;
 use recurrent::prelude::*;
 use recurrent::{RnnConfig, Scalar};
@@ -55,7 +56,7 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 }
 
 /// Allocations of one training step over `steps` steps, after a warm-up step.
-fn allocations_per_step<B: Backend>(
+fn allocations_per_step<B: Kernels>(
     backend: B,
     config: &RnnConfig,
     (steps, batch): (usize, usize),
@@ -66,7 +67,7 @@ fn allocations_per_step<B: Backend>(
 
 /// As [`allocations_per_step`], with the gradient flow recorded (into a record reused from the
 /// warm-up step) when `recorded`.
-fn allocations_of_step<B: Backend>(
+fn allocations_of_step<B: Kernels>(
     backend: B,
     config: &RnnConfig,
     (steps, batch): (usize, usize),
@@ -182,7 +183,7 @@ fn a_recorded_training_step_allocates_no_more_for_64_steps_than_for_8() {
 /// batch 1 (generation) and 8 (where `Cpu`'s general GEMM would allocate its packing buffer).
 #[test]
 fn streaming_steps_allocate_nothing_after_the_first() {
-    fn steps_after_warm_up<B: Backend>(backend: B, config: &RnnConfig, batch: usize) -> usize {
+    fn steps_after_warm_up<B: Kernels>(backend: B, config: &RnnConfig, batch: usize) -> usize {
         let rnn = Rnn::new(backend, config.clone(), &mut rng(3)).unwrap();
         let mut stream = rnn.stream(batch).unwrap();
         let ids: Vec<usize> = (0..batch).map(|b| b % config.input_size()).collect();

@@ -1,6 +1,8 @@
-//! Backend conformance for the fused recurrent cells, `lstm_cell`, `gru_cell` and their backward
-//! kernels: the checks every [`Backend`] must pass, generic over `B` like
-//! `backend_conformance.rs`, whose test-side helpers (`common/conformance.rs`) they share.
+//! Backend conformance for the cells' element-wise steps, [`CellKernels`]' `lstm_forward`,
+//! `gru_forward` and their backward: the checks every backend must pass, whether it runs the
+//! generic equations of `src/cell/` (the trait's defaults) or fused kernels of its own, generic
+//! over `B` like `backend_conformance.rs`, whose test-side helpers (`common/conformance.rs`) they
+//! share.
 //!
 //! Two kinds of evidence, on random inputs for every batch in [`BATCHES`] and hidden size in
 //! [`HIDDENS`]:
@@ -19,7 +21,8 @@
 //!   [`FD_TOLERANCE`]. This proves that backward is the derivative of forward, even where the
 //!   equations written here and the kernel might share a mistake.
 //!
-//! A shape misuse that reaches a cell kernel panics with the kernel's name.
+//! A shape misuse that reaches a cell kernel panics with the kernel's name (the generic
+//! equations check their operands' shapes first, as a fused kernel does).
 //!
 //! A new backend joins by adding one line per scalar type to the `conformance_suite!` call at the
 //! bottom, `scalar: module_name => backend_value`; `f64` entries also run the finite-difference
@@ -30,7 +33,8 @@
 mod conformance;
 
 use conformance::{Host, Lcg, assert_close, download, expect_panic, tolerance};
-use recurrent::{Activation, Backend, Cpu, NaiveCpu};
+use recurrent::cell::StepBuffers;
+use recurrent::{Activation, Backend, CellKernels, CellKind, Cpu, NaiveCpu};
 
 /// Batch sizes the cells are checked at.
 const BATCHES: [usize; 3] = [1, 2, 5];
@@ -172,44 +176,75 @@ fn lstm_backward_reference(
     (d_gates, dc_prev)
 }
 
-/// Runs `lstm_cell` on the pre-activations `pre` and `c_prev`, with `gates`, `c` and `h`
+/// Step buffers for `kind` at this batch and hidden size, every matrix NaN: a value the kernel
+/// should write and does not stays NaN and fails.
+fn nan_buffers<B: CellKernels>(
+    backend: &B,
+    kind: CellKind,
+    batch: usize,
+    hidden: usize,
+) -> StepBuffers<B> {
+    let mut buf = StepBuffers::new(backend, kind, batch, hidden);
+    let nan = |m: &B::Matrix| {
+        let (r, c) = backend.shape(m);
+        Host::filled(r, c, f64::NAN).upload(backend)
+    };
+    for m in [
+        &mut buf.xp,
+        &mut buf.hh,
+        &mut buf.gates,
+        &mut buf.h_prev,
+        &mut buf.c_prev,
+        &mut buf.h,
+        &mut buf.c,
+        &mut buf.dh,
+        &mut buf.dc,
+        &mut buf.d_xp,
+        &mut buf.d_hh,
+        &mut buf.dh_direct,
+        &mut buf.dc_prev,
+    ] {
+        *m = nan(m);
+    }
+    buf
+}
+
+/// Runs `lstm_forward` on the pre-activations `pre` and `c_prev`, with `gates`, `c` and `h`
 /// starting as NaN: `(gates, c, h)`. The kernel gets `pre` as `xp + hh`, with `hh` multiples of
 /// `1/256` in `[-2, 2)`, so that the sum is exact for dyadic `pre` and a kernel that reads only
 /// one of the two fails.
-fn run_lstm_cell<B: Backend>(backend: &B, pre: &Host, c_prev: &Host) -> (Host, Host, Host) {
+fn run_lstm_cell<B: CellKernels>(backend: &B, pre: &Host, c_prev: &Host) -> (Host, Host, Host) {
     let (batch, hidden) = (c_prev.rows, c_prev.cols);
     let hh = Host::from_fn(batch, 4 * hidden, |b, k| {
         ((b * 4 * hidden + k) * 389 % 1024) as f64 / 256.0 - 2.0
     });
     let xp = Host::from_fn(batch, 4 * hidden, |b, k| pre.at(b, k) - hh.at(b, k));
-    let mut gates = Host::filled(batch, 4 * hidden, f64::NAN).upload(backend);
-    let mut c = Host::filled(batch, hidden, f64::NAN).upload(backend);
-    let mut h = Host::filled(batch, hidden, f64::NAN).upload(backend);
-    let (xp, hh, c_prev) = (
-        xp.upload(backend),
-        hh.upload(backend),
-        c_prev.upload(backend),
-    );
-    backend.lstm_cell(&xp, &hh, &c_prev, &mut gates, &mut c, &mut h);
+    let mut buf = nan_buffers(backend, CellKind::Lstm, batch, hidden);
+    buf.xp = xp.upload(backend);
+    buf.hh = hh.upload(backend);
+    buf.c_prev = c_prev.upload(backend);
+    backend.lstm_forward(&mut buf);
     let down = |m| download(backend, m);
-    (down(&gates), down(&c), down(&h))
+    (down(&buf.gates), down(&buf.c), down(&buf.h))
 }
 
-/// Runs `lstm_cell_backward`, with its outputs starting as NaN: `(d_gates, dc_prev)`.
-fn run_lstm_cell_backward<B: Backend>(
+/// Runs `lstm_backward`, with its outputs starting as NaN: `(d_gates, dc_prev)`.
+fn run_lstm_cell_backward<B: CellKernels>(
     backend: &B,
     [gates, c_prev, c, dh, dc]: [&Host; 5],
 ) -> (Host, Host) {
     let (batch, hidden) = (c_prev.rows, c_prev.cols);
-    let mut d_gates = Host::filled(batch, 4 * hidden, f64::NAN).upload(backend);
-    let mut dc_prev = Host::filled(batch, hidden, f64::NAN).upload(backend);
+    let mut buf = nan_buffers(backend, CellKind::Lstm, batch, hidden);
     let up = |m: &Host| m.upload(backend);
-    let (gates, c_prev, c, dh, dc) = (up(gates), up(c_prev), up(c), up(dh), up(dc));
-    backend.lstm_cell_backward(&gates, &c_prev, &c, &dh, &dc, &mut d_gates, &mut dc_prev);
-    (download(backend, &d_gates), download(backend, &dc_prev))
+    (buf.gates, buf.c_prev, buf.c, buf.dh, buf.dc) = (up(gates), up(c_prev), up(c), up(dh), up(dc));
+    backend.lstm_backward(&mut buf);
+    (
+        download(backend, &buf.d_xp),
+        download(backend, &buf.dc_prev),
+    )
 }
 
-fn check_lstm_cell<B: Backend>(backend: &B) {
+fn check_lstm_cell<B: CellKernels>(backend: &B) {
     let mut rng = Lcg::new(101);
     let tol = tolerance::<B>();
     for (batch, hidden) in sizes() {
@@ -224,7 +259,7 @@ fn check_lstm_cell<B: Backend>(backend: &B) {
     }
 }
 
-fn check_lstm_cell_backward<B: Backend>(backend: &B) {
+fn check_lstm_cell_backward<B: CellKernels>(backend: &B) {
     let mut rng = Lcg::new(102);
     let tol = tolerance::<B>();
     for (batch, hidden) in sizes() {
@@ -255,7 +290,7 @@ fn check_lstm_cell_backward<B: Backend>(backend: &B) {
 
 /// `lstm_cell_backward` with `dh = w_h`, `dc = w_c` is the gradient of
 /// `sum(w_h * h + w_c * c)` through `lstm_cell`, with respect to the pre-activations and `c_prev`.
-fn check_lstm_cell_backward_is_the_derivative<B: Backend<Scalar = f64>>(backend: &B) {
+fn check_lstm_cell_backward_is_the_derivative<B: CellKernels<Scalar = f64>>(backend: &B) {
     let mut rng = Lcg::new(103);
     for (batch, hidden) in sizes() {
         let pre = Host::dyadic(&mut rng, batch, 4 * hidden, BOUND);
@@ -347,45 +382,32 @@ fn gru_backward_reference(gates: &Host, hh: &Host, h_prev: &Host, dh: &Host) -> 
     (d_xp, d_hh, dh_prev)
 }
 
-/// Runs `gru_cell`, with `gates` and `h` starting as NaN: `(gates, h)`.
-fn run_gru_cell<B: Backend>(backend: &B, xp: &Host, hh: &Host, h_prev: &Host) -> (Host, Host) {
+/// Runs `gru_forward`, with `gates` and `h` starting as NaN: `(gates, h)`.
+fn run_gru_cell<B: CellKernels>(backend: &B, xp: &Host, hh: &Host, h_prev: &Host) -> (Host, Host) {
     let (batch, hidden) = (h_prev.rows, h_prev.cols);
-    let mut gates = Host::filled(batch, 3 * hidden, f64::NAN).upload(backend);
-    let mut h = Host::filled(batch, hidden, f64::NAN).upload(backend);
-    let (xp, hh, h_prev) = (
-        xp.upload(backend),
-        hh.upload(backend),
-        h_prev.upload(backend),
-    );
-    backend.gru_cell(&xp, &hh, &h_prev, &mut gates, &mut h);
-    (download(backend, &gates), download(backend, &h))
+    let mut buf = nan_buffers(backend, CellKind::Gru, batch, hidden);
+    let up = |m: &Host| m.upload(backend);
+    (buf.xp, buf.hh, buf.h_prev) = (up(xp), up(hh), up(h_prev));
+    backend.gru_forward(&mut buf);
+    (download(backend, &buf.gates), download(backend, &buf.h))
 }
 
-/// Runs `gru_cell_backward`, with its outputs starting as NaN: `(d_xp, d_hh, dh_prev)`.
-fn run_gru_cell_backward<B: Backend>(
+/// Runs `gru_backward`, with its outputs starting as NaN: `(d_xp, d_hh, dh_prev)`, the last
+/// the direct part of the gradient reaching `h_prev` (`dh_direct`).
+fn run_gru_cell_backward<B: CellKernels>(
     backend: &B,
     [gates, hh, h_prev, dh]: [&Host; 4],
 ) -> (Host, Host, Host) {
     let (batch, hidden) = (h_prev.rows, h_prev.cols);
-    let mut d_xp = Host::filled(batch, 3 * hidden, f64::NAN).upload(backend);
-    let mut d_hh = d_xp.clone();
-    let mut dh_prev = Host::filled(batch, hidden, f64::NAN).upload(backend);
+    let mut buf = nan_buffers(backend, CellKind::Gru, batch, hidden);
     let up = |m: &Host| m.upload(backend);
-    let (gates, hh, h_prev, dh) = (up(gates), up(hh), up(h_prev), up(dh));
-    backend.gru_cell_backward(
-        &gates,
-        &hh,
-        &h_prev,
-        &dh,
-        &mut d_xp,
-        &mut d_hh,
-        &mut dh_prev,
-    );
+    (buf.gates, buf.hh, buf.h_prev, buf.dh) = (up(gates), up(hh), up(h_prev), up(dh));
+    backend.gru_backward(&mut buf);
     let down = |m| download(backend, m);
-    (down(&d_xp), down(&d_hh), down(&dh_prev))
+    (down(&buf.d_xp), down(&buf.d_hh), down(&buf.dh_direct))
 }
 
-fn check_gru_cell<B: Backend>(backend: &B) {
+fn check_gru_cell<B: CellKernels>(backend: &B) {
     let mut rng = Lcg::new(201);
     let tol = tolerance::<B>();
     for (batch, hidden) in sizes() {
@@ -400,7 +422,7 @@ fn check_gru_cell<B: Backend>(backend: &B) {
     }
 }
 
-fn check_gru_cell_backward<B: Backend>(backend: &B) {
+fn check_gru_cell_backward<B: CellKernels>(backend: &B) {
     let mut rng = Lcg::new(202);
     let tol = tolerance::<B>();
     for (batch, hidden) in sizes() {
@@ -421,7 +443,7 @@ fn check_gru_cell_backward<B: Backend>(backend: &B) {
 
 /// `gru_cell_backward` with `dh = w_h` is the gradient of `sum(w_h * h)` through `gru_cell`,
 /// with respect to `xp`, `hh` and `h_prev` (the direct part: `hh` is held fixed).
-fn check_gru_cell_backward_is_the_derivative<B: Backend<Scalar = f64>>(backend: &B) {
+fn check_gru_cell_backward_is_the_derivative<B: CellKernels<Scalar = f64>>(backend: &B) {
     let mut rng = Lcg::new(203);
     for (batch, hidden) in sizes() {
         let xp = Host::dyadic(&mut rng, batch, 3 * hidden, BOUND);
@@ -452,62 +474,33 @@ fn check_gru_cell_backward_is_the_derivative<B: Backend<Scalar = f64>>(backend: 
 // Shape misuse: a bug in the crate, which a kernel reports by panicking with its name.
 // ---------------------------------------------------------------------------------------------
 
-fn check_cells_panic_with_their_name<B: Backend>(backend: &B) {
-    let z = |r, c| backend.zeros(r, c);
-    // Batch 2, hidden 3: states `s` are 2 x 3, LSTM gates `g4` 2 x 12, GRU gates `g3` 2 x 9.
-    // Each call has one operand of the wrong shape, `bad`.
-    let (s, g4, g3) = (z(2, 3), z(2, 12), z(2, 9));
-    expect_panic("lstm_cell", || {
-        let bad = &mut z(2, 9);
-        backend.lstm_cell(&g4, &g4, &s, bad, &mut s.clone(), &mut s.clone())
-    });
-    expect_panic("lstm_cell", || {
-        let bad = &z(2, 9);
-        backend.lstm_cell(
-            &g4,
-            bad,
-            &s,
-            &mut g4.clone(),
-            &mut s.clone(),
-            &mut s.clone(),
-        )
-    });
-    expect_panic("lstm_cell", || {
-        let bad = &mut z(1, 3);
-        backend.lstm_cell(&g4, &g4, &s, &mut g4.clone(), &mut s.clone(), bad)
-    });
-    expect_panic("lstm_cell_backward", || {
-        let bad = &z(2, 2);
-        backend.lstm_cell_backward(&g4, &s, &s, bad, &s, &mut g4.clone(), &mut s.clone())
-    });
-    expect_panic("lstm_cell_backward", || {
-        let bad = &mut z(2, 9);
-        backend.lstm_cell_backward(&g4, &s, &s, &s, &s, bad, &mut s.clone())
-    });
-    expect_panic("gru_cell", || {
-        let bad = &z(2, 12);
-        backend.gru_cell(&g3, bad, &s, &mut g3.clone(), &mut s.clone())
-    });
-    expect_panic("gru_cell", || {
-        let bad = &mut z(3, 3);
-        backend.gru_cell(&g3, &g3, &s, &mut g3.clone(), bad)
-    });
-    expect_panic("gru_cell_backward", || {
-        let bad = &z(1, 3);
-        backend.gru_cell_backward(
-            &g3,
-            &g3,
-            &s,
-            bad,
-            &mut g3.clone(),
-            &mut g3.clone(),
-            &mut s.clone(),
-        )
-    });
-    expect_panic("gru_cell_backward", || {
-        let bad = &mut z(2, 8);
-        backend.gru_cell_backward(&g3, &g3, &s, &s, &mut g3.clone(), bad, &mut s.clone())
-    });
+/// A field of the step buffers.
+type Field<B> = fn(&mut StepBuffers<B>) -> &mut <B as Backend>::Matrix;
+
+fn check_cells_panic_with_their_name<B: CellKernels>(backend: &B) {
+    // Batch 2, hidden 3 (LSTM gates 2 x 12, GRU gates 2 x 9); each call has one operand of the
+    // wrong shape.
+    let cases: [(&str, CellKind, Field<B>, (usize, usize)); 9] = [
+        ("lstm_forward", CellKind::Lstm, |b| &mut b.gates, (2, 9)),
+        ("lstm_forward", CellKind::Lstm, |b| &mut b.hh, (2, 9)),
+        ("lstm_forward", CellKind::Lstm, |b| &mut b.h, (1, 3)),
+        ("lstm_backward", CellKind::Lstm, |b| &mut b.dh, (2, 2)),
+        ("lstm_backward", CellKind::Lstm, |b| &mut b.d_xp, (2, 9)),
+        ("gru_forward", CellKind::Gru, |b| &mut b.hh, (2, 12)),
+        ("gru_forward", CellKind::Gru, |b| &mut b.h, (3, 3)),
+        ("gru_backward", CellKind::Gru, |b| &mut b.dh, (1, 3)),
+        ("gru_backward", CellKind::Gru, |b| &mut b.d_hh, (2, 8)),
+    ];
+    for (name, kind, field, (rows, cols)) in cases {
+        let mut buf = StepBuffers::new(backend, kind, 2, 3);
+        *field(&mut buf) = backend.zeros(rows, cols);
+        expect_panic(name, || match name {
+            "lstm_forward" => backend.lstm_forward(&mut buf),
+            "lstm_backward" => backend.lstm_backward(&mut buf),
+            "gru_forward" => backend.gru_forward(&mut buf),
+            _ => backend.gru_backward(&mut buf),
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,7 +517,7 @@ fn same_bits(got: &Host, want: &Host, what: &str) {
     assert!(bits(got) == bits(want), "{what}: threads changed the bits");
 }
 
-fn check_threads_give_the_same_bits<B: Backend>(one: &B, many: &B) {
+fn check_threads_give_the_same_bits<B: CellKernels>(one: &B, many: &B) {
     let (batch, hidden) = THREADED;
     let mut rng = Lcg::new(7);
     let wide4 = Host::dyadic(&mut rng, batch, 4 * hidden, BOUND);

@@ -29,7 +29,7 @@
 mod conformance;
 
 use conformance::{Host, Lcg, assert_close, assert_exact, download, expect_panic, tolerance};
-use recurrent::{Backend, NaiveCpu, UpdateRule};
+use recurrent::{NaiveCpu, UpdateKernels, UpdateRule};
 
 /// The last is large enough for `Cpu` to split an update with state buffers across threads.
 const SHAPES: [(usize, usize); 8] = [
@@ -229,7 +229,7 @@ fn initial_state(rule: &UpdateRule, rng: &mut Lcg, rows: usize, cols: usize) -> 
 }
 
 /// One update of fresh inputs on `backend`; returns the inputs and the results, parameter first.
-fn run<B: Backend>(
+fn run<B: UpdateKernels>(
     backend: &B,
     rule: &UpdateRule,
     (rows, cols): (usize, usize),
@@ -247,7 +247,7 @@ fn run<B: Backend>(
     (p, g, state, out)
 }
 
-fn check_update_every_rule<B: Backend>(backend: &B) {
+fn check_update_every_rule<B: UpdateKernels>(backend: &B) {
     for (r, rule) in rules().iter().enumerate() {
         for (s, shape) in SHAPES.into_iter().enumerate() {
             let (mut p, g, mut state, got) = run(backend, rule, shape, (100 * r + s) as u64);
@@ -268,7 +268,7 @@ fn check_update_every_rule<B: Backend>(backend: &B) {
 }
 
 /// `B` gives the reference backend's bits, rule by rule, on the same inputs.
-fn check_update_matches_naive<B: Backend>(backend: &B) {
+fn check_update_matches_naive<B: UpdateKernels>(backend: &B) {
     let naive = NaiveCpu::<B::Scalar>::new();
     for (r, rule) in rules().iter().enumerate() {
         for (s, shape) in SHAPES.into_iter().enumerate() {
@@ -286,7 +286,7 @@ fn check_update_matches_naive<B: Backend>(backend: &B) {
     }
 }
 
-fn check_update_panics_with_its_name<B: Backend>(backend: &B) {
+fn check_update_panics_with_its_name<B: UpdateKernels>(backend: &B) {
     let z = |r, c| backend.zeros(r, c);
     let adam = rules()[14];
     expect_panic("update", || {

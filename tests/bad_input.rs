@@ -20,6 +20,7 @@ use errors::{
     BadInput, F32, F64, IDS, Snapshot, TARGETS, bits, build, gradients, ids, matrix, mentions,
     model, params_of, rng, sized,
 };
+use recurrent::Kernels;
 use recurrent::gradcheck::{self, Options};
 use recurrent::{
     Backend, Cell, CellKind, CellParams, CellState, CrossEntropy, DenseMatrix, Error, Gradients,
@@ -30,7 +31,7 @@ use recurrent::{
 // Fixtures
 
 /// One layer's state whose `h` is `rows x cols`, with a zero `c` if asked.
-fn state<B: Backend>(backend: &B, rows: usize, cols: usize, with_c: bool) -> CellState<B> {
+fn state<B: Kernels>(backend: &B, rows: usize, cols: usize, with_c: bool) -> CellState<B> {
     CellState {
         h: backend.zeros(rows, cols),
         c: with_c.then(|| backend.zeros(rows, cols)),
@@ -50,7 +51,7 @@ fn state2(backend: &F64, rows: usize, cols: usize, with_c: bool) -> State<F64> {
     ])
 }
 
-fn grads_of<B: Backend>(grads: &Gradients<B>) -> Snapshot {
+fn grads_of<B: Kernels>(grads: &Gradients<B>) -> Snapshot {
     bits(grads.backend(), grads.named())
 }
 
@@ -334,7 +335,7 @@ fn backward_rejects_an_id_trace_from_a_model_of_a_larger_vocabulary() {
 // ---------------------------------------------------------------------------------------------
 // CrossEntropy::forward
 
-fn loss_errors<B: Backend>(backend: &B, loss: CrossEntropy) {
+fn loss_errors<B: Kernels>(backend: &B, loss: CrossEntropy) {
     let logits = matrix(backend, 4, 4);
     let run = |targets: &[usize]| loss.forward(backend, &logits, targets);
     let m = run(&[0, 1, 2]).shape("4", "3");

@@ -20,14 +20,15 @@ use common::tempdir::TempDir;
 use errors::{
     BadInput, F32, F64, Snapshot, broken, build, gradients, lstm, mentions, model, params_of,
 };
+use recurrent::Kernels;
 use recurrent::io::{self, Dtype};
-use recurrent::{Backend, Error, Result, Rnn, RnnConfig, StateDict, Tensor};
+use recurrent::{Error, Result, Rnn, RnnConfig, StateDict, Tensor};
 use std::fs;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-fn names<B: Backend>(rnn: &Rnn<B>) -> Vec<String> {
+fn names<B: Kernels>(rnn: &Rnn<B>) -> Vec<String> {
     rnn.parameters().into_iter().map(|(n, _)| n).collect()
 }
 

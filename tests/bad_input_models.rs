@@ -13,6 +13,7 @@
 mod errors;
 
 use errors::{BadInput, F32, F64, IDS, ids, lstm, matrix, mentions, rng};
+use recurrent::Kernels;
 use recurrent::{
     Backend, Cell, CellState, CrossEntropy, GruCell, Input, LstmCell, Nonlinearity, Result, Rnn,
     RnnCell, RnnConfig, Scalar, State, Trace,
@@ -209,7 +210,7 @@ fn a_bad_reverse_state_is_named_as_such() {
 // ---------------------------------------------------------------------------------------------
 // CrossEntropy::forward_masked
 
-fn masked_errors<B: Backend>(backend: &B, loss: CrossEntropy) {
+fn masked_errors<B: Kernels>(backend: &B, loss: CrossEntropy) {
     let logits = matrix(backend, 4, 4);
     let run = |targets: &[usize], mask: &[bool]| {
         loss.forward_masked(backend, &logits, targets, Some(mask))

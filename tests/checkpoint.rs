@@ -13,6 +13,7 @@ use common::tempdir::TempDir;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use recurrent::Kernels;
 use recurrent::checkpoint::{self, Checkpoint, FORMAT_KEY, Progress};
 use recurrent::data::{Corpus, Vocab, split};
 use recurrent::optim::{Schedule, StepLr};
@@ -67,7 +68,7 @@ impl Setup {
     }
 
     /// The optimiser as the run builds it (a resumed run too: the file then overrides it).
-    fn optimizer<B: Backend>(&self) -> Box<dyn Optimizer<B>> {
+    fn optimizer<B: Kernels>(&self) -> Box<dyn Optimizer<B>> {
         match self.opt {
             Opt::Adam => Box::new(Adam::new(3e-3).unwrap().weight_decay(1e-4).unwrap()),
             Opt::RmsProp => Box::new(
@@ -83,7 +84,7 @@ impl Setup {
 }
 
 /// A run in progress, and what it has reported so far (losses as bits).
-struct Run<B: Backend> {
+struct Run<B: Kernels> {
     rnn: Rnn<B>,
     optimizer: Box<dyn Optimizer<B>>,
     state: Option<State<B>>,
@@ -92,7 +93,7 @@ struct Run<B: Backend> {
     val_losses: Vec<u64>,
 }
 
-impl<B: Backend> Run<B> {
+impl<B: Kernels> Run<B> {
     fn start(backend: B, setup: &Setup) -> Self {
         let mut init = StdRng::seed_from_u64(setup.seed);
         Run {
@@ -171,7 +172,7 @@ impl<B: Backend> Run<B> {
 }
 
 /// The mean loss of the model on the validation ids, one stream, in inference mode.
-fn validation_loss<B: Backend>(rnn: &Rnn<B>, ids: &[usize]) -> f64 {
+fn validation_loss<B: Kernels>(rnn: &Rnn<B>, ids: &[usize]) -> f64 {
     let input = Input::ids(ids[..ids.len() - 1].to_vec(), 1);
     let trace = rnn.forward(&input, None).unwrap();
     let (loss, _) = CrossEntropy::mean()
@@ -180,7 +181,7 @@ fn validation_loss<B: Backend>(rnn: &Rnn<B>, ids: &[usize]) -> f64 {
     loss.to_f64()
 }
 
-fn bits<B: Backend>(backend: &B, m: &B::Matrix) -> Vec<u64> {
+fn bits<B: Kernels>(backend: &B, m: &B::Matrix) -> Vec<u64> {
     backend
         .to_vec(m)
         .into_iter()
@@ -188,13 +189,13 @@ fn bits<B: Backend>(backend: &B, m: &B::Matrix) -> Vec<u64> {
         .collect()
 }
 
-fn parameter_bits<B: Backend>(rnn: &Rnn<B>) -> Vec<(String, Vec<u64>)> {
+fn parameter_bits<B: Kernels>(rnn: &Rnn<B>) -> Vec<(String, Vec<u64>)> {
     let backend = rnn.backend();
     let params = rnn.parameters().into_iter();
     params.map(|(name, m)| (name, bits(backend, m))).collect()
 }
 
-fn state_bits<B: Backend>(backend: &B, state: Option<&State<B>>) -> Vec<Vec<u64>> {
+fn state_bits<B: Kernels>(backend: &B, state: Option<&State<B>>) -> Vec<Vec<u64>> {
     let layers = state.map_or(&[][..], State::layers);
     let parts = layers
         .iter()
@@ -203,7 +204,7 @@ fn state_bits<B: Backend>(backend: &B, state: Option<&State<B>>) -> Vec<Vec<u64>
 }
 
 /// Everything a run has and reports, as bits.
-fn fingerprint<B: Backend>(run: &Run<B>) -> impl PartialEq + std::fmt::Debug + use<B> {
+fn fingerprint<B: Kernels>(run: &Run<B>) -> impl PartialEq + std::fmt::Debug + use<B> {
     (
         run.losses.clone(),
         run.val_losses.clone(),
@@ -219,7 +220,7 @@ fn fingerprint<B: Backend>(run: &Run<B>) -> impl PartialEq + std::fmt::Debug + u
 
 /// `n` steps without a stop against `k` steps, a checkpoint written to a file, everything
 /// dropped, the checkpoint loaded and the run continued to `n`.
-fn resumed_run_matches<B: Backend>(backend: impl Fn() -> B, setup: &Setup, k: u64, n: u64) {
+fn resumed_run_matches<B: Kernels>(backend: impl Fn() -> B, setup: &Setup, k: u64, n: u64) {
     let mut straight = Run::start(backend(), setup);
     straight.train(setup, n);
 
@@ -357,7 +358,7 @@ fn every_threaded_kernel_gives_the_same_bits_on_one_and_two_threads() {
 
 /// A checkpoint of every part after `steps` updates of the small loop, with a validation loss
 /// and metadata.
-fn trained<B: Backend>(backend: B, steps: u64) -> (Setup, Checkpoint<B>) {
+fn trained<B: Kernels>(backend: B, steps: u64) -> (Setup, Checkpoint<B>) {
     let setup = Setup::new(8, 2, 5, Opt::Adam);
     let mut run = Run::start(backend, &setup);
     run.train(&setup, steps);
@@ -369,7 +370,7 @@ fn trained<B: Backend>(backend: B, steps: u64) -> (Setup, Checkpoint<B>) {
 }
 
 /// Every part of `a` and `b`, compared to the bit.
-fn assert_same<B: Backend>(a: &Checkpoint<B>, b: &Checkpoint<B>, case: &str) {
+fn assert_same<B: Kernels>(a: &Checkpoint<B>, b: &Checkpoint<B>, case: &str) {
     assert_eq!(a.rnn.config(), b.rnn.config(), "{case}: configuration");
     assert_eq!(parameter_bits(&a.rnn), parameter_bits(&b.rnn), "{case}");
     assert_eq!(a.optimizer, b.optimizer, "{case}: optimizer state");
@@ -382,7 +383,7 @@ fn assert_same<B: Backend>(a: &Checkpoint<B>, b: &Checkpoint<B>, case: &str) {
     assert_eq!(a.metadata, b.metadata, "{case}: metadata");
 }
 
-fn round_trip<B: Backend>(backend: impl Fn() -> B, case: &str) {
+fn round_trip<B: Kernels>(backend: impl Fn() -> B, case: &str) {
     let dir = TempDir::new(&format!("round-trip-{case}"));
     let (_, checkpoint) = trained(backend(), 3);
     assert!(checkpoint.state.is_some() && checkpoint.optimizer.names().count() > 0);

@@ -5,9 +5,10 @@ mod common;
 
 use approx::assert_relative_eq;
 use common::{model, random_ids, rng};
+use recurrent::Kernels;
 use recurrent::{Backend, CrossEntropy, Gradients, Input, NaiveCpu, Rnn, RnnConfig, clip};
 
-fn gradients<B: Backend>(rnn: &Rnn<B>) -> Gradients<B> {
+fn gradients<B: Kernels>(rnn: &Rnn<B>) -> Gradients<B> {
     let mut r = rng(21);
     let input = Input::ids(random_ids(12, 5, &mut r), 2);
     let targets = random_ids(12, 5, &mut r);

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{F64, random_ids, random_matrix, rng};
+use recurrent::Kernels;
 use recurrent::diagnostics::{self, GradientFlow, Iteration, LayerFlow};
 use recurrent::{
     Backend, Cell, CellKind, CellParams, CellState, Cpu, CrossEntropy, Error, GruCell, Input,
@@ -14,13 +15,13 @@ use recurrent::{
 };
 
 /// A model of shape `config` on `backend`, from `seed`.
-fn model_on<B: Backend>(backend: B, config: RnnConfig, seed: u64) -> Rnn<B> {
+fn model_on<B: Kernels>(backend: B, config: RnnConfig, seed: u64) -> Rnn<B> {
     Rnn::new(backend, config, &mut rng(seed)).expect("valid config")
 }
 
 /// `d_logits` that is zero except at the last step, where it is `value` everywhere: the loss
 /// of a task answered at the end.
-fn last_step_gradient<B: Backend>(
+fn last_step_gradient<B: Kernels>(
     backend: &B,
     steps: usize,
     batch: usize,
@@ -41,7 +42,7 @@ fn last_step_gradient<B: Backend>(
 /// within `[a (1 - 1e-4), a]` per step. The tolerance, 2e-4 relative, covers that and f32
 /// rounding; a record of anything but the whole `dE/dh_t` (e.g. without the part from `t + 1`,
 /// zero before the last step) misses it by far.
-fn check_geometric_decay<B: Backend>(backend: B) {
+fn check_geometric_decay<B: Kernels>(backend: B) {
     let (steps, batch, hidden, a) = (30, 2, 4, 0.8);
     let config = RnnConfig::rnn(3, hidden).bias(false);
     let mut rnn = model_on(backend.clone(), config, 1);
@@ -110,7 +111,7 @@ fn clip_record_shows_the_norm_before_above_and_after_at_the_threshold() {
 }
 
 /// Every gradient of a backward pass, as bits.
-fn gradient_bits<B: Backend>(backend: &B, grads: &recurrent::Gradients<B>) -> Vec<u64> {
+fn gradient_bits<B: Kernels>(backend: &B, grads: &recurrent::Gradients<B>) -> Vec<u64> {
     let mut all: Vec<B::Matrix> = grads.named().into_iter().map(|(_, m)| m.clone()).collect();
     all.extend(grads.input().cloned());
     for state in grads.initial_state().layers() {
@@ -124,7 +125,7 @@ fn gradient_bits<B: Backend>(backend: &B, grads: &recurrent::Gradients<B>) -> Ve
 }
 
 /// In inference and in training mode (dropout between the layers and before the output layer).
-fn check_same_bits<B: Backend>(backend: B, kind: CellKind) {
+fn check_same_bits<B: Kernels>(backend: B, kind: CellKind) {
     let config = RnnConfig::new(kind, 3, 5)
         .layers(2)
         .bidirectional(true)
@@ -174,7 +175,7 @@ fn recording_does_not_change_the_gradients() {
 }
 
 /// The layer's cell, rebuilt from the model's parameters, for stepping by hand.
-fn cell_of<B: Backend>(backend: &B, kind: CellKind, p: &CellParams<B>) -> Box<dyn Cell<B>> {
+fn cell_of<B: Kernels>(backend: &B, kind: CellKind, p: &CellParams<B>) -> Box<dyn Cell<B>> {
     let (wi, wh) = (p.weight_ih().clone(), p.weight_hh().clone());
     let biases = p.bias_ih().cloned().zip(p.bias_hh().cloned());
     match kind {
@@ -185,14 +186,14 @@ fn cell_of<B: Backend>(backend: &B, kind: CellKind, p: &CellParams<B>) -> Box<dy
     }
 }
 
-fn rows<B: Backend>(backend: &B, m: &B::Matrix, t: usize, batch: usize) -> B::Matrix {
+fn rows<B: Kernels>(backend: &B, m: &B::Matrix, t: usize, batch: usize) -> B::Matrix {
     let (_, cols) = backend.shape(m);
     let all = backend.to_vec(m);
     let data = all[t * batch * cols..(t + 1) * batch * cols].to_vec();
     backend.from_vec(batch, cols, data).unwrap()
 }
 
-fn norm<B: Backend>(backend: &B, m: &B::Matrix) -> f64 {
+fn norm<B: Kernels>(backend: &B, m: &B::Matrix) -> f64 {
     backend
         .to_vec(m)
         .iter()
@@ -203,7 +204,7 @@ fn norm<B: Backend>(backend: &B, m: &B::Matrix) -> f64 {
 
 /// `dE/dc_t` of an LSTM from its saved state: `dc_next + dh o (1 - tanh(c)^2)` with
 /// `o = h / tanh(c)`.
-fn full_dc<B: Backend>(
+fn full_dc<B: Kernels>(
     backend: &B,
     state: &CellState<B>,
     dh: &B::Matrix,
@@ -229,7 +230,7 @@ fn full_dc<B: Backend>(
 /// The same record, computed step by step with the `Cell` API: at each step backward a fresh
 /// gradient accumulator receives exactly that step's terms `D_t^T X_t`, `D_t^T H_{t-1}` and
 /// `1^T D_t`, formed by the products themselves.
-fn stepwise_record<B: Backend>(
+fn stepwise_record<B: Kernels>(
     rnn: &Rnn<B>,
     x: &B::Matrix,
     batch: usize,
@@ -293,7 +294,7 @@ fn recorded(flow: &LayerFlow, t: usize) -> [f64; 6] {
 
 /// Dense input, or token ids given as ids to the model and as one-hot rows to the cell (with
 /// repeated ids inside a step, where the Gram matrix of the one-hot rows is not the identity).
-fn check_step_terms<B: Backend>(backend: B, kind: CellKind, ids: bool, tolerance: f64) {
+fn check_step_terms<B: Kernels>(backend: B, kind: CellKind, ids: bool, tolerance: f64) {
     let (steps, batch, input_size) = (7, 3, 4);
     let rnn = model_on(backend.clone(), RnnConfig::new(kind, input_size, 5), 8);
     let token_ids = random_ids(steps * batch, 2, &mut rng(9));

@@ -6,8 +6,9 @@ mod common;
 use common::tempdir::TempDir;
 
 use common::model;
+use recurrent::Kernels;
 use recurrent::io::{self, Dtype};
-use recurrent::{Backend, Error, NaiveCpu, Nonlinearity, Rnn, RnnConfig, StateDict, Tensor};
+use recurrent::{Error, NaiveCpu, Nonlinearity, Rnn, RnnConfig, StateDict, Tensor};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
@@ -16,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn same_parameters<B: Backend>(a: &Rnn<B>, b: &Rnn<B>) {
+fn same_parameters<B: Kernels>(a: &Rnn<B>, b: &Rnn<B>) {
     let (pa, pb) = (a.parameters(), b.parameters());
     assert_eq!(pa.len(), pb.len());
     for ((na, ma), (nb, mb)) in pa.iter().zip(&pb) {

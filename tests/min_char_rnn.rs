@@ -18,6 +18,7 @@ mod min_char_rnn;
 
 use min_char_rnn::{CLIP, HIDDEN, Iteration, LEARNING_RATE, MinCharRnn, SEQ_LENGTH, config};
 use rand::SeedableRng;
+use recurrent::Kernels;
 use recurrent::{Backend, Cpu, NaiveCpu, Rnn, RnnConfig, Sampler, StateDict, Vocab};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/min_char_rnn/");
@@ -76,13 +77,13 @@ impl Reference {
 
     /// The model with the reference's initial weights. The file holds more than a model (the
     /// runs, `final.*`), so it loads without `strict`.
-    fn initial_model<B: Backend<Scalar = f64>>(&self, backend: B) -> Rnn<B> {
+    fn initial_model<B: Kernels<Scalar = f64>>(&self, backend: B) -> Rnn<B> {
         let config = RnnConfig::from_state_dict(&self.dict).unwrap();
         Rnn::from_state_dict(backend, config, &self.dict, false).unwrap()
     }
 
     /// `iterations` of the example's loop at `learning_rate` from the initial weights.
-    fn run<B: Backend<Scalar = f64>>(
+    fn run<B: Kernels<Scalar = f64>>(
         &self,
         backend: B,
         learning_rate: f64,
@@ -134,7 +135,7 @@ fn the_fixture_is_the_examples_setting() {
 }
 
 /// lr 0.02: all 200 losses and smoothed losses, the data wraps, and the final weights.
-fn calm_run_matches<B: Backend<Scalar = f64>>(backend: B, label: &str) {
+fn calm_run_matches<B: Kernels<Scalar = f64>>(backend: B, label: &str) {
     let reference = Reference::load();
     let (its, rnn) = reference.run(backend, CALM_LEARNING_RATE, 200);
 
@@ -208,7 +209,7 @@ fn at_lr_002_cpu_follows_the_reference_for_200_iterations() {
 }
 
 /// lr 0.1, min-char-rnn's own setting: the first [`FAITHFUL_ITERATIONS`] losses.
-fn faithful_run_matches<B: Backend<Scalar = f64>>(backend: B, label: &str) {
+fn faithful_run_matches<B: Kernels<Scalar = f64>>(backend: B, label: &str) {
     let reference = Reference::load();
     let (its, _) = reference.run(backend, LEARNING_RATE, FAITHFUL_ITERATIONS);
     let got: Vec<f64> = its.iter().map(|it| it.loss).collect();

@@ -7,6 +7,7 @@
 mod errors;
 
 use errors::{BadInput, Snapshot, gradients, lstm, params_of};
+use recurrent::Kernels;
 use recurrent::prelude::*;
 use recurrent::{CellState, NaiveCpu, Scalar, Tbptt};
 
@@ -14,7 +15,7 @@ type F32 = NaiveCpu<f32>;
 type F64 = NaiveCpu<f64>;
 
 /// Replaces entry `index` (row-major) of `m` with `value`.
-fn set_entry<B: Backend>(backend: &B, m: &mut B::Matrix, index: usize, value: f64) {
+fn set_entry<B: Kernels>(backend: &B, m: &mut B::Matrix, index: usize, value: f64) {
     let (rows, cols) = backend.shape(m);
     let mut data = backend.to_vec(m);
     data[index] = B::Scalar::of(value);
@@ -22,7 +23,7 @@ fn set_entry<B: Backend>(backend: &B, m: &mut B::Matrix, index: usize, value: f6
 }
 
 /// One optimiser of each kind, with the options that give it the most buffers.
-fn optimizers<B: Backend>() -> Vec<Box<dyn Optimizer<B>>> {
+fn optimizers<B: Kernels>() -> Vec<Box<dyn Optimizer<B>>> {
     vec![
         Box::new(Sgd::new(0.1).unwrap().momentum(0.9).unwrap()),
         Box::new(Adagrad::new(0.1).unwrap().lr_decay(0.01).unwrap()),
@@ -42,7 +43,7 @@ fn optimizers<B: Backend>() -> Vec<Box<dyn Optimizer<B>>> {
 type DictBits = (Vec<(String, String)>, Vec<(String, Vec<u64>)>);
 
 /// The model's parameters and the optimiser's whole state, bit for bit.
-fn snapshot<B: Backend>(rnn: &Rnn<B>, optimizer: &dyn Optimizer<B>) -> (Snapshot, DictBits, u64) {
+fn snapshot<B: Kernels>(rnn: &Rnn<B>, optimizer: &dyn Optimizer<B>) -> (Snapshot, DictBits, u64) {
     let dict = optimizer.state_dict();
     let meta = dict.metadata().clone().into_iter().collect();
     let tensors = dict
@@ -57,7 +58,7 @@ fn snapshot<B: Backend>(rnn: &Rnn<B>, optimizer: &dyn Optimizer<B>) -> (Snapshot
 
 /// A step from `grads` must fail with `NonFinite` mentioning `what`, and change nothing.
 #[track_caller]
-fn refused<B: Backend>(
+fn refused<B: Kernels>(
     rnn: &mut Rnn<B>,
     optimizer: &mut dyn Optimizer<B>,
     grads: &Gradients<B>,

@@ -21,6 +21,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use recurrent::Kernels;
 use recurrent::optim::{CosineLr, ExponentialLr, StepLr};
 use recurrent::prelude::*;
 use recurrent::{Scalar, StateDict};
@@ -49,7 +50,7 @@ fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
 }
 
 /// The optimiser of each fixture, configured with recurrent's builders.
-fn optimizer<B: Backend>(case: &str) -> Result<Box<dyn Optimizer<B>>> {
+fn optimizer<B: Kernels>(case: &str) -> Result<Box<dyn Optimizer<B>>> {
     Ok(match case {
         "sgd" => Box::new(Sgd::new(0.1)?),
         "sgd_momentum" => Box::new(Sgd::new(0.1)?.momentum(0.9)?),
@@ -105,7 +106,7 @@ const CASES: [&str; 18] = [
 ];
 
 /// The fixtures' model: `RnnConfig::rnn(2, 3).output(2)` with the parameters of `inputs`.
-fn model<B: Backend>(backend: B, inputs: &StateDict) -> Rnn<B> {
+fn model<B: Kernels>(backend: B, inputs: &StateDict) -> Rnn<B> {
     let config = RnnConfig::rnn(2, 3).output(2);
     let mut rnn = Rnn::new(backend, config, &mut StdRng::seed_from_u64(0)).unwrap();
     let names: Vec<String> = rnn.parameters().into_iter().map(|(n, _)| n).collect();
@@ -119,7 +120,7 @@ fn model<B: Backend>(backend: B, inputs: &StateDict) -> Rnn<B> {
 
 /// Gradients of `rnn`'s shape holding step `step`'s given gradients (from 0). A backward pass
 /// makes the value; its entries are then replaced.
-fn gradients<B: Backend>(rnn: &Rnn<B>, inputs: &StateDict, step: usize) -> Gradients<B> {
+fn gradients<B: Kernels>(rnn: &Rnn<B>, inputs: &StateDict, step: usize) -> Gradients<B> {
     let trace = rnn.forward(&Input::ids(vec![0, 1], 1), None).unwrap();
     let loss = CrossEntropy::sum();
     let (_, d) = loss
@@ -137,7 +138,7 @@ fn gradients<B: Backend>(rnn: &Rnn<B>, inputs: &StateDict, step: usize) -> Gradi
     grads
 }
 
-fn values<B: Backend>(backend: &B, m: &B::Matrix) -> Vec<f64> {
+fn values<B: Kernels>(backend: &B, m: &B::Matrix) -> Vec<f64> {
     backend.to_vec(m).into_iter().map(Scalar::to_f64).collect()
 }
 
@@ -185,7 +186,7 @@ fn hyper_value(text: &str) -> f64 {
 }
 
 /// Runs `case` on `backend`; returns the worst error.
-fn run_case<B: Backend>(backend: B, case: &str) -> Worst {
+fn run_case<B: Kernels>(backend: B, case: &str) -> Worst {
     let (inputs, want) = (fixture("inputs"), fixture(case));
     let mut rnn = model(backend.clone(), &inputs);
     let mut opt = optimizer::<B>(case).unwrap();
@@ -230,7 +231,7 @@ fn run_case<B: Backend>(backend: B, case: &str) -> Worst {
     worst
 }
 
-fn every_case<B: Backend<Scalar = f64>>(backend: B, label: &str) {
+fn every_case<B: Kernels<Scalar = f64>>(backend: B, label: &str) {
     let mut overall = Worst::default();
     for case in CASES {
         let w = run_case(backend.clone(), case);
@@ -333,7 +334,7 @@ fn char_rnn_decays_after_the_tenth_epoch() {
 }
 
 /// Every entry of every parameter of `rnn` set to `value`.
-fn fill<B: Backend>(rnn: &mut Rnn<B>, value: f64) {
+fn fill<B: Kernels>(rnn: &mut Rnn<B>, value: f64) {
     let shapes: Vec<(String, usize)> = rnn
         .parameters()
         .into_iter()
@@ -346,7 +347,7 @@ fn fill<B: Backend>(rnn: &mut Rnn<B>, value: f64) {
 }
 
 /// Gradients of `rnn`'s shape with every entry `value`.
-fn uniform_gradients<B: Backend>(rnn: &Rnn<B>, value: f64) -> Gradients<B> {
+fn uniform_gradients<B: Kernels>(rnn: &Rnn<B>, value: f64) -> Gradients<B> {
     let trace = rnn.forward(&Input::ids(vec![0, 1], 1), None).unwrap();
     let loss = CrossEntropy::sum();
     let (_, d) = loss
@@ -403,7 +404,7 @@ fn min_char_rnn_adagrad_puts_eps_under_the_root() {
 }
 
 /// `steps` updates from the fixtures' gradients (starting at step `from`).
-fn train<B: Backend>(
+fn train<B: Kernels>(
     rnn: &mut Rnn<B>,
     opt: &mut dyn Optimizer<B>,
     inputs: &StateDict,
@@ -415,7 +416,7 @@ fn train<B: Backend>(
     }
 }
 
-fn bits<B: Backend>(rnn: &Rnn<B>) -> Vec<u64> {
+fn bits<B: Kernels>(rnn: &Rnn<B>) -> Vec<u64> {
     let backend = rnn.backend();
     let all = rnn
         .parameters()
@@ -426,7 +427,7 @@ fn bits<B: Backend>(rnn: &Rnn<B>) -> Vec<u64> {
 
 /// 3 steps, a checkpoint through the file format, a fresh optimiser configured differently,
 /// 2 steps: the same bits as 5 steps in one go.
-fn resume_is_bit_identical<B: Backend>(backend: B, case: &str) {
+fn resume_is_bit_identical<B: Kernels>(backend: B, case: &str) {
     let inputs = fixture("inputs");
     let mut straight = model(backend.clone(), &inputs);
     let mut opt = optimizer::<B>(case).unwrap();

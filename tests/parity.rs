@@ -12,9 +12,8 @@
 //! Tolerance: `1e-10` relative to `max(1, |expected|)`. Both sides compute in f64 the same
 //! formulas in a different order, so differences are a few ulps; the worst seen is printed.
 
-use recurrent::{
-    Backend, CellState, Cpu, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict,
-};
+use recurrent::Kernels;
+use recurrent::{CellState, Cpu, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict};
 use std::path::{Path, PathBuf};
 
 const TOLERANCE: f64 = 1e-10;
@@ -63,7 +62,7 @@ fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
 }
 
 /// PyTorch's `(L*D, B, H)` state tensors as one `B x H` state per layer and direction.
-fn state<B: Backend<Scalar = f64>>(
+fn state<B: Kernels<Scalar = f64>>(
     backend: &B,
     dict: &StateDict,
     h: &str,
@@ -84,7 +83,7 @@ fn state<B: Backend<Scalar = f64>>(
     Some(State::new(layers))
 }
 
-fn flatten_state<B: Backend<Scalar = f64>>(backend: &B, state: &State<B>, cell: bool) -> Vec<f64> {
+fn flatten_state<B: Kernels<Scalar = f64>>(backend: &B, state: &State<B>, cell: bool) -> Vec<f64> {
     state
         .layers()
         .iter()
@@ -93,7 +92,7 @@ fn flatten_state<B: Backend<Scalar = f64>>(backend: &B, state: &State<B>, cell: 
 }
 
 /// Runs one fixture through the model and compares everything; returns the worst error.
-fn check_case<B: Backend<Scalar = f64>>(backend: B, path: &Path, ids: bool) -> Worst {
+fn check_case<B: Kernels<Scalar = f64>>(backend: B, path: &Path, ids: bool) -> Worst {
     let dict = StateDict::read(path).unwrap();
     let config = RnnConfig::from_state_dict(&dict).unwrap();
     let rnn = Rnn::from_state_dict(backend.clone(), config.clone(), &dict, false).unwrap();
@@ -191,7 +190,7 @@ fn fixtures(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs every committed fixture on `backend`; returns the worst error per cell kind.
-fn check_every_fixture<B: Backend<Scalar = f64>>(backend: B) -> Vec<(String, Worst)> {
+fn check_every_fixture<B: Kernels<Scalar = f64>>(backend: B) -> Vec<(String, Worst)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let files = fixtures(&dir);
     assert_eq!(files.len(), 54, "the generator writes 54 cases");

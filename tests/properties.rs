@@ -19,8 +19,9 @@ mod cases;
 
 use cases::{Case, FULL, Limits, cases};
 use proptest::prelude::*;
+use recurrent::Kernels;
 use recurrent::gradcheck::{self, Options};
-use recurrent::{Backend, CellKind, Cpu, CrossEntropy, Gradients, NaiveCpu, Nonlinearity, Scalar};
+use recurrent::{CellKind, Cpu, CrossEntropy, Gradients, NaiveCpu, Nonlinearity, Scalar};
 
 /// Cases of the backend comparison, per scalar type.
 const AGREE_CASES: u32 = 256;
@@ -59,12 +60,12 @@ fn error(want: &[f64], given: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn host<B: Backend>(backend: &B, m: &B::Matrix) -> Vec<f64> {
+fn host<B: Kernels>(backend: &B, m: &B::Matrix) -> Vec<f64> {
     backend.to_vec(m).into_iter().map(Scalar::to_f64).collect()
 }
 
 /// Every matrix a forward and backward pass gives, by name, as `f64`.
-fn outputs<B: Backend>(case: &Case, backend: B) -> Vec<(String, Vec<f64>)> {
+fn outputs<B: Kernels>(case: &Case, backend: B) -> Vec<(String, Vec<f64>)> {
     let rnn = case.model(backend);
     let backend = rnn.backend();
     let input = case.input(backend);
@@ -94,7 +95,7 @@ fn outputs<B: Backend>(case: &Case, backend: B) -> Vec<(String, Vec<f64>)> {
 }
 
 /// The worst relative error between the two backends over everything compared, and where.
-fn disagreement<F: Backend, N: Backend>(case: &Case, fast: F, naive: N) -> (f64, String) {
+fn disagreement<F: Kernels, N: Kernels>(case: &Case, fast: F, naive: N) -> (f64, String) {
     let (want, given) = (outputs(case, naive), outputs(case, fast));
     assert_eq!(want.len(), given.len());
     let mut worst = (0.0, String::new());

@@ -5,6 +5,7 @@ mod common;
 
 use common::{random_ids, random_matrix, rng};
 use rand::SeedableRng;
+use recurrent::Kernels;
 use recurrent::prelude::*;
 use recurrent::sample::{Sampler, generate};
 use recurrent::{Error, Scalar, Vocab};
@@ -21,7 +22,7 @@ fn configs() -> Vec<RnnConfig> {
 }
 
 /// Row `t` block (`B` rows) of `m`, as a flat vector.
-fn step_rows<B: Backend>(backend: &B, m: &B::Matrix, t: usize, batch: usize) -> Vec<B::Scalar> {
+fn step_rows<B: Kernels>(backend: &B, m: &B::Matrix, t: usize, batch: usize) -> Vec<B::Scalar> {
     let all = backend.to_vec(m);
     let width = all.len() / backend.shape(m).0;
     all[t * batch * width..(t + 1) * batch * width].to_vec()
@@ -29,7 +30,7 @@ fn step_rows<B: Backend>(backend: &B, m: &B::Matrix, t: usize, batch: usize) -> 
 
 /// Step by step equals `forward` over the whole sequence, for ids and dense input, from zero and
 /// from a given state. On `NaiveCpu` the sums run in the same order: bit for bit.
-fn steps_equal_forward<B: Backend>(backend: B, tolerance: f64) {
+fn steps_equal_forward<B: Kernels>(backend: B, tolerance: f64) {
     let (steps, batch) = (6, 3);
     for config in configs() {
         let rnn = Rnn::new(backend.clone(), config.clone(), &mut rng(1)).unwrap();

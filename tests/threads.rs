@@ -5,6 +5,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use recurrent::Kernels;
 use recurrent::prelude::*;
 use recurrent::{
     Checkpoint, Corpus, Input, Progress, Sampler, Scalar, Stream, Tbptt, TbpttStep, Vocab,
@@ -38,7 +39,7 @@ fn what_a_training_program_keeps_is_send_and_sync() {
 }
 
 /// Every number of one forward and backward pass, as bits.
-fn pass<B: Backend>(rnn: &Rnn<B>, ids: &[usize], batch: usize) -> Vec<u64> {
+fn pass<B: Kernels>(rnn: &Rnn<B>, ids: &[usize], batch: usize) -> Vec<u64> {
     let trace = rnn.forward(&Input::ids(ids.to_vec(), batch), None).unwrap();
     let targets: Vec<usize> = ids
         .iter()
@@ -73,7 +74,7 @@ fn inputs(count: usize, steps: usize, batch: usize, vocab: usize) -> Vec<Vec<usi
 }
 
 /// Runs every input on its own thread at once, and then one by one, and compares the bits.
-fn concurrent_equals_sequential<B: Backend>(rnn: &Rnn<B>, inputs: &[Vec<usize>], batch: usize) {
+fn concurrent_equals_sequential<B: Kernels>(rnn: &Rnn<B>, inputs: &[Vec<usize>], batch: usize) {
     let together: Vec<Vec<u64>> = std::thread::scope(|scope| {
         let handles: Vec<_> = inputs
             .iter()

@@ -2,6 +2,7 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use recurrent::Kernels;
 use recurrent::diagnostics::{self, GradientFlow, Iteration};
 use recurrent::prelude::*;
 use recurrent::{CellKind, LayerFlow, Nonlinearity, Scalar};
@@ -112,7 +113,7 @@ fn last_step_targets(answers: &[usize], steps: usize) -> (Vec<usize>, Vec<bool>)
 }
 
 /// The mean cross-entropy at the query, its gradient, and the trace.
-fn loss_at_query<B: Backend>(
+fn loss_at_query<B: Kernels>(
     rnn: &Rnn<B>,
     (ids, answers): &(Vec<usize>, Vec<usize>),
 ) -> Result<(f64, B::Matrix, Trace<B>)> {
@@ -129,7 +130,7 @@ fn loss_at_query<B: Backend>(
 }
 
 /// `||dE/dh_t||` of the first layer over `probe`, and the accuracy at the query.
-fn probe<B: Backend>(rnn: &Rnn<B>, data: &(Vec<usize>, Vec<usize>)) -> Result<(LayerFlow, f64)> {
+fn probe<B: Kernels>(rnn: &Rnn<B>, data: &(Vec<usize>, Vec<usize>)) -> Result<(LayerFlow, f64)> {
     let (_, d, trace) = loss_at_query(rnn, data)?;
     let mut flow = GradientFlow::new();
     rnn.backward_recorded(&trace, &d, None, &mut flow)?;
@@ -201,7 +202,7 @@ fn held_out(n: usize, budget: &Budget, seed: u64) -> (Vec<usize>, Vec<usize>) {
 /// Adds `value` to the forget-gate block (rows `H..2H`, PyTorch's order i, f, g, o) of an
 /// LSTM's `bias_ih_l0`: a forget gate near 1 at the start lets the cell vector, and its
 /// gradient, last (Gers, Schmidhuber & Cummins 2000; Jozefowicz, Zaremba & Sutskever 2015).
-fn add_forget_bias<B: Backend>(rnn: &mut Rnn<B>, value: f64) -> Result<()> {
+fn add_forget_bias<B: Kernels>(rnn: &mut Rnn<B>, value: f64) -> Result<()> {
     let hidden = rnn.config().hidden_size();
     let mut bias = rnn.backend().to_vec(rnn.parameter("bias_ih_l0")?);
     for b in &mut bias[hidden..2 * hidden] {
@@ -211,7 +212,7 @@ fn add_forget_bias<B: Backend>(rnn: &mut Rnn<B>, value: f64) -> Result<()> {
 }
 
 /// Trains `cell` on distance `n` with Adam (lr 1e-2, gradients clipped at global norm 1).
-pub fn train_task<B: Backend>(
+pub fn train_task<B: Kernels>(
     backend: B,
     cell: CellKind,
     n: usize,
@@ -289,7 +290,7 @@ const TRAINED: [(Nonlinearity, &str, f64); 2] = [
 
 /// An Elman net of `budget`'s size whose `W_hh` is its initial one scaled to spectral radius
 /// `rho`; returns it with the largest singular value of the scaled `W_hh`.
-fn elman_at<B: Backend>(
+fn elman_at<B: Kernels>(
     backend: B,
     budget: &Budget,
     (nonlinearity, rho): (Nonlinearity, f64),
@@ -315,7 +316,7 @@ fn elman_at<B: Backend>(
 }
 
 /// Plain SGD for `budget.sgd_updates` updates, clipping at global norm 1 when `clipped`.
-fn sgd_run<B: Backend>(
+fn sgd_run<B: Kernels>(
     mut rnn: Rnn<B>,
     budget: &Budget,
     clipped: bool,
@@ -350,7 +351,7 @@ fn sgd_run<B: Backend>(
 
 /// Part 2: the tanh net's gradient curve at several spectral radii, and SGD on a tanh and a
 /// ReLU net above radius 1, with and without clipping.
-pub fn exploding<B: Backend>(backend: B, budget: &Budget, seed: u64) -> Result<Exploding> {
+pub fn exploding<B: Kernels>(backend: B, budget: &Budget, seed: u64) -> Result<Exploding> {
     let n = budget.sgd_n;
     let data = held_out(n, budget, seed);
     let mut curves = Vec::new();

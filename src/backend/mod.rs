@@ -1,27 +1,33 @@
-//! The tensor backend: the only place that knows how numbers are stored.
+//! The tensor backend: the matrix layer, the only place that knows how numbers are stored.
 //!
-//! Everything above this module (cells, softmax, loss, BPTT, the model, optimisers) is written
-//! once against [`Backend`] and runs on every implementor. A backend is a value, cheap to clone,
+//! [`Backend`] is a set of matrix operations: storage, GEMM, copies and gathers, element-wise
+//! arithmetic, activations, row softmax and a few reductions. Everything above it (the cells'
+//! equations in [`cell`](crate::cell), softmax and the loss, BPTT, the model, the optimisers) is
+//! written once against it and runs on every implementor. A backend is a value, cheap to clone,
 //! held by the model, so that a backend with a context (a thread pool, a device stream) fits
 //! without an API change.
+//!
+//! A backend that can do better than the generic code overrides it through the extension traits
+//! of the layers above, each with the generic code as its default methods:
+//! [`CellKernels`](crate::cell::CellKernels) (a cell's element-wise step, and where the time
+//! loop runs), [`LossKernels`](crate::loss::LossKernels) (softmax cross-entropy) and
+//! [`UpdateKernels`](crate::optim::UpdateKernels) (an optimiser's update). A new backend
+//! implements [`Backend`] and declares the three with empty bodies
+//! (`impl CellKernels for MyBackend {}`, and so on). ARCHITECTURE.md walks through it.
 //!
 //! All matrices are row-major and two-dimensional. A sequence of `T` steps with batch `B` is one
 //! matrix of `T * B` rows, time-major: rows `t * B .. t * B + B` are step `t`.
 //!
-//! [`NaiveCpu`] is the reference implementation: plain loops, obviously correct. [`Cpu`] is the
-//! fast one. Every backend is tested against the same definitions by the conformance suites in
-//! `tests/backend_conformance*.rs`.
+//! [`NaiveCpu`] is the reference implementation: plain loops, obviously correct, and only the
+//! core trait. [`Cpu`](crate::Cpu) is the fast one. Every backend is tested against the same
+//! definitions by the conformance suites in `tests/backend_conformance*.rs`.
 
-mod cpu;
 mod dense;
-mod naive;
-mod update;
+pub(crate) mod naive;
 
-pub use cpu::{Cpu, CpuRhs};
 pub(crate) use dense::spare_vec;
 pub use dense::{DenseMatrix, release_spare_buffers};
 pub use naive::NaiveCpu;
-pub use update::UpdateRule;
 
 use crate::error::Result;
 use crate::scalar::Scalar;
@@ -62,9 +68,10 @@ pub enum Activation {
     Relu,
 }
 
-/// Storage and kernels for one scalar type.
+/// The matrix operations for one scalar type: every other part of the crate is generic code
+/// over these 25 methods (and the GEMM's prepared operand).
 ///
-/// Kernels assume their shapes were checked by the caller: public entry points of the crate
+/// Each method's doc gives its shapes. Kernels assume their shapes were checked by the caller: public entry points of the crate
 /// validate user data and return [`Error`](crate::Error); a shape mismatch that reaches a kernel
 /// is a bug in the crate and panics with the kernel's name.
 pub trait Backend: Clone + Debug + Send + Sync + 'static {
@@ -206,164 +213,25 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// derivative computed from `y = act(x)` (see [`Activation`]).
     fn activate_backward(&self, d: &mut Self::Matrix, y: &Self::Matrix, act: Activation);
 
-    /// The LSTM cell's element-wise step, fused. From the input and hidden projections `xp` and
-    /// `hh` (`B x 4H`, biases included, PyTorch's gate order i, f, g, o), writes `gates`, the
-    /// activations of the pre-activations `xp + hh`: `sigmoid, sigmoid, tanh, sigmoid`. Then
-    /// `c = f * c_prev + i * g` and `h = o * tanh(c)` (`B x H` each).
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_cell(
-        &self,
-        xp: &Self::Matrix,
-        hh: &Self::Matrix,
-        c_prev: &Self::Matrix,
-        gates: &mut Self::Matrix,
-        c: &mut Self::Matrix,
-        h: &mut Self::Matrix,
-    );
-
-    /// Backward of [`lstm_cell`](Backend::lstm_cell) from the saved activated `gates`, `c_prev`
-    /// and `c`, given `dh` and `dc`, the gradients reaching `h` and (from the next step) `c`.
-    /// Writes `d_gates` (`B x 4H`), the gradient of the pre-activations, and `dc_prev`:
-    ///
-    /// ```text
-    /// dc_t  = dc + dh * o * (1 - tanh(c)^2)
-    /// d_i = dc_t * g * i(1-i)   d_f = dc_t * c_prev * f(1-f)   d_g = dc_t * i * (1-g^2)
-    /// d_o = dh * tanh(c) * o(1-o)                               dc_prev = dc_t * f
-    /// ```
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_cell_backward(
-        &self,
-        gates: &Self::Matrix,
-        c_prev: &Self::Matrix,
-        c: &Self::Matrix,
-        dh: &Self::Matrix,
-        dc: &Self::Matrix,
-        d_gates: &mut Self::Matrix,
-        dc_prev: &mut Self::Matrix,
-    );
-
-    /// The GRU cell's element-wise step, fused, from `xp` and `hh` (`B x 3H`, order r, z, n):
-    ///
-    /// ```text
-    /// r = sigmoid(xp_r + hh_r)   z = sigmoid(xp_z + hh_z)   n = tanh(xp_n + r * hh_n)
-    /// h = (1 - z) * n + z * h_prev
-    /// ```
-    ///
-    /// The reset gate multiplies `hh_n = W_hn h_prev + b_hn` after the product, as PyTorch
-    /// does. Writes the activations r, z, n to `gates` (`B x 3H`) and the new state to `h`.
-    fn gru_cell(
-        &self,
-        xp: &Self::Matrix,
-        hh: &Self::Matrix,
-        h_prev: &Self::Matrix,
-        gates: &mut Self::Matrix,
-        h: &mut Self::Matrix,
-    );
-
-    /// Backward of [`gru_cell`](Backend::gru_cell) from the saved `gates`, `hh` and `h_prev`,
-    /// given `dh`. Writes `d_xp` and `d_hh` (`B x 3H`) and `dh_prev`, the part of the gradient
-    /// reaching `h_prev` directly (`dh * z`; the part through `W_hh` is added by the caller):
-    ///
-    /// ```text
-    /// d_an = dh * (1 - z) * (1 - n^2)        d_xp_n = d_an     d_hh_n = d_an * r
-    /// d_ar = d_an * hh_n * r(1-r)            d_xp_r = d_hh_r = d_ar
-    /// d_az = dh * (h_prev - n) * z(1-z)      d_xp_z = d_hh_z = d_az
-    /// ```
-    #[allow(clippy::too_many_arguments)]
-    fn gru_cell_backward(
-        &self,
-        gates: &Self::Matrix,
-        hh: &Self::Matrix,
-        h_prev: &Self::Matrix,
-        dh: &Self::Matrix,
-        d_xp: &mut Self::Matrix,
-        d_hh: &mut Self::Matrix,
-        dh_prev: &mut Self::Matrix,
-    );
-
     /// Softmax of every row in place, shifted by the row maximum so that no `exp` overflows.
     fn softmax_rows(&self, m: &mut Self::Matrix);
 
     /// Log-softmax of every row in place: `x - max - ln(sum exp(x - max))`.
     fn log_softmax_rows(&self, m: &mut Self::Matrix);
 
-    /// Fused softmax and cross-entropy over rows. For each row `r` of `logits` (`n x V`),
-    /// writes `softmax(logits[r]) - onehot(targets[r])` to row `r` of `grad` and returns the
-    /// sum over rows of `-ln softmax(logits[r])[targets[r]]`. Targets are below `V`.
-    fn softmax_cross_entropy(
-        &self,
-        logits: &Self::Matrix,
-        targets: &[usize],
-        grad: &mut Self::Matrix,
-    ) -> Self::Scalar;
+    /// Per-row gather of single entries: `out[r, 0] = src[r, cols[r]]` for every row `r` of
+    /// `src` (`n x c`); `out` is `n x 1`. Columns are below `c`. (PyTorch's
+    /// `src.gather(1, cols)`; the cross-entropy reads the log-probability of each target.)
+    fn gather_per_row(&self, out: &mut Self::Matrix, src: &Self::Matrix, cols: &[usize]);
 
-    /// Runs `work`, a loop that calls this backend's kernels many times, where they run best,
-    /// and returns its result. `step_work` is the size of one iteration: the multiply-adds of
-    /// its largest product (`B * G*H * H` for a recurrent step).
-    ///
-    /// [`Cpu`] runs a loop whose steps are large enough to split on a thread of its pool, so
-    /// that each kernel splits its work across the pool without handing it over from the
-    /// caller's thread and waking that thread again, twice per time step; smaller loops, and
-    /// every loop by default, run on the caller's thread.
-    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
-        let _ = step_work;
-        work()
-    }
-
-    /// One optimiser update of one parameter, element-wise and in place: `param` (`r x c`) moves
-    /// by `rule` (see [`UpdateRule`] for each rule's formulas) from `grad` (`r x c`), reading
-    /// and writing the rule's `state` buffers (`r x c` each, in the order and number
-    /// [`UpdateRule::state_names`] gives).
-    ///
-    /// The default goes through [`to_vec`](Backend::to_vec) and
-    /// [`from_vec`](Backend::from_vec) and runs the reference loops, so a new backend works
-    /// before it has a kernel of its own.
-    fn update(
-        &self,
-        rule: &UpdateRule,
-        param: &mut Self::Matrix,
-        grad: &Self::Matrix,
-        state: &mut [Self::Matrix],
-    ) {
-        update::update_via_vec(self, rule, param, grad, state)
-    }
+    /// The gradient of [`gather_per_row`](Backend::gather_per_row): `dst[r, cols[r]] += src[r, 0]`
+    /// for every row `r` of `dst` (`n x c`); `src` is `n x 1`. (PyTorch's
+    /// `dst.scatter_add_(1, cols, src)`.)
+    fn scatter_add_per_row(&self, dst: &mut Self::Matrix, cols: &[usize], src: &Self::Matrix);
 }
 
 /// `1 / (1 + e^-x)`, the one definition both CPU backends use.
 #[inline(always)]
 pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
     T::one() / (T::one() + (-x).exp())
-}
-
-/// The shape checks of [`Backend::lstm_cell`], shared by the CPU backends: every `wide` matrix
-/// `B x 4H` and every state `B x H`, as `c_prev` is.
-pub(crate) fn check_lstm_shapes<T: Copy + Default>(
-    op: &str,
-    c_prev: &DenseMatrix<T>,
-    wide: &[&DenseMatrix<T>],
-    states: &[&DenseMatrix<T>],
-) {
-    let (batch, hidden) = c_prev.shape();
-    for m in wide {
-        assert_eq!(m.shape(), (batch, 4 * hidden), "{op}: gates shape");
-    }
-    for m in states {
-        assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
-    }
-}
-
-/// The shape checks of [`Backend::gru_cell`], shared by the CPU backends.
-pub(crate) fn check_gru_shapes<T: Copy + Default>(
-    op: &str,
-    h_prev: &DenseMatrix<T>,
-    wide: &[&DenseMatrix<T>],
-    states: &[&DenseMatrix<T>],
-) {
-    let (batch, hidden) = h_prev.shape();
-    for m in wide {
-        assert_eq!(m.shape(), (batch, 3 * hidden), "{op}: gate shapes");
-    }
-    for m in states {
-        assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
-    }
 }

@@ -1,9 +1,7 @@
 //! `NaiveCpu`: the reference backend. Textbook loops, no tricks; every other backend is tested
 //! against it.
 
-use super::{
-    Activation, Backend, DenseMatrix, Transpose, check_gru_shapes, check_lstm_shapes, sigmoid,
-};
+use super::{Activation, Backend, DenseMatrix, Transpose, sigmoid};
 use crate::error::Result;
 use crate::scalar::Scalar;
 use std::marker::PhantomData;
@@ -303,134 +301,6 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         }
     }
 
-    fn lstm_cell(
-        &self,
-        xp: &DenseMatrix<T>,
-        hh: &DenseMatrix<T>,
-        c_prev: &DenseMatrix<T>,
-        gates: &mut DenseMatrix<T>,
-        c: &mut DenseMatrix<T>,
-        h: &mut DenseMatrix<T>,
-    ) {
-        check_lstm_shapes("lstm_cell", c_prev, &[xp, hh, gates], &[c, h]);
-        let (batch, hidden) = c_prev.shape();
-        for b in 0..batch {
-            for j in 0..hidden {
-                let pre = |gate: usize| {
-                    let k = gate * hidden + j;
-                    xp.get(b, k) + hh.get(b, k)
-                };
-                let i = sigmoid(pre(0));
-                let f = sigmoid(pre(1));
-                let gg = pre(2).tanh();
-                let o = sigmoid(pre(3));
-                let g = gates.row_mut(b);
-                g[j] = i;
-                g[hidden + j] = f;
-                g[2 * hidden + j] = gg;
-                g[3 * hidden + j] = o;
-                let c_new = f * c_prev.get(b, j) + i * gg;
-                c.row_mut(b)[j] = c_new;
-                h.row_mut(b)[j] = o * c_new.tanh();
-            }
-        }
-    }
-
-    fn lstm_cell_backward(
-        &self,
-        gates: &DenseMatrix<T>,
-        c_prev: &DenseMatrix<T>,
-        c: &DenseMatrix<T>,
-        dh: &DenseMatrix<T>,
-        dc: &DenseMatrix<T>,
-        d_gates: &mut DenseMatrix<T>,
-        dc_prev: &mut DenseMatrix<T>,
-    ) {
-        let states = [c, dh, dc, &*dc_prev];
-        check_lstm_shapes("lstm_cell_backward", c_prev, &[gates, d_gates], &states);
-        let (batch, hidden) = c_prev.shape();
-        let one = T::one();
-        for b in 0..batch {
-            for j in 0..hidden {
-                let g = gates.row(b);
-                let (i, f, gg, o) = (g[j], g[hidden + j], g[2 * hidden + j], g[3 * hidden + j]);
-                let tc = c.get(b, j).tanh();
-                let dh = dh.get(b, j);
-                let dc_t = dc.get(b, j) + dh * o * (one - tc * tc);
-                let d = d_gates.row_mut(b);
-                d[j] = dc_t * gg * i * (one - i);
-                d[hidden + j] = dc_t * c_prev.get(b, j) * f * (one - f);
-                d[2 * hidden + j] = dc_t * i * (one - gg * gg);
-                d[3 * hidden + j] = dh * tc * o * (one - o);
-                dc_prev.row_mut(b)[j] = dc_t * f;
-            }
-        }
-    }
-
-    fn gru_cell(
-        &self,
-        xp: &DenseMatrix<T>,
-        hh: &DenseMatrix<T>,
-        h_prev: &DenseMatrix<T>,
-        gates: &mut DenseMatrix<T>,
-        h: &mut DenseMatrix<T>,
-    ) {
-        check_gru_shapes("gru_cell", h_prev, &[xp, hh, gates], &[h]);
-        let (batch, hidden) = h_prev.shape();
-        for b in 0..batch {
-            for j in 0..hidden {
-                let (x, u) = (xp.row(b), hh.row(b));
-                let r = sigmoid(x[j] + u[j]);
-                let z = sigmoid(x[hidden + j] + u[hidden + j]);
-                let n = (x[2 * hidden + j] + r * u[2 * hidden + j]).tanh();
-                let g = gates.row_mut(b);
-                g[j] = r;
-                g[hidden + j] = z;
-                g[2 * hidden + j] = n;
-                h.row_mut(b)[j] = (T::one() - z) * n + z * h_prev.get(b, j);
-            }
-        }
-    }
-
-    fn gru_cell_backward(
-        &self,
-        gates: &DenseMatrix<T>,
-        hh: &DenseMatrix<T>,
-        h_prev: &DenseMatrix<T>,
-        dh: &DenseMatrix<T>,
-        d_xp: &mut DenseMatrix<T>,
-        d_hh: &mut DenseMatrix<T>,
-        dh_prev: &mut DenseMatrix<T>,
-    ) {
-        check_gru_shapes(
-            "gru_cell_backward",
-            h_prev,
-            &[gates, hh, d_xp, d_hh],
-            &[dh, dh_prev],
-        );
-        let (batch, hidden) = h_prev.shape();
-        let one = T::one();
-        for b in 0..batch {
-            for j in 0..hidden {
-                let g = gates.row(b);
-                let (r, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
-                let hh_n = hh.get(b, 2 * hidden + j);
-                let dh = dh.get(b, j);
-                let d_an = dh * (one - z) * (one - n * n);
-                let d_ar = d_an * hh_n * r * (one - r);
-                let d_az = dh * (h_prev.get(b, j) - n) * z * (one - z);
-                let (dx, du) = (d_xp.row_mut(b), &mut d_hh.as_mut_slice()[b * 3 * hidden..]);
-                dx[j] = d_ar;
-                dx[hidden + j] = d_az;
-                dx[2 * hidden + j] = d_an;
-                du[j] = d_ar;
-                du[hidden + j] = d_az;
-                du[2 * hidden + j] = d_an * r;
-                dh_prev.row_mut(b)[j] = dh * z;
-            }
-        }
-    }
-
     fn softmax_rows(&self, m: &mut DenseMatrix<T>) {
         for r in 0..m.rows() {
             let row = m.row_mut(r);
@@ -461,42 +331,30 @@ impl<T: Scalar> Backend for NaiveCpu<T> {
         }
     }
 
-    fn softmax_cross_entropy(
-        &self,
-        logits: &DenseMatrix<T>,
-        targets: &[usize],
-        grad: &mut DenseMatrix<T>,
-    ) -> T {
-        same_shape("softmax_cross_entropy", logits, grad);
-        assert_eq!(
-            targets.len(),
-            logits.rows(),
-            "softmax_cross_entropy: targets"
-        );
-        let mut log_p = logits.clone();
-        self.log_softmax_rows(&mut log_p);
-        let mut loss = T::zero();
-        for (r, &target) in targets.iter().enumerate() {
-            assert!(
-                target < logits.cols(),
-                "softmax_cross_entropy: target out of range"
-            );
-            loss = loss - log_p.get(r, target);
-            for j in 0..logits.cols() {
-                let p = log_p.get(r, j).exp();
-                grad.row_mut(r)[j] = if j == target { p - T::one() } else { p };
-            }
+    fn gather_per_row(&self, out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, cols: &[usize]) {
+        assert_eq!(cols.len(), src.rows(), "gather_per_row: one column per row");
+        assert_eq!(out.shape(), (src.rows(), 1), "gather_per_row: out shape");
+        for (r, &col) in cols.iter().enumerate() {
+            assert!(col < src.cols(), "gather_per_row: column out of range");
+            out.row_mut(r)[0] = src.get(r, col);
         }
-        loss
     }
 
-    fn update(
-        &self,
-        rule: &super::UpdateRule,
-        param: &mut DenseMatrix<T>,
-        grad: &DenseMatrix<T>,
-        state: &mut [DenseMatrix<T>],
-    ) {
-        super::update::update_dense(rule, param, grad, state)
+    fn scatter_add_per_row(&self, dst: &mut DenseMatrix<T>, cols: &[usize], src: &DenseMatrix<T>) {
+        assert_eq!(
+            cols.len(),
+            dst.rows(),
+            "scatter_add_per_row: one column per row"
+        );
+        assert_eq!(
+            src.shape(),
+            (dst.rows(), 1),
+            "scatter_add_per_row: src shape"
+        );
+        for (r, &col) in cols.iter().enumerate() {
+            assert!(col < dst.cols(), "scatter_add_per_row: column out of range");
+            let v = &mut dst.row_mut(r)[col];
+            *v = *v + src.get(r, 0);
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The gated cells, LSTM (Hochreiter & Schmidhuber 1997) and GRU (Cho et al. 2014), as PyTorch's
-//! `nn.LSTM` and `nn.GRU` compute them. Both are their parameters and a [`CellKind`]; the gate
-//! math lives in the backend's fused kernels.
+//! `nn.LSTM` and `nn.GRU` compute them. Both are their parameters and a [`CellKind`]; their
+//! equations and derivatives are in `lstm.rs` and `gru.rs` beside this file.
 
-use super::{Cell, CellKind, CellParams};
+use super::{Cell, CellKernels, CellKind, CellParams};
 use crate::backend::Backend;
 use crate::error::Result;
 use rand::Rng;
@@ -49,7 +49,7 @@ macro_rules! gated_cell {
             }
         }
 
-        impl<B: Backend> Cell<B> for $name<B> {
+        impl<B: CellKernels> Cell<B> for $name<B> {
             fn kind(&self) -> CellKind {
                 CellKind::$kind
             }

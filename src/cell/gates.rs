@@ -1,12 +1,12 @@
 //! The element-wise part of each cell's step, forward and backward: the gate math that follows
-//! the two projections. The kernels themselves are the backend's (fused per cell).
+//! the two projections. The equations are in `rnn.rs`, `lstm.rs` and `gru.rs`; a backend may run
+//! the gated cells' own through [`CellKernels`].
 //!
 //! Both directions work in place on [`StepBuffers`], matrices sized once per batch and reused
 //! at every step, so that the time loop allocates nothing.
 
-use super::{CellKind, CellState};
+use super::{CellKernels, CellKind, CellState, rnn};
 use crate::backend::Backend;
-use num_traits::One;
 
 /// What the forward pass of one step keeps for its backward pass: the new state, and for the
 /// gated cells their activated gates (LSTM: i, f, g, o; GRU: r, z, n) and, for the GRU, the
@@ -29,21 +29,92 @@ pub struct StepCache<B: Backend> {
 /// gradients reaching `h_t` and `c_t`) and writes `d_xp`, `d_hh` (GRU only: the Elman and LSTM
 /// cells have `d_hh = d_xp`), `dh_direct` (GRU: the part of `dh_{t-1}` that bypasses `W_hh`) and
 /// `dc_prev` (LSTM).
+///
+/// This is the interface of [`CellKernels`]: each of its methods documents which of these it
+/// reads and writes. `B` is the batch, `H` the hidden size, `G` the cell's number of gates.
 #[derive(Debug, Clone)]
-pub(crate) struct StepBuffers<B: Backend> {
+pub struct StepBuffers<B: Backend> {
+    /// `x_t W_ih^T + b_ih`, `B x G*H`.
     pub xp: B::Matrix,
+    /// `h_{t-1} W_hh^T + b_hh`, `B x G*H`.
     pub hh: B::Matrix,
+    /// The activated gates, `B x G*H` (LSTM: i, f, g, o; GRU: r, z, n).
     pub gates: B::Matrix,
+    /// `h_{t-1}`, `B x H`.
     pub h_prev: B::Matrix,
+    /// `c_{t-1}`, `B x H` (LSTM).
     pub c_prev: B::Matrix,
+    /// `h_t`, `B x H`.
     pub h: B::Matrix,
+    /// `c_t`, `B x H` (LSTM).
     pub c: B::Matrix,
+    /// `dE/dh_t`, `B x H`.
     pub dh: B::Matrix,
+    /// `dE/dc_t` from step `t + 1`, `B x H` (LSTM).
     pub dc: B::Matrix,
+    /// `dE/d xp`, `B x G*H`: the gradient of the pre-activations (also `dE/d hh` but for the GRU).
     pub d_xp: B::Matrix,
+    /// `dE/d hh`, `B x G*H` (GRU, whose reset gate makes it differ from `d_xp`).
     pub d_hh: B::Matrix,
+    /// The part of `dE/dh_{t-1}` that bypasses `W_hh`, `B x H` (GRU: `dh * z`).
     pub dh_direct: B::Matrix,
+    /// `dE/dc_{t-1}`, `B x H` (LSTM).
     pub dc_prev: B::Matrix,
+    /// Temporaries of the generic equations, made at their first use.
+    pub scratch: Scratch<B>,
+}
+
+/// The temporaries of the generic cell equations (`B x H` matrices, and a matrix of ones for the
+/// `1 - y` factors), made at the first step that needs them and reused after, so that the time
+/// loop allocates nothing after its first step. A backend whose [`CellKernels`] override the
+/// equations never touches it.
+#[derive(Debug, Clone)]
+pub struct Scratch<B: Backend> {
+    temps: Vec<B::Matrix>,
+    ones: Option<B::Matrix>,
+}
+
+impl<B: Backend> Default for Scratch<B> {
+    fn default() -> Self {
+        Scratch {
+            temps: Vec::new(),
+            ones: None,
+        }
+    }
+}
+
+impl<B: Backend> Scratch<B> {
+    /// `N` temporaries of `rows x cols` (contents unspecified) and a `rows x cols` matrix of
+    /// ones, each made only if it does not exist with that shape yet.
+    pub(crate) fn take<const N: usize>(
+        &mut self,
+        backend: &B,
+        rows: usize,
+        cols: usize,
+    ) -> ([&mut B::Matrix; N], &B::Matrix) {
+        if self.temps.len() < N {
+            self.temps.resize_with(N, || backend.zeros(rows, cols));
+        }
+        for m in &mut self.temps {
+            if backend.shape(m) != (rows, cols) {
+                *m = backend.zeros(rows, cols);
+            }
+        }
+        let ones = match self.ones.take() {
+            Some(m) if backend.shape(&m) == (rows, cols) => m,
+            _ => {
+                let one = <B::Scalar as num_traits::One>::one();
+                let data = vec![one; rows * cols];
+                backend
+                    .from_vec(rows, cols, data)
+                    .expect("rows * cols values")
+            }
+        };
+        let ones = self.ones.insert(ones);
+        let mut temps = self.temps.iter_mut();
+        let temps = std::array::from_fn(|_| temps.next().expect("N temporaries"));
+        (temps, ones)
+    }
 }
 
 impl<B: Backend> StepBuffers<B> {
@@ -65,6 +136,7 @@ impl<B: Backend> StepBuffers<B> {
             d_hh: wide(),
             dh_direct: narrow(),
             dc_prev: narrow(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -89,60 +161,60 @@ pub(crate) fn copy_all<B: Backend>(backend: &B, dst: &mut B::Matrix, src: &B::Ma
     backend.copy_rows(dst, 0, src, 0, rows);
 }
 
+/// The shape checks of a cell's element-wise step `op` (a bug in the crate if they fail): every
+/// `wide` matrix `B x G*H` and every `narrow` one `B x H`, as `state` is.
+pub(crate) fn check_step_shapes<B: Backend>(
+    backend: &B,
+    op: &str,
+    gates: usize,
+    state: &B::Matrix,
+    wide: &[&B::Matrix],
+    narrow: &[&B::Matrix],
+) {
+    let (batch, hidden) = backend.shape(state);
+    for m in wide {
+        assert_eq!(
+            backend.shape(m),
+            (batch, gates * hidden),
+            "{op}: gates shape"
+        );
+    }
+    for m in narrow {
+        assert_eq!(backend.shape(m), (batch, hidden), "{op}: state shapes");
+    }
+}
+
+/// `out <- 1 - y`, from a matrix of `ones` of the same shape (`1 + (-1) y`, exactly `1 - y`).
+pub(crate) fn one_minus<B: Backend>(
+    backend: &B,
+    out: &mut B::Matrix,
+    ones: &B::Matrix,
+    y: &B::Matrix,
+) {
+    copy_all(backend, out, ones);
+    backend.axpy(out, -<B::Scalar as num_traits::One>::one(), y);
+}
+
 /// The element-wise part of a step forward: `h`, `c` and `gates` from `xp`, `hh`, `h_prev` and
-/// `c_prev`.
-pub(crate) fn gates_forward<B: Backend>(backend: &B, kind: CellKind, buf: &mut StepBuffers<B>) {
-    let one = B::Scalar::one();
+/// `c_prev`, by the equations of the `kind` cell.
+pub(crate) fn gates_forward<B: CellKernels>(backend: &B, kind: CellKind, buf: &mut StepBuffers<B>) {
     match kind {
-        CellKind::Rnn(nonlinearity) => {
-            // h_t = act(xp + hh)
-            copy_all(backend, &mut buf.h, &buf.xp);
-            backend.axpy(&mut buf.h, one, &buf.hh);
-            backend.activate(&mut buf.h, nonlinearity.activation());
-        }
-        CellKind::Lstm => {
-            // gates = act(xp + hh): i, f, g, o; c = f c_prev + i g; h = o tanh(c)
-            let b = &mut *buf;
-            backend.lstm_cell(&b.xp, &b.hh, &b.c_prev, &mut b.gates, &mut b.c, &mut b.h);
-        }
-        CellKind::Gru => {
-            backend.gru_cell(&buf.xp, &buf.hh, &buf.h_prev, &mut buf.gates, &mut buf.h);
-        }
+        CellKind::Rnn(nonlinearity) => rnn::forward(backend, nonlinearity, buf),
+        CellKind::Lstm => backend.lstm_forward(buf),
+        CellKind::Gru => backend.gru_forward(buf),
     }
 }
 
 /// The element-wise part of a step backward: `d_xp`, `d_hh`, `dh_direct` and `dc_prev` from
-/// `dh`, `dc` and the step's saved values.
-pub(crate) fn gates_backward<B: Backend>(backend: &B, kind: CellKind, buf: &mut StepBuffers<B>) {
+/// `dh`, `dc` and the step's saved values, by the derivatives of the `kind` cell.
+pub(crate) fn gates_backward<B: CellKernels>(
+    backend: &B,
+    kind: CellKind,
+    buf: &mut StepBuffers<B>,
+) {
     match kind {
-        CellKind::Rnn(nonlinearity) => {
-            // d pre = dh * act'(pre), from the saved output h_t.
-            copy_all(backend, &mut buf.d_xp, &buf.dh);
-            backend.activate_backward(&mut buf.d_xp, &buf.h, nonlinearity.activation());
-        }
-        CellKind::Lstm => {
-            let b = &mut *buf;
-            backend.lstm_cell_backward(
-                &b.gates,
-                &b.c_prev,
-                &b.c,
-                &b.dh,
-                &b.dc,
-                &mut b.d_xp,
-                &mut b.dc_prev,
-            );
-        }
-        CellKind::Gru => {
-            let b = &mut *buf;
-            backend.gru_cell_backward(
-                &b.gates,
-                &b.hh,
-                &b.h_prev,
-                &b.dh,
-                &mut b.d_xp,
-                &mut b.d_hh,
-                &mut b.dh_direct,
-            );
-        }
+        CellKind::Rnn(nonlinearity) => rnn::backward(backend, nonlinearity, buf),
+        CellKind::Lstm => backend.lstm_backward(buf),
+        CellKind::Gru => backend.gru_backward(buf),
     }
 }

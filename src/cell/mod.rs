@@ -7,7 +7,10 @@
 //!    GEMM (or, for token ids, a column gather of `W_ih`);
 //! 2. the recurrent projection `hh = h_{t-1} W_hh^T + b_hh` (`B x G*H`): one GEMM per step, for all
 //!    `G` gates at once;
-//! 3. the element-wise gate math, cell specific ([`CellKind`]), which gives the new state.
+//! 3. the element-wise gate math, cell specific ([`CellKind`]), which gives the new state: the
+//!    Elman cell's in `rnn.rs`, the LSTM's in `lstm.rs`, the GRU's in `gru.rs`, each with its
+//!    equations and derivatives in the module's documentation, written on the matrix operations
+//!    of [`Backend`]. A backend may run them as fused kernels of its own ([`CellKernels`]).
 //!
 //! Backward mirrors it: the element-wise part gives `d xp` and `d hh`; then
 //! `dW_hh += d hh^T h_{t-1}`, `db_hh += colsum(d hh)`, `dh_{t-1} += d hh W_hh` and the same for
@@ -15,15 +18,19 @@
 
 mod gated;
 mod gates;
+mod gru;
+mod kernels;
+mod lstm;
 mod params;
 mod rnn;
 
 pub use gated::{GruCell, LstmCell};
-pub use gates::StepCache;
+pub use gates::{Scratch, StepBuffers, StepCache};
+pub use kernels::CellKernels;
 pub use params::CellParams;
 pub use rnn::RnnCell;
 
-pub(crate) use gates::{StepBuffers, copy_all, gates_backward, gates_forward};
+pub(crate) use gates::{check_step_shapes, copy_all, gates_backward, gates_forward, one_minus};
 pub(crate) use params::{add_weight_grads, back_project, check_same_shapes};
 
 use crate::backend::{Activation, Backend};
@@ -40,7 +47,7 @@ pub enum Nonlinearity {
 }
 
 impl Nonlinearity {
-    fn activation(self) -> Activation {
+    pub(crate) fn activation(self) -> Activation {
         match self {
             Nonlinearity::Tanh => Activation::Tanh,
             Nonlinearity::Relu => Activation::Relu,
@@ -142,7 +149,7 @@ impl<B: Backend> CellState<B> {
 ///
 /// The sequence loop ([`bptt`](crate::bptt)) uses the same gate math with the projections batched
 /// over all steps; these per-step methods are for stepping by hand, testing and teaching.
-pub trait Cell<B: Backend> {
+pub trait Cell<B: CellKernels> {
     /// The recurrence this cell computes.
     fn kind(&self) -> CellKind;
 

@@ -1,8 +1,9 @@
 //! The Elman cell of the walkthrough: `h_t = tanh(W_hh h_{t-1} + b + W_xh x_t)`.
 
-use super::{Cell, CellKind, CellParams, Nonlinearity};
+use super::{Cell, CellKernels, CellKind, CellParams, Nonlinearity, StepBuffers, copy_all};
 use crate::backend::Backend;
 use crate::error::Result;
+use num_traits::One;
 use rand::Rng;
 
 /// The Elman (vanilla) recurrent cell, as PyTorch's `nn.RNNCell`:
@@ -61,7 +62,7 @@ impl<B: Backend> RnnCell<B> {
     }
 }
 
-impl<B: Backend> Cell<B> for RnnCell<B> {
+impl<B: CellKernels> Cell<B> for RnnCell<B> {
     fn kind(&self) -> CellKind {
         CellKind::Rnn(self.nonlinearity)
     }
@@ -69,4 +70,26 @@ impl<B: Backend> Cell<B> for RnnCell<B> {
     fn params(&self) -> &CellParams<B> {
         &self.params
     }
+}
+
+/// The Elman cell's element-wise step: `h_t = act(xp + hh)`.
+pub(crate) fn forward<B: Backend>(
+    backend: &B,
+    nonlinearity: Nonlinearity,
+    buf: &mut StepBuffers<B>,
+) {
+    copy_all(backend, &mut buf.h, &buf.xp);
+    backend.axpy(&mut buf.h, B::Scalar::one(), &buf.hh);
+    backend.activate(&mut buf.h, nonlinearity.activation());
+}
+
+/// Its derivative: `d pre = dh * act'(pre)`, taken from the saved output `h_t` (`1 - h_t^2` for
+/// tanh, `[h_t > 0]` for ReLU), written to `d_xp`, which is also `dE/d hh`.
+pub(crate) fn backward<B: Backend>(
+    backend: &B,
+    nonlinearity: Nonlinearity,
+    buf: &mut StepBuffers<B>,
+) {
+    copy_all(backend, &mut buf.d_xp, &buf.dh);
+    backend.activate_backward(&mut buf.d_xp, &buf.h, nonlinearity.activation());
 }

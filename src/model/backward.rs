@@ -4,14 +4,14 @@
 use super::{Gradients, Rnn, State, Trace, in_layer, permute_rows};
 use crate::backend::{Backend, Transpose};
 use crate::bptt::{self, LayerInput};
-use crate::cell::CellState;
+use crate::cell::{CellKernels, CellState};
 use crate::diagnostics::{GradientFlow, LayerFlow};
 use crate::error::{Error, Result};
 use crate::params::{Linear, Params};
 use num_traits::{One, Zero};
 use std::borrow::Cow;
 
-impl<B: Backend> Rnn<B> {
+impl<B: CellKernels> Rnn<B> {
     /// Backpropagation through time from `d_logits = dE/d logits` (`T*B x V`), e.g. the second
     /// value of [`CrossEntropy::forward`](crate::CrossEntropy::forward).
     ///

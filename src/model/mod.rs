@@ -16,7 +16,7 @@ pub use trace::{Gradients, Trace};
 
 use crate::backend::{Backend, Transpose};
 use crate::bptt::{self, LayerInput, check_lengths};
-use crate::cell::{CellParams, CellState};
+use crate::cell::{CellKernels, CellParams, CellState};
 use crate::error::{Error, Result};
 use crate::params::{Linear, Params, uniform};
 use data::InputData;
@@ -154,7 +154,10 @@ impl<B: Backend> Rnn<B> {
                 .collect(),
         )
     }
+}
 
+/// Running the model: on a backend with the cells' kernels ([`CellKernels`]).
+impl<B: CellKernels> Rnn<B> {
     /// Runs the model over a whole sequence from `initial_state` (zeros if `None`), in
     /// inference mode (no dropout).
     ///

@@ -2,7 +2,7 @@
 
 use super::{Rnn, State};
 use crate::backend::{Backend, Transpose};
-use crate::cell::{CellKind, CellState, StepBuffers, copy_all, gates_forward};
+use crate::cell::{CellKernels, CellKind, CellState, StepBuffers, copy_all, gates_forward};
 use crate::error::{Error, Result, check_ids};
 use num_traits::{One, Zero};
 
@@ -95,7 +95,7 @@ impl<B: Backend> Stream<B> {
     }
 }
 
-impl<B: Backend> Rnn<B> {
+impl<B: CellKernels> Rnn<B> {
     /// A [`Stream`] of `batch` sequences starting from the zero state.
     ///
     /// # Errors

@@ -1,8 +1,9 @@
 //! `Adagrad`: PyTorch's, and min-char-rnn's with the epsilon under the square root.
 
+use super::UpdateRule;
 use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
-use crate::backend::{Backend, UpdateRule};
+use crate::backend::Backend;
 use crate::error::Result;
 
 /// Adagrad: every entry's step is scaled by the root of the sum of its squared gradients.

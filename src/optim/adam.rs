@@ -1,8 +1,9 @@
 //! `Adam`: `torch.optim.Adam`, with AMSGrad and AdamW's decoupled weight decay.
 
+use super::UpdateRule;
 use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
-use crate::backend::{Backend, UpdateRule};
+use crate::backend::Backend;
 use crate::error::Result;
 
 /// Adam, `torch.optim.Adam` (Kingma & Ba, 2015), with AMSGrad and, through

@@ -37,7 +37,7 @@
 //! Each update is PyTorch's single-tensor CPU implementation (`_single_tensor_sgd`, `_adagrad`,
 //! `_rmsprop`, `_adam` in `torch/optim/`), operation for operation and rounding for rounding
 //! (its fused multiply-adds included), run by the backend ([`Backend::update`] with an
-//! [`UpdateRule`](crate::backend::UpdateRule)). In f64, five steps of every configuration give
+//! [`UpdateRule`]). In f64, five steps of every configuration give
 //! PyTorch 2.15's numbers to the bit, except where PyTorch's square root (MKL's, within an ulp)
 //! was not correctly rounded; those differ by a few ulps (`tests/optim.rs` prints the worst).
 //!
@@ -104,12 +104,15 @@ mod rmsprop;
 mod schedule;
 mod sgd;
 mod state;
+mod update;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use rmsprop::RmsProp;
 pub use schedule::{CosineLr, ExponentialLr, Schedule, StepLr};
 pub use sgd::Sgd;
+pub use update::{UpdateKernels, UpdateRule};
+pub(crate) use update::{apply as apply_update, check_operands as check_update_operands};
 
 use crate::backend::Backend;
 use crate::error::Result;
@@ -164,7 +167,7 @@ pub trait Optimizer<B: Backend> {
 /// Implements [`Optimizer`] for a newtype over [`state::Engine`] by delegation.
 macro_rules! delegate_optimizer {
     ($name:ident) => {
-        impl<B: Backend> $crate::optim::Optimizer<B> for $name<B> {
+        impl<B: $crate::optim::UpdateKernels> $crate::optim::Optimizer<B> for $name<B> {
             fn step(
                 &mut self,
                 rnn: &mut $crate::model::Rnn<B>,

@@ -1,8 +1,9 @@
 //! `RmsProp`: `torch.optim.RMSprop`, the optimiser of Karpathy's char-rnn.
 
+use super::UpdateRule;
 use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
-use crate::backend::{Backend, UpdateRule};
+use crate::backend::Backend;
 use crate::error::Result;
 
 /// RMSprop, `torch.optim.RMSprop`: every entry's step is scaled by the root of a running average

@@ -1,8 +1,9 @@
 //! `Sgd`: stochastic gradient descent with momentum, as `torch.optim.SGD`.
 
+use super::UpdateRule;
 use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
-use crate::backend::{Backend, UpdateRule};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 
 /// Stochastic gradient descent, `torch.optim.SGD`: with weight decay `wd`, momentum `mu`,

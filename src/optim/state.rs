@@ -1,8 +1,9 @@
 //! What the optimisers share: the step count, the per-parameter state buffers created on the
 //! first step, the update loop over a model's parameters, and the state dict in and out.
 
-use super::Optimizer;
-use crate::backend::{Backend, UpdateRule};
+use super::UpdateRule;
+use super::{Optimizer, UpdateKernels};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::io::{StateDict, Tensor, dtype_of, is_bias, torch_shape};
 use crate::model::finite::check_matrix;
@@ -132,7 +133,7 @@ impl<H: Hyper, B: Backend> Engine<H, B> {
     }
 }
 
-impl<H: Hyper, B: Backend> Optimizer<B> for Engine<H, B> {
+impl<H: Hyper, B: UpdateKernels> Optimizer<B> for Engine<H, B> {
     fn step(&mut self, rnn: &mut Rnn<B>, grads: &Gradients<B>) -> Result<()> {
         let backend = rnn.backend().clone();
         rnn.params().check_matches(&backend, grads.params())?;
@@ -222,7 +223,7 @@ type Updated<B> = (
     Vec<Vec<<B as Backend>::Matrix>>,
 );
 
-impl<H: Hyper, B: Backend> Engine<H, B> {
+impl<H: Hyper, B: UpdateKernels> Engine<H, B> {
     /// The parameters and buffers after update `rule`, computed on copies: the model and the
     /// optimiser are not touched, so that an update that overflows leaves both as they were.
     ///

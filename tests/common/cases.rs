@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use recurrent::{Backend, CellKind, CellState, Input, Nonlinearity, Rnn, RnnConfig, Scalar, State};
+use recurrent::Kernels;
+use recurrent::{CellKind, CellState, Input, Nonlinearity, Rnn, RnnConfig, Scalar, State};
 
 /// Upper bounds of the sizes a strategy draws (each from 1).
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +155,7 @@ impl Case {
 
     /// The model on `backend`: PyTorch's initialisation from the seed, times `scale`. Two
     /// backends of one scalar type get the same weights.
-    pub fn model<B: Backend>(&self, backend: B) -> Rnn<B> {
+    pub fn model<B: Kernels>(&self, backend: B) -> Rnn<B> {
         let mut rnn = Rnn::new(backend, self.config(), &mut self.rng(0)).expect("a valid config");
         let scale = B::Scalar::of(self.scale);
         let scaled: Vec<(String, Vec<B::Scalar>)> = rnn
@@ -180,7 +181,7 @@ impl Case {
     }
 
     /// A `rows x cols` matrix from stream `stream`.
-    pub fn matrix<B: Backend>(
+    pub fn matrix<B: Kernels>(
         &self,
         backend: &B,
         stream: u64,
@@ -202,7 +203,7 @@ impl Case {
     }
 
     /// The input: ids or dense rows, with the lengths.
-    pub fn input<B: Backend>(&self, backend: &B) -> Input<B> {
+    pub fn input<B: Kernels>(&self, backend: &B) -> Input<B> {
         let input = match self.ids {
             true => Input::ids(self.id_values(), self.batch),
             false => Input::dense(self.matrix(backend, 1, self.rows(), self.input), self.batch),
@@ -214,7 +215,7 @@ impl Case {
     }
 
     /// The initial state: random when `state`, otherwise `None` (zeros).
-    pub fn initial_state<B: Backend>(&self, backend: &B) -> Option<State<B>> {
+    pub fn initial_state<B: Kernels>(&self, backend: &B) -> Option<State<B>> {
         if !self.state {
             return None;
         }
@@ -232,7 +233,7 @@ impl Case {
     }
 
     /// An upstream gradient `dE/d logits`, `T*B x classes`, from stream 2.
-    pub fn d_logits<B: Backend>(&self, backend: &B) -> B::Matrix {
+    pub fn d_logits<B: Kernels>(&self, backend: &B) -> B::Matrix {
         self.matrix(backend, 2, self.rows(), self.classes())
     }
 

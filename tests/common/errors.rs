@@ -10,9 +10,8 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use recurrent::{
-    Backend, CrossEntropy, Error, Gradients, Input, NaiveCpu, Result, Rnn, RnnConfig, Scalar,
-};
+use recurrent::Kernels;
+use recurrent::{CrossEntropy, Error, Gradients, Input, NaiveCpu, Result, Rnn, RnnConfig, Scalar};
 use std::fmt::Debug;
 use std::path::Path;
 
@@ -31,13 +30,13 @@ pub fn rng() -> StdRng {
 }
 
 /// `input -> hidden` Elman layers (`layers` of them) with an output layer of 4.
-pub fn sized<B: Backend>(backend: B, input: usize, hidden: usize, layers: usize) -> Rnn<B> {
+pub fn sized<B: Kernels>(backend: B, input: usize, hidden: usize, layers: usize) -> Rnn<B> {
     let config = RnnConfig::rnn(input, hidden).layers(layers).output(4);
     Rnn::new(backend, config, &mut rng()).expect("a valid config")
 }
 
 /// The standard small Elman model: input 4, hidden 3, output 4.
-pub fn model<B: Backend>(backend: B, layers: usize) -> Rnn<B> {
+pub fn model<B: Kernels>(backend: B, layers: usize) -> Rnn<B> {
     sized(backend, 4, 3, layers)
 }
 
@@ -47,7 +46,7 @@ pub fn build(config: RnnConfig) -> Result<Rnn<F64>> {
 }
 
 /// An LSTM (input 4, hidden 3, output 4) of `layers` layers, one or two directions, from `seed`.
-pub fn lstm<B: Backend>(backend: B, layers: usize, bidirectional: bool, seed: u64) -> Rnn<B> {
+pub fn lstm<B: Kernels>(backend: B, layers: usize, bidirectional: bool, seed: u64) -> Rnn<B> {
     let config = RnnConfig::lstm(4, 3).layers(layers);
     let config = config.bidirectional(bidirectional).output(4);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -55,7 +54,7 @@ pub fn lstm<B: Backend>(backend: B, layers: usize, bidirectional: bool, seed: u6
 }
 
 /// A `rows x cols` matrix of small distinct values, row-major.
-pub fn matrix<B: Backend>(backend: &B, rows: usize, cols: usize) -> B::Matrix {
+pub fn matrix<B: Kernels>(backend: &B, rows: usize, cols: usize) -> B::Matrix {
     let data = (0..rows * cols)
         .map(|i| <B::Scalar as Scalar>::of(((i * 7) % 11) as f64 / 10.0 - 0.5))
         .collect();
@@ -69,7 +68,7 @@ pub fn ids() -> Input<F64> {
 }
 
 /// The gradients of one forward and backward pass on [`IDS`] and [`TARGETS`].
-pub fn gradients<B: Backend>(rnn: &Rnn<B>) -> Gradients<B> {
+pub fn gradients<B: Kernels>(rnn: &Rnn<B>) -> Gradients<B> {
     let trace = rnn
         .forward(&Input::ids(IDS.to_vec(), 2), None)
         .expect("valid input");
@@ -82,7 +81,7 @@ pub fn gradients<B: Backend>(rnn: &Rnn<B>) -> Gradients<B> {
 pub type Snapshot = Vec<(String, Vec<u64>)>;
 
 /// Names and exact bit patterns (so NaN compares equal to itself) of named matrices.
-pub fn bits<B: Backend>(backend: &B, named: Vec<(String, &B::Matrix)>) -> Snapshot {
+pub fn bits<B: Kernels>(backend: &B, named: Vec<(String, &B::Matrix)>) -> Snapshot {
     let to_bits = |m: &B::Matrix| -> Vec<u64> {
         let values = backend.to_vec(m).into_iter();
         values.map(|v| Scalar::to_f64(v).to_bits()).collect()
@@ -94,7 +93,7 @@ pub fn bits<B: Backend>(backend: &B, named: Vec<(String, &B::Matrix)>) -> Snapsh
 }
 
 /// [`bits`] of every parameter of `rnn`.
-pub fn params_of<B: Backend>(rnn: &Rnn<B>) -> Snapshot {
+pub fn params_of<B: Kernels>(rnn: &Rnn<B>) -> Snapshot {
     bits(rnn.backend(), rnn.parameters())
 }
 

@@ -6,7 +6,8 @@ pub mod tempdir;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use recurrent::{Backend, NaiveCpu, Rnn, RnnConfig, Scalar};
+use recurrent::Kernels;
+use recurrent::{NaiveCpu, Rnn, RnnConfig, Scalar};
 
 /// The reference backend in f64, where gradient checks run.
 pub type F64 = NaiveCpu<f64>;
@@ -17,7 +18,7 @@ pub fn rng(seed: u64) -> StdRng {
 }
 
 /// A `rows x cols` matrix with entries uniform in `[-scale, scale]`.
-pub fn random_matrix<B: Backend>(
+pub fn random_matrix<B: Kernels>(
     backend: &B,
     rows: usize,
     cols: usize,

@@ -1,5 +1,5 @@
-//! The optimisers' update rules, applied element-wise by [`Backend::update`]: their definition
-//! ([`UpdateRule`]) and the reference loops every CPU backend runs.
+//! The optimisers' update rules, applied element-wise by [`UpdateKernels::update`]: their
+//! definition ([`UpdateRule`]) and the reference loops.
 //!
 //! Each rule is PyTorch's single-tensor CPU implementation (`torch/optim/*.py`,
 //! `_single_tensor_*`), operation for operation, in the same order and with the same roundings,
@@ -26,10 +26,37 @@
 //! `mul_add` is one instruction and the loops vectorise (the results are the same: a fused
 //! multiply-add rounds once either way).
 
-use super::{Backend, DenseMatrix};
+use crate::backend::{Backend, DenseMatrix, NaiveCpu};
 use crate::scalar::Scalar;
 
-/// One optimiser update of one parameter, applied element-wise by [`Backend::update`] to the
+/// Where a backend may apply an optimiser's update its own way: [`UpdateKernels`].
+///
+/// The default runs the reference loops of this module on a copy of each operand, through
+/// [`to_vec`](Backend::to_vec) and [`from_vec`](Backend::from_vec), so a backend works before it
+/// has an update kernel of its own (`impl UpdateKernels for MyBackend {}`); the element-wise
+/// division and square root the rules need are not among the [`Backend`] operations. An
+/// override runs the same loops where the data is: [`Cpu`](crate::Cpu) in place, split across
+/// its threads.
+pub trait UpdateKernels: Backend {
+    /// One optimiser update of one parameter, element-wise and in place: `param` (`r x c`) moves
+    /// by `rule` (see [`UpdateRule`] for each rule's formulas) from `grad` (`r x c`), reading
+    /// and writing the rule's `state` buffers (`r x c` each, in the order and number
+    /// [`UpdateRule::state_names`] gives).
+    fn update(
+        &self,
+        rule: &UpdateRule,
+        param: &mut Self::Matrix,
+        grad: &Self::Matrix,
+        state: &mut [Self::Matrix],
+    ) {
+        update_via_vec(self, rule, param, grad, state)
+    }
+}
+
+/// The reference backend runs the reference loops on copies.
+impl<T: Scalar> UpdateKernels for NaiveCpu<T> {}
+
+/// One optimiser update of one parameter, applied element-wise by [`UpdateKernels::update`] to the
 /// parameter `p`, its gradient `g` and the rule's state buffers (each of `p`'s shape, in the
 /// order [`state_names`](UpdateRule::state_names) gives).
 ///
@@ -148,7 +175,7 @@ pub enum UpdateRule {
 }
 
 impl UpdateRule {
-    /// The state buffers the rule reads and writes, in the order [`Backend::update`] takes them;
+    /// The state buffers the rule reads and writes, in the order [`UpdateKernels::update`] takes them;
     /// the names are PyTorch's keys in an optimiser's per-parameter state.
     pub fn state_names(&self) -> &'static [&'static str] {
         match *self {
@@ -169,7 +196,7 @@ impl UpdateRule {
     }
 }
 
-/// [`Backend::update`] on [`DenseMatrix`] storage, in place: the shape checks, then [`apply`].
+/// [`UpdateKernels::update`] on [`DenseMatrix`] storage, in place: the shape checks, then [`apply`].
 #[inline(always)]
 pub(crate) fn update_dense<T: Scalar>(
     rule: &UpdateRule,
@@ -193,7 +220,7 @@ pub(crate) fn update_dense<T: Scalar>(
     }
 }
 
-/// [`Backend::update`]'s shape checks: the gradient and every state buffer have the
+/// [`UpdateKernels::update`]'s shape checks: the gradient and every state buffer have the
 /// parameter's shape, and there are as many buffers as the rule has. Panics naming the kernel.
 pub(crate) fn check_operands<T: Scalar>(
     rule: &UpdateRule,
@@ -214,7 +241,7 @@ pub(crate) fn check_operands<T: Scalar>(
     );
 }
 
-/// [`Backend::update`]'s default: through `to_vec` and `from_vec`, for any storage.
+/// [`UpdateKernels::update`]'s default: through `to_vec` and `from_vec`, for any storage.
 pub(crate) fn update_via_vec<B: Backend>(
     backend: &B,
     rule: &UpdateRule,
@@ -461,9 +488,9 @@ fn adam<T: Scalar>(p: &mut [T], g: &[T], state: &mut [&mut [T]], rule: &UpdateRu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::NaiveCpu;
 
-    /// The default `Backend::update`, through `to_vec` and `from_vec`, gives the in-place bits.
+    /// The default `UpdateKernels::update`, through `to_vec` and `from_vec`, gives the in-place
+    /// bits.
     #[test]
     fn the_default_through_vectors_matches_in_place() {
         let rule = UpdateRule::Adam {

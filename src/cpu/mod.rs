@@ -10,15 +10,14 @@
 //! by ranges of elements (`kernels`); the copies and gathers run on the caller's thread.
 
 mod cells;
+mod fused;
 mod gemm;
 mod kernels;
 mod math;
 mod packed;
 
-use super::{
-    Activation, Backend, DenseMatrix, NaiveCpu, Transpose, check_gru_shapes, check_lstm_shapes,
-    naive,
-};
+use crate::backend::naive;
+use crate::backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 use crate::error::Result;
 use crate::scalar::Scalar;
 use gemm::{MatMul, Operand};
@@ -35,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// own: register-blocked (AVX-512, AVX2 + FMA or portable, chosen at run time) on a copy of
 /// `W_hh` packed once per sequence ([`Backend::prepare_rhs`]), split across the threads by
 /// columns when large, so that each thread reads only its part of `W_hh`. The cell's
-/// element-wise step is split by batch rows, and [`Backend::install`] runs the time loops on a
+/// element-wise step is split by batch rows, and [`CellKernels::install`](crate::cell::CellKernels::install) runs the time loops on a
 /// thread of the pool, the others taking its jobs without going to sleep between them.
 ///
 /// `Cpu::default()` uses every core the process may run on
@@ -100,12 +99,12 @@ where
     }
 }
 
-/// Multiply-adds per step from which [`Backend::install`] moves a loop onto the pool: the
+/// Multiply-adds per step from which [`CellKernels::install`](crate::cell::CellKernels::install) moves a loop onto the pool: the
 /// smallest product the recurrence's kernel splits (one row split by columns); below it no
 /// kernel of a step splits, and handing the loop over would only cost a wake-up.
 const INSTALL_MIN_WORK: usize = 1 << 19;
 
-/// How long a thread of the pool waits for a job, spinning, during [`Backend::install`] before it
+/// How long a thread of the pool waits for a job, spinning, during [`CellKernels::install`](crate::cell::CellKernels::install) before it
 /// leaves the wait to the pool (which puts it to sleep).
 const SPIN_PATIENCE: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -341,120 +340,6 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         self.reference.activate_backward(d, y, act)
     }
 
-    fn lstm_cell(
-        &self,
-        xp: &DenseMatrix<T>,
-        hh: &DenseMatrix<T>,
-        c_prev: &DenseMatrix<T>,
-        gates: &mut DenseMatrix<T>,
-        c: &mut DenseMatrix<T>,
-        h: &mut DenseMatrix<T>,
-    ) {
-        check_lstm_shapes("lstm_cell", c_prev, &[xp, hh, gates], &[c, h]);
-        let (rows, hidden) = c_prev.shape();
-        let step = cells::LstmStep {
-            xp: xp.as_slice(),
-            hh: hh.as_slice(),
-            gates: gates.as_mut_slice(),
-            c_prev: c_prev.as_slice(),
-            c: c.as_mut_slice(),
-            h: h.as_mut_slice(),
-            hidden,
-        };
-        cells::in_row_blocks(
-            self.pool.as_deref(),
-            step,
-            rows,
-            4 * hidden,
-            cells::lstm_step,
-        )
-    }
-
-    fn lstm_cell_backward(
-        &self,
-        gates: &DenseMatrix<T>,
-        c_prev: &DenseMatrix<T>,
-        c: &DenseMatrix<T>,
-        dh: &DenseMatrix<T>,
-        dc: &DenseMatrix<T>,
-        d_gates: &mut DenseMatrix<T>,
-        dc_prev: &mut DenseMatrix<T>,
-    ) {
-        let states = [c, dh, dc, &*dc_prev];
-        check_lstm_shapes("lstm_cell_backward", c_prev, &[gates, d_gates], &states);
-        let (rows, hidden) = c_prev.shape();
-        let step = cells::LstmStepBack {
-            gates: gates.as_slice(),
-            c_prev: c_prev.as_slice(),
-            c: c.as_slice(),
-            dh: dh.as_slice(),
-            dc: dc.as_slice(),
-            d_gates: d_gates.as_mut_slice(),
-            dc_prev: dc_prev.as_mut_slice(),
-            hidden,
-        };
-        let pool = self.pool.as_deref();
-        cells::in_row_blocks(pool, step, rows, 4 * hidden, cells::lstm_step_back)
-    }
-
-    fn gru_cell(
-        &self,
-        xp: &DenseMatrix<T>,
-        hh: &DenseMatrix<T>,
-        h_prev: &DenseMatrix<T>,
-        gates: &mut DenseMatrix<T>,
-        h: &mut DenseMatrix<T>,
-    ) {
-        check_gru_shapes("gru_cell", h_prev, &[xp, hh, gates], &[h]);
-        let (rows, hidden) = h_prev.shape();
-        let step = cells::GruStep {
-            xp: xp.as_slice(),
-            hh: hh.as_slice(),
-            h_prev: h_prev.as_slice(),
-            gates: gates.as_mut_slice(),
-            h: h.as_mut_slice(),
-            hidden,
-        };
-        cells::in_row_blocks(
-            self.pool.as_deref(),
-            step,
-            rows,
-            3 * hidden,
-            cells::gru_step,
-        )
-    }
-
-    fn gru_cell_backward(
-        &self,
-        gates: &DenseMatrix<T>,
-        hh: &DenseMatrix<T>,
-        h_prev: &DenseMatrix<T>,
-        dh: &DenseMatrix<T>,
-        d_xp: &mut DenseMatrix<T>,
-        d_hh: &mut DenseMatrix<T>,
-        dh_prev: &mut DenseMatrix<T>,
-    ) {
-        check_gru_shapes(
-            "gru_cell_backward",
-            h_prev,
-            &[gates, hh, d_xp, d_hh],
-            &[dh, dh_prev],
-        );
-        let (rows, hidden) = h_prev.shape();
-        let step = cells::GruStepBack {
-            gates: gates.as_slice(),
-            hh: hh.as_slice(),
-            h_prev: h_prev.as_slice(),
-            dh: dh.as_slice(),
-            d_xp: d_xp.as_mut_slice(),
-            d_hh: d_hh.as_mut_slice(),
-            dh_prev: dh_prev.as_mut_slice(),
-            hidden,
-        };
-        let pool = self.pool.as_deref();
-        cells::in_row_blocks(pool, step, rows, 3 * hidden, cells::gru_step_back)
-    }
-
     fn softmax_rows(&self, m: &mut DenseMatrix<T>) {
         self.reference.softmax_rows(m)
     }
@@ -463,45 +348,11 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
         self.reference.log_softmax_rows(m)
     }
 
-    fn softmax_cross_entropy(
-        &self,
-        logits: &DenseMatrix<T>,
-        targets: &[usize],
-        grad: &mut DenseMatrix<T>,
-    ) -> T {
-        self.reference.softmax_cross_entropy(logits, targets, grad)
+    fn gather_per_row(&self, out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, cols: &[usize]) {
+        self.reference.gather_per_row(out, src, cols)
     }
 
-    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(pool) if step_work >= INSTALL_MIN_WORK => {
-                pool.install(|| with_threads_awake(pool, work))
-            }
-            _ => work(),
-        }
-    }
-
-    // One pass over four or five slices per parameter, split by ranges of elements.
-    fn update(
-        &self,
-        rule: &super::UpdateRule,
-        param: &mut DenseMatrix<T>,
-        grad: &DenseMatrix<T>,
-        state: &mut [DenseMatrix<T>],
-    ) {
-        crate::backend::update::check_operands(rule, param, grad, state);
-        let block = kernels::Update {
-            p: param.as_mut_slice(),
-            g: grad.as_slice(),
-            state: state.iter_mut().map(DenseMatrix::as_mut_slice).collect(),
-        };
-        let len = block.p.len();
-        // The widest operand: the parameter, its gradient and the buffers, each element read
-        // (and written) once.
-        let width = 2 + 2 * block.state.len();
-        let pool = kernels::worth_waking(self.pool.as_deref(), len * width);
-        cells::in_row_blocks(pool, block, len, width, |mut b| {
-            math::update(rule, b.p, b.g, &mut b.state)
-        })
+    fn scatter_add_per_row(&self, dst: &mut DenseMatrix<T>, cols: &[usize], src: &DenseMatrix<T>) {
+        self.reference.scatter_add_per_row(dst, cols, src)
     }
 }

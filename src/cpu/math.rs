@@ -53,14 +53,14 @@ impl Activations for f32 {
     }
 }
 
-/// The optimiser rule's loop ([`apply`](crate::backend::update::apply)) on slices of the
+/// The optimiser rule's loop ([`apply`](crate::optim::apply_update)) on slices of the
 /// parameter, its gradient and its state buffers, compiled with FMA enabled where the processor
 /// has it: its `mul_add`s are then single instructions instead of calls to the C library's `fma`
 /// (which, at one call per element and operation, made an SGD step take longer than a batch-1
 /// backward pass). A fused multiply-add rounds once either way: the results are the reference's,
 /// bit for bit.
 pub fn update<T: crate::scalar::Scalar>(
-    rule: &crate::backend::UpdateRule,
+    rule: &crate::optim::UpdateRule,
     p: &mut [T],
     g: &[T],
     state: &mut [&mut [T]],
@@ -70,18 +70,18 @@ pub fn update<T: crate::scalar::Scalar>(
         // SAFETY: the processor has AVX2 and FMA, detected just above.
         return unsafe { update_fma(rule, p, g, state) };
     }
-    crate::backend::update::apply(rule, p, g, state);
+    crate::optim::apply_update(rule, p, g, state);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn update_fma<T: crate::scalar::Scalar>(
-    rule: &crate::backend::UpdateRule,
+    rule: &crate::optim::UpdateRule,
     p: &mut [T],
     g: &[T],
     state: &mut [&mut [T]],
 ) {
-    crate::backend::update::apply(rule, p, g, state);
+    crate::optim::apply_update(rule, p, g, state);
 }
 
 #[derive(Clone, Copy)]

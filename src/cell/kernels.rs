@@ -1,0 +1,60 @@
+//! Where a backend may run the cells' element-wise steps its own way: [`CellKernels`].
+
+use super::{StepBuffers, gru, lstm};
+use crate::backend::{Backend, NaiveCpu};
+use crate::scalar::Scalar;
+
+/// The cells' element-wise steps and the time loop, as a backend runs them.
+///
+/// Every method has a default: the generic equations of `lstm.rs` and `gru.rs` in this module,
+/// on the [`Backend`] operations, and a time loop on the caller's thread. A backend declares the
+/// trait with an empty body to use them all (`impl CellKernels for MyBackend {}`), and
+/// overrides a method only to run the same equations faster: [`Cpu`](crate::Cpu) fuses each step
+/// into one pass over its rows and splits it across its threads. An override computes the same
+/// values up to rounding; the conformance suite `tests/backend_conformance_cells.rs` checks it
+/// against the definitions.
+///
+/// Each method reads and writes the fields of [`StepBuffers`] it names; `B` is the batch and
+/// `H` the hidden size.
+pub trait CellKernels: Backend {
+    /// The LSTM step forward (see [`LstmCell`](crate::LstmCell)): from `xp`, `hh` (`B x 4H`)
+    /// and `c_prev` (`B x H`), writes the activated `gates` (`B x 4H`, order i, f, g, o), `c`
+    /// and `h` (`B x H`).
+    fn lstm_forward(&self, buf: &mut StepBuffers<Self>) {
+        lstm::forward(self, buf)
+    }
+
+    /// The LSTM step backward: from the saved `gates`, `c_prev` and `c`, and `dh`, `dc`, writes
+    /// `d_xp` (`B x 4H`, the gradient of the gates' pre-activations) and `dc_prev`.
+    fn lstm_backward(&self, buf: &mut StepBuffers<Self>) {
+        lstm::backward(self, buf)
+    }
+
+    /// The GRU step forward (see [`GruCell`](crate::GruCell)): from `xp`, `hh` (`B x 3H`) and
+    /// `h_prev`, writes the activated `gates` (`B x 3H`, order r, z, n) and `h`.
+    fn gru_forward(&self, buf: &mut StepBuffers<Self>) {
+        gru::forward(self, buf)
+    }
+
+    /// The GRU step backward: from the saved `gates`, `hh` and `h_prev`, and `dh`, writes
+    /// `d_xp`, `d_hh` (`B x 3H`) and `dh_direct` (`B x H`, the part of `dE/dh_{t-1}` that
+    /// bypasses `W_hh`).
+    fn gru_backward(&self, buf: &mut StepBuffers<Self>) {
+        gru::backward(self, buf)
+    }
+
+    /// Runs `work`, a time loop that calls this backend's kernels many times, where they run
+    /// best, and returns its result. `step_work` is the size of one iteration: the multiply-adds
+    /// of its largest product (`B * G*H * H` for a recurrent step).
+    ///
+    /// The default runs it on the caller's thread. [`Cpu`](crate::Cpu) runs a loop whose steps
+    /// are large enough to split on a thread of its pool, so that each kernel splits its work
+    /// across the pool without handing it over from the caller's thread twice per time step.
+    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
+        let _ = step_work;
+        work()
+    }
+}
+
+/// The reference backend runs the generic equations.
+impl<T: Scalar> CellKernels for NaiveCpu<T> {}

@@ -1,0 +1,187 @@
+//! `Cpu`'s overrides of the generic cell, loss and update code: the same equations (see
+//! `src/cell/lstm.rs`, `src/cell/gru.rs`, [`LossKernels`] and [`UpdateRule`]), each fused into one
+//! pass over its rows, split across the pool's threads by batch rows (`cells`) or ranges of
+//! elements, and the time loops run on a thread of the pool.
+
+use super::math::Activations;
+use super::{Cpu, INSTALL_MIN_WORK, MatMul, cells, kernels, math, with_threads_awake};
+use crate::backend::{Backend, DenseMatrix};
+use crate::cell::{CellKernels, StepBuffers};
+use crate::loss::LossKernels;
+use crate::optim::{UpdateKernels, UpdateRule};
+use crate::scalar::Scalar;
+
+/// The shape checks of a fused cell kernel: every `wide` matrix `B x G*H` and every state
+/// `B x H`, as `state` is.
+fn check_shapes<T: Copy + Default>(
+    op: &str,
+    gates: usize,
+    state: &DenseMatrix<T>,
+    wide: &[&DenseMatrix<T>],
+    states: &[&DenseMatrix<T>],
+) {
+    let (batch, hidden) = state.shape();
+    for m in wide {
+        assert_eq!(m.shape(), (batch, gates * hidden), "{op}: gates shape");
+    }
+    for m in states {
+        assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
+    }
+}
+
+impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
+    fn lstm_forward(&self, buf: &mut StepBuffers<Self>) {
+        let b = buf;
+        check_shapes(
+            "lstm_forward",
+            4,
+            &b.c_prev,
+            &[&b.xp, &b.hh, &b.gates],
+            &[&b.c, &b.h],
+        );
+        let (rows, hidden) = b.c_prev.shape();
+        let step = cells::LstmStep {
+            xp: b.xp.as_slice(),
+            hh: b.hh.as_slice(),
+            gates: b.gates.as_mut_slice(),
+            c_prev: b.c_prev.as_slice(),
+            c: b.c.as_mut_slice(),
+            h: b.h.as_mut_slice(),
+            hidden,
+        };
+        let pool = self.pool.as_deref();
+        cells::in_row_blocks(pool, step, rows, 4 * hidden, cells::lstm_step)
+    }
+
+    fn lstm_backward(&self, buf: &mut StepBuffers<Self>) {
+        let b = buf;
+        let states = [&b.c, &b.dh, &b.dc, &b.dc_prev];
+        check_shapes("lstm_backward", 4, &b.c_prev, &[&b.gates, &b.d_xp], &states);
+        let (rows, hidden) = b.c_prev.shape();
+        let step = cells::LstmStepBack {
+            gates: b.gates.as_slice(),
+            c_prev: b.c_prev.as_slice(),
+            c: b.c.as_slice(),
+            dh: b.dh.as_slice(),
+            dc: b.dc.as_slice(),
+            d_gates: b.d_xp.as_mut_slice(),
+            dc_prev: b.dc_prev.as_mut_slice(),
+            hidden,
+        };
+        let pool = self.pool.as_deref();
+        cells::in_row_blocks(pool, step, rows, 4 * hidden, cells::lstm_step_back)
+    }
+
+    fn gru_forward(&self, buf: &mut StepBuffers<Self>) {
+        let b = buf;
+        check_shapes(
+            "gru_forward",
+            3,
+            &b.h_prev,
+            &[&b.xp, &b.hh, &b.gates],
+            &[&b.h],
+        );
+        let (rows, hidden) = b.h_prev.shape();
+        let step = cells::GruStep {
+            xp: b.xp.as_slice(),
+            hh: b.hh.as_slice(),
+            h_prev: b.h_prev.as_slice(),
+            gates: b.gates.as_mut_slice(),
+            h: b.h.as_mut_slice(),
+            hidden,
+        };
+        let pool = self.pool.as_deref();
+        cells::in_row_blocks(pool, step, rows, 3 * hidden, cells::gru_step)
+    }
+
+    fn gru_backward(&self, buf: &mut StepBuffers<Self>) {
+        let b = buf;
+        let wide = [&b.gates, &b.hh, &b.d_xp, &b.d_hh];
+        check_shapes("gru_backward", 3, &b.h_prev, &wide, &[&b.dh, &b.dh_direct]);
+        let (rows, hidden) = b.h_prev.shape();
+        let step = cells::GruStepBack {
+            gates: b.gates.as_slice(),
+            hh: b.hh.as_slice(),
+            h_prev: b.h_prev.as_slice(),
+            dh: b.dh.as_slice(),
+            d_xp: b.d_xp.as_mut_slice(),
+            d_hh: b.d_hh.as_mut_slice(),
+            dh_prev: b.dh_direct.as_mut_slice(),
+            hidden,
+        };
+        let pool = self.pool.as_deref();
+        cells::in_row_blocks(pool, step, rows, 3 * hidden, cells::gru_step_back)
+    }
+
+    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) if step_work >= INSTALL_MIN_WORK => {
+                pool.install(|| with_threads_awake(pool, work))
+            }
+            _ => work(),
+        }
+    }
+}
+
+impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
+    // One pass per row for the loss and one for the gradient, on `ln p` of the rows.
+    fn softmax_cross_entropy(
+        &self,
+        logits: &DenseMatrix<T>,
+        targets: &[usize],
+        grad: &mut DenseMatrix<T>,
+    ) -> T {
+        assert_eq!(
+            logits.shape(),
+            grad.shape(),
+            "softmax_cross_entropy: grad shape"
+        );
+        assert_eq!(
+            targets.len(),
+            logits.rows(),
+            "softmax_cross_entropy: targets"
+        );
+        let mut log_p = logits.clone();
+        self.reference.log_softmax_rows(&mut log_p);
+        let mut loss = T::zero();
+        for (r, &target) in targets.iter().enumerate() {
+            assert!(
+                target < logits.cols(),
+                "softmax_cross_entropy: target out of range"
+            );
+            loss = loss - log_p.get(r, target);
+            let (row, p) = (grad.row_mut(r), log_p.row(r));
+            for (j, (g, &lp)) in row.iter_mut().zip(p).enumerate() {
+                let p = lp.exp();
+                *g = if j == target { p - T::one() } else { p };
+            }
+        }
+        loss
+    }
+}
+
+impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {
+    // One pass over four or five slices per parameter, split by ranges of elements.
+    fn update(
+        &self,
+        rule: &UpdateRule,
+        param: &mut DenseMatrix<T>,
+        grad: &DenseMatrix<T>,
+        state: &mut [DenseMatrix<T>],
+    ) {
+        crate::optim::check_update_operands(rule, param, grad, state);
+        let block = kernels::Update {
+            p: param.as_mut_slice(),
+            g: grad.as_slice(),
+            state: state.iter_mut().map(DenseMatrix::as_mut_slice).collect(),
+        };
+        let len = block.p.len();
+        // The widest operand: the parameter, its gradient and the buffers, each element read
+        // (and written) once.
+        let width = 2 + 2 * block.state.len();
+        let pool = kernels::worth_waking(self.pool.as_deref(), len * width);
+        cells::in_row_blocks(pool, block, len, width, |mut b| {
+            math::update(rule, b.p, b.g, &mut b.state)
+        })
+    }
+}
