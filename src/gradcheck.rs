@@ -20,10 +20,11 @@
 //! `ulp(E) / eps`. Run it in `f64`, on gradients before any clipping. Functions with kinks
 //! (ReLU) must not have one within `2 eps` of the point.
 
+use crate::backend::Backend;
 use crate::cell::CellKernels;
 use crate::error::Result;
 use crate::loss::{CrossEntropy, LossKernels};
-use crate::model::{Input, Rnn, State};
+use crate::model::{Gradients, Input, Rnn, State};
 
 /// Step and error guard of a check.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,7 +228,22 @@ pub fn check_rnn<B: CellKernels<Scalar = f64> + LossKernels>(
         )?;
         report = report.merge(r);
     }
-    // The initial state: h of every layer, and c where the cell has one.
+    let initial = check_initial_state(backend, &state, &grads, options, |moved| {
+        loss_of(rnn, input, moved)
+    })?;
+    Ok(report.merge(initial))
+}
+
+/// The finite-difference checks of the initial state's gradient: `h` of every layer, and `c`
+/// where the cell has one; `loss` is the loss from a given initial state.
+fn check_initial_state<B: Backend<Scalar = f64>>(
+    backend: &B,
+    state: &State<B>,
+    grads: &Gradients<B>,
+    options: Options,
+    loss: impl Fn(&State<B>) -> Result<f64>,
+) -> Result<Report> {
+    let mut report = Report::empty();
     let moved_state = |k: usize, is_c: bool, v: &[f64]| -> Result<State<B>> {
         let mut layers = state.clone().into_layers();
         let (rows, cols) = backend.shape(&layers[k].h);
@@ -253,7 +269,7 @@ pub fn check_rnn<B: CellKernels<Scalar = f64> + LossKernels>(
                 &name,
                 &backend.to_vec(value),
                 &backend.to_vec(d),
-                |v| loss_of(rnn, input, &moved_state(k, is_c, v)?),
+                |v| loss(&moved_state(k, is_c, v)?),
                 options,
             )?;
             report = report.merge(r);

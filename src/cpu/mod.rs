@@ -1,6 +1,7 @@
-//! `Cpu`: the fast CPU backend.
+//! `Cpu`: the fast CPU backend: the [`Backend`] operations, and overrides of the generic cell,
+//! loss and update code in `fused.rs`.
 //!
-//! Where the time goes (DESIGN.md section 6) is the GEMM: the input and output projections and
+//! Where a training step's time goes is the GEMM: the input and output projections and
 //! weight gradients over all `T*B` rows, which run on [`gemm`](self::gemm), SIMD and
 //! cache-blocked, threaded when large; and the per-step recurrence, which runs on
 //! [`packed`](self::packed), a kernel of its own on `W_hh` packed once per sequence. The fused

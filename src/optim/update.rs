@@ -250,6 +250,13 @@ pub(crate) fn update_via_vec<B: Backend>(
     state: &mut [B::Matrix],
 ) {
     let (rows, cols) = backend.shape(param);
+    assert_eq!(backend.shape(grad), (rows, cols), "update: gradient shape");
+    let buffers = rule.state_names().len();
+    assert_eq!(state.len(), buffers, "update: state buffer count");
+    assert!(
+        state.iter().all(|s| backend.shape(s) == (rows, cols)),
+        "update: state buffer shape"
+    );
     let mut dense = |m: &B::Matrix| {
         DenseMatrix::from_vec(rows, cols, backend.to_vec(m)).expect("update: operand shape")
     };
