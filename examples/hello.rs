@@ -15,7 +15,7 @@ use recurrent::{DenseMatrix, softmax};
 /// The vocabulary, in one-hot order.
 pub const VOCAB: [char; 4] = ['h', 'e', 'l', 'o'];
 
-/// The walkthrough's weights (DESIGN.md section 1): `W_xh` (3 x 4) and `W_hy` (4 x 3).
+/// The walkthrough's weights, transcribed from its figures: `W_xh` (3 x 4) and `W_hy` (4 x 3).
 const W_XH: [f64; 12] = [
     0.287027, 0.84606, 0.572392, 0.486813, //
     0.902874, 0.871522, 0.691079, 0.18998, //

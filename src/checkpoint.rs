@@ -150,12 +150,15 @@
 
 mod file;
 
-pub(crate) use file::{is_checkpoint, model_part};
+// The marker key and the prefixes of the parts are defined in `io` (src/io/checkpoint_layout.rs),
+// which reads the model out of a checkpoint without importing this module.
+pub use crate::io::checkpoint_layout::FORMAT_KEY;
 
 use crate::backend::Backend;
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::io::StateDict;
+use crate::io::checkpoint_layout::{OPTIM, USER, model_part};
 use crate::model::{Rnn, State};
 use crate::optim::Optimizer;
 use num_traits::Float;
@@ -164,18 +167,8 @@ use rand::rngs::StdRng;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The metadata key that marks a file as a checkpoint; its value is the format version.
-pub const FORMAT_KEY: &str = "recurrent.checkpoint";
-
 /// The format version this crate writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// The prefix of the optimiser's tensors and metadata.
-const OPTIM: &str = "optim.";
-/// The prefix of the carried state's tensors.
-const STATE: &str = "state.";
-/// The prefix of the caller's metadata.
-const USER: &str = "user.";
 
 const SEED: &str = "recurrent.seed";
 const STEP: &str = "recurrent.step";

@@ -6,6 +6,7 @@
 //! initial-state gradients.
 
 use crate::backend::Backend;
+pub use crate::diagnostics::ClipRecord;
 use crate::error::{Error, Result};
 use crate::model::Gradients;
 use crate::scalar::Scalar;
@@ -83,25 +84,6 @@ fn scaled_norm(values: impl IntoIterator<Item = f64>) -> f64 {
 /// are unchanged on error.
 pub fn global_norm<B: Backend>(grads: &mut Gradients<B>, max_norm: B::Scalar) -> Result<B::Scalar> {
     clip_global(grads, max_norm).map(B::Scalar::of)
-}
-
-/// What clipping by global norm did to one set of gradients.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClipRecord {
-    /// The threshold.
-    pub max_norm: f64,
-    /// The global L2 norm before clipping, as [`global_norm`] returns it.
-    pub before: f64,
-    /// The global L2 norm after clipping, computed again from the clipped gradients: `before`
-    /// when it was at most `max_norm`, else `max_norm` up to rounding.
-    pub after: f64,
-}
-
-impl ClipRecord {
-    /// Whether the gradients were scaled down (`before > max_norm`).
-    pub fn clipped(&self) -> bool {
-        self.before > self.max_norm
-    }
 }
 
 /// As [`global_norm`], and returns the norm before and after clipping: the record that

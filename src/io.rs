@@ -21,6 +21,7 @@ use std::fs;
 use std::path::Path;
 
 mod atomic;
+pub(crate) mod checkpoint_layout;
 mod model;
 
 use model::checked_values;
@@ -393,8 +394,8 @@ pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
 /// As [`load`], without [`Error::Io`].
 pub fn from_bytes<B: Backend>(backend: B, bytes: &[u8]) -> Result<Rnn<B>> {
     let mut dict = StateDict::from_bytes(bytes)?;
-    if crate::checkpoint::is_checkpoint(&dict) {
-        dict = crate::checkpoint::model_part(&dict);
+    if checkpoint_layout::is_checkpoint(&dict) {
+        dict = checkpoint_layout::model_part(&dict);
     }
     let config = RnnConfig::from_state_dict(&dict)?;
     let values = checked_values::<B::Scalar>(&config.parameter_shapes()?, &dict, true)?;

@@ -11,8 +11,9 @@ use approx::assert_abs_diff_eq;
 use hello::{VOCAB, hell, predictions, train, walkthrough_model};
 use recurrent::{Backend, CrossEntropy, softmax};
 
-/// The walkthrough's weights are a transcription of the article's images (DESIGN.md section 1),
-/// with a second reading of one row that differs near 1e-4.
+/// The walkthrough's weights are a transcription of the article's images (`W_XH`, `W_HY`,
+/// `W_HH` and `BIAS` in `examples/hello.rs`), with a second reading of one row that differs
+/// near 1e-4.
 const TRANSCRIPTION: f64 = 1e-4;
 
 #[test]

@@ -12,9 +12,9 @@ SGD; forward: the forward pass alone):
 - the median time of one call per implementation, and tokens/s = T*B / median;
 - recurrent's speed against each peer: recurrent's tokens/s over the peer's (above 1: faster);
 - recurrent's GFLOP/s and its fraction of the GEMM peak recurrent measured (a 2048^3 f32 product
-  through Backend::gemm). Flops per token, DESIGN.md section 6, token-id input (no input GEMM):
-  forward 2*H*G*H (recurrence) + 2*H*V (output), G = 1, 4, 3 for rnn, lstm, gru; a training step
-  counts 3 times that. The same count is used for every implementation;
+  through Backend::gemm). Flops per token, token-id input (no input GEMM): forward 2*H*G*H
+  (recurrence) + 2*H*V (output), G = 1, 4, 3 for rnn, lstm, gru, V = 65 (the vocabulary); a
+  training step counts 3 times that. The same count is used for every implementation;
 - issue 4's target: min(1.5 x the best peer's tokens/s, 85% of the GEMM-peak bound), the bound
   being peak / flops per token; "x target" is recurrent's tokens/s over it (1 or more: met).
   The best peer is the fastest of every peer that ran, candle and burn included: they are

@@ -1,10 +1,11 @@
 //! The checkpoint's file: how each part is laid out in a [`StateDict`], and the checks that
 //! what is written reads back and what is read fits the model.
 
-use super::{BEST, EPOCH, FORMAT_KEY, FORMAT_VERSION, OPTIM, Progress, SEED, STATE, STEP, WINDOW};
+use super::{BEST, EPOCH, FORMAT_VERSION, Progress, SEED, STEP, WINDOW};
 use crate::backend::Backend;
 use crate::cell::{CellKind, CellState, Nonlinearity};
 use crate::error::{Error, Result};
+use crate::io::checkpoint_layout::{FORMAT_KEY, OPTIM, STATE};
 use crate::io::{StateDict, Tensor, dtype_of, is_bias, torch_shape};
 use crate::model::{Rnn, RnnConfig, State};
 use crate::scalar::Scalar;
@@ -18,26 +19,6 @@ const BIDIRECTIONAL: &str = "recurrent.bidirectional";
 const BIAS: &str = "recurrent.bias";
 const OUTPUT_SIZE: &str = "recurrent.output_size";
 const OUTPUT_BIAS: &str = "recurrent.output_bias";
-
-/// Whether `dict` is a checkpoint (it has [`FORMAT_KEY`]).
-pub(crate) fn is_checkpoint(dict: &StateDict) -> bool {
-    dict.metadata().contains_key(FORMAT_KEY)
-}
-
-/// The model's part of a checkpoint: every tensor but the optimiser's and the state's, and all
-/// the metadata.
-pub(crate) fn model_part(dict: &StateDict) -> StateDict {
-    let mut model = StateDict::new();
-    for name in dict.names() {
-        if !(name.starts_with(OPTIM) || name.starts_with(STATE)) {
-            model.insert(name, dict.get(name).expect("a listed name").clone());
-        }
-    }
-    for (key, value) in dict.metadata() {
-        model.set_metadata(key.clone(), value.clone());
-    }
-    model
-}
 
 /// The tensors and metadata of `dict` whose names start with `prefix`, without it.
 pub(super) fn prefixed(dict: &StateDict, prefix: &str) -> StateDict {

@@ -49,8 +49,6 @@ pub use spectral::{Iteration, largest_singular_value, spectral_radius};
 
 pub(crate) use record::Recorder;
 
-use crate::clip::ClipRecord;
-
 /// What one layer and direction recorded during a backward pass, per time step.
 ///
 /// Every per-step vector has one entry per step `t` in `0..T`, in the order the direction read
@@ -207,5 +205,28 @@ impl GradientFlow {
         self.directions = directions;
         self.clip = None;
         &mut self.layers
+    }
+}
+
+/// What clipping by global norm did to one set of gradients: the record
+/// [`GradientFlow::record_clip`] keeps, made by
+/// [`clip::global_norm_recorded`](crate::clip::global_norm_recorded). Also reachable as
+/// `recurrent::clip::ClipRecord`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipRecord {
+    /// The threshold.
+    pub max_norm: f64,
+    /// The global L2 norm before clipping, as [`clip::global_norm`](crate::clip::global_norm)
+    /// returns it.
+    pub before: f64,
+    /// The global L2 norm after clipping, computed again from the clipped gradients: `before`
+    /// when it was at most `max_norm`, else `max_norm` up to rounding.
+    pub after: f64,
+}
+
+impl ClipRecord {
+    /// Whether the gradients were scaled down (`before > max_norm`).
+    pub fn clipped(&self) -> bool {
+        self.before > self.max_norm
     }
 }

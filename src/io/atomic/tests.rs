@@ -1,12 +1,12 @@
 //! Fault injection: every way a save can fail part way (a full disk, a write or sync error, a
 //! failed rename, the process stopping before the rename or in the middle of the write) leaves
-//! the previous checkpoint byte for byte as it was, and loadable; what a crash leaves behind
-//! does not stop the next save or the load. Real OS faults (a file size limit, SIGKILL) are in
-//! `tests/fault_injection.rs`.
+//! the previous file byte for byte as it was, and loadable; what a crash leaves behind does not
+//! stop the next save or the load. The files are models' state dicts, as [`crate::io::save`]
+//! writes them; a checkpoint is written by the same [`write_atomic`]. Real OS faults (a file
+//! size limit, SIGKILL) are in `tests/fault_injection.rs`, on checkpoints.
 
 use super::*;
-use crate::checkpoint::{Checkpoint, Progress};
-use crate::{Adam, NaiveCpu, Rnn, RnnConfig};
+use crate::{NaiveCpu, Rnn, RnnConfig};
 use rand::SeedableRng;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -40,24 +40,21 @@ impl Drop for Dir {
     }
 }
 
-/// The bytes of the checkpoint of a small LSTM made from `seed`.
-fn checkpoint(seed: u64) -> Vec<u8> {
-    let config = RnnConfig::lstm(3, 2).output(3);
+/// The bytes of the saved weights of a small LSTM made from `seed`: longer than every cut
+/// below, so that each one tears the file.
+fn weights(seed: u64) -> Vec<u8> {
+    let config = RnnConfig::lstm(3, 4).output(3);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let rnn = Rnn::new(B::default(), config, &mut rng).unwrap();
-    let adam = Adam::new(0.01).unwrap();
-    let checkpoint = Checkpoint::new(rnn, &adam, Progress::new(seed));
-    checkpoint.to_state_dict().unwrap().to_bytes().unwrap()
+    let bytes = rnn.state_dict().to_bytes().unwrap();
+    assert!(bytes.len() > 1000, "{} bytes", bytes.len());
+    bytes
 }
 
-/// `path` holds exactly `bytes`, and they load as a checkpoint.
+/// `path` holds exactly `bytes`, and they load as a model.
 fn assert_intact(path: &Path, bytes: &[u8]) {
-    assert_eq!(
-        fs::read(path).unwrap(),
-        bytes,
-        "the previous checkpoint changed"
-    );
-    Checkpoint::load(B::default(), path).expect("the previous checkpoint loads");
+    assert_eq!(fs::read(path).unwrap(), bytes, "the previous file changed");
+    crate::io::load(B::default(), path).expect("the previous file loads");
 }
 
 /// Writes the first `cut` bytes, then fails with `error` (or panics, for a crash, if `None`);
@@ -91,13 +88,13 @@ impl Steps for Fault {
     }
 }
 
-/// Saves checkpoint 1 to a fresh directory, then checkpoint 2 through `fault`.
+/// Saves the weights of seed 1 to a fresh directory, then those of seed 2 through `fault`.
 fn save_over(test: &str, mut fault: Fault) -> (Dir, PathBuf, Vec<u8>, Result<()>) {
     let dir = Dir::new(test);
     let path = dir.0.join("run.ckpt");
-    let old = checkpoint(1);
+    let old = weights(1);
     write_atomic(&path, &old).unwrap();
-    let new = checkpoint(2);
+    let new = weights(2);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         write_atomic_with(&path, &new, &mut fault)
     }));
@@ -124,7 +121,7 @@ fn assert_clean_failure(test: &str, fault: Fault, message: &str) {
 }
 
 #[test]
-fn a_full_disk_midway_leaves_the_previous_checkpoint() {
+fn a_full_disk_midway_leaves_the_previous_file() {
     for cut in [0, 1, 100, 1000] {
         let error = Some(io::ErrorKind::StorageFull);
         let fault = Fault {
@@ -137,7 +134,7 @@ fn a_full_disk_midway_leaves_the_previous_checkpoint() {
 }
 
 #[test]
-fn a_write_error_midway_leaves_the_previous_checkpoint() {
+fn a_write_error_midway_leaves_the_previous_file() {
     for cut in [0, 8, 517] {
         let error = Some(io::ErrorKind::Other);
         let fault = Fault {
@@ -150,7 +147,7 @@ fn a_write_error_midway_leaves_the_previous_checkpoint() {
 }
 
 #[test]
-fn a_failed_sync_or_rename_leaves_the_previous_checkpoint() {
+fn a_failed_sync_or_rename_leaves_the_previous_file() {
     let error = Some(io::ErrorKind::PermissionDenied);
     let fault = Fault {
         cut: 0,
@@ -161,7 +158,7 @@ fn a_failed_sync_or_rename_leaves_the_previous_checkpoint() {
 }
 
 /// A crash (here a panic, which unwinds past the clean-up as a killed process skips it) leaves
-/// the temporary file and the previous checkpoint; the next save and the load work.
+/// the temporary file and the previous file; the next save and the load work.
 fn assert_survives_crash(test: &str, fault: Fault) {
     let (dir, path, old, result) = save_over(test, fault);
     assert!(result.is_err());
@@ -169,7 +166,7 @@ fn assert_survives_crash(test: &str, fault: Fault) {
     let entries = dir.entries();
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert!(entries[0].starts_with(".run.ckpt.tmp-"), "{entries:?}");
-    let newer = checkpoint(3);
+    let newer = weights(3);
     write_atomic(&path, &newer).expect("a save after a crash");
     assert_intact(&path, &newer);
     assert_eq!(
@@ -180,7 +177,7 @@ fn assert_survives_crash(test: &str, fault: Fault) {
 }
 
 #[test]
-fn a_crash_between_write_and_rename_leaves_the_previous_checkpoint() {
+fn a_crash_between_write_and_rename_leaves_the_previous_file() {
     let fault = Fault {
         cut: 0,
         error: None,
@@ -190,7 +187,7 @@ fn a_crash_between_write_and_rename_leaves_the_previous_checkpoint() {
 }
 
 #[test]
-fn a_crash_midway_through_the_write_leaves_the_previous_checkpoint() {
+fn a_crash_midway_through_the_write_leaves_the_previous_file() {
     let fault = Fault {
         cut: 300,
         error: None,
@@ -210,7 +207,7 @@ fn stale_temporary_files_with_the_next_names_are_passed_over() {
     for name in &stale {
         fs::write(dir.0.join(name), b"torn").unwrap();
     }
-    let bytes = checkpoint(4);
+    let bytes = weights(4);
     write_atomic(&path, &bytes).unwrap();
     assert_intact(&path, &bytes);
     for name in &stale {
@@ -226,7 +223,7 @@ fn stale_temporary_files_with_the_next_names_are_passed_over() {
 fn concurrent_saves_to_one_path_never_mix() {
     let dir = Dir::new("concurrent");
     let path = dir.0.join("run.ckpt");
-    let versions: Vec<Vec<u8>> = (10..14).map(checkpoint).collect();
+    let versions: Vec<Vec<u8>> = (10..14).map(weights).collect();
     std::thread::scope(|scope| {
         for bytes in &versions {
             let path = &path;
