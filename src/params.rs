@@ -3,9 +3,6 @@
 use crate::backend::Backend;
 use crate::cell::CellParams;
 use crate::error::{Error, Result};
-use crate::scalar::Scalar;
-use rand::Rng;
-use rand_distr::{Distribution, Uniform};
 
 /// The output projection `y = h W^T + b`: PyTorch's `nn.Linear(H, V)`, named `out.weight`
 /// `(V, H)` and `out.bias` `(V)` (stored as `(1, V)`).
@@ -203,22 +200,4 @@ impl<B: Backend> Params<B> {
         }
         Ok(())
     }
-}
-
-/// A `rows x cols` matrix with every entry drawn uniformly from `[-bound, bound]`, row-major.
-pub(crate) fn uniform<B: Backend, R: Rng + ?Sized>(
-    backend: &B,
-    rows: usize,
-    cols: usize,
-    bound: f64,
-    rng: &mut R,
-) -> Result<B::Matrix> {
-    let dist = Uniform::new_inclusive(B::Scalar::of(-bound), B::Scalar::of(bound))
-        .map_err(|e| Error::config(format!("initialisation range: {e}")))?;
-    let count = rows * cols;
-    let mut data = Vec::new();
-    data.try_reserve_exact(count)
-        .map_err(|e| Error::config(format!("cannot allocate a {rows} x {cols} parameter: {e}")))?;
-    data.extend((0..count).map(|_| dist.sample(rng)));
-    backend.from_vec(rows, cols, data)
 }

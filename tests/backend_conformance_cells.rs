@@ -477,10 +477,13 @@ fn check_gru_cell_backward_is_the_derivative<B: CellKernels<Scalar = f64>>(backe
 /// A field of the step buffers.
 type Field<B> = fn(&mut StepBuffers<B>) -> &mut <B as Backend>::Matrix;
 
+/// A shape misuse: the kernel, its cell, the field made wrong and its wrong shape.
+type Misuse<B> = (&'static str, CellKind, Field<B>, (usize, usize));
+
 fn check_cells_panic_with_their_name<B: CellKernels>(backend: &B) {
     // Batch 2, hidden 3 (LSTM gates 2 x 12, GRU gates 2 x 9); each call has one operand of the
     // wrong shape.
-    let cases: [(&str, CellKind, Field<B>, (usize, usize)); 9] = [
+    let cases: [Misuse<B>; 9] = [
         ("lstm_forward", CellKind::Lstm, |b| &mut b.gates, (2, 9)),
         ("lstm_forward", CellKind::Lstm, |b| &mut b.hh, (2, 9)),
         ("lstm_forward", CellKind::Lstm, |b| &mut b.h, (1, 3)),

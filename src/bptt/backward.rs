@@ -3,8 +3,8 @@
 use super::{LayerInput, LayerTrace, ended};
 use crate::backend::{Backend, Transpose};
 use crate::cell::{
-    CellKernels, CellKind, CellParams, CellState, StepBuffers, add_weight_grads, back_project,
-    check_same_shapes, copy_all, gates_backward,
+    Cell, CellKernels, CellKind, CellParams, CellState, StepBuffers, add_weight_grads,
+    back_project, check_same_shapes, copy_all,
 };
 use crate::diagnostics::{LayerFlow, Recorder};
 use crate::error::{Error, Result};
@@ -22,10 +22,9 @@ use num_traits::{One, Zero};
 /// [`Error::Shape`] if `d_output`, `d_final` or `grads` do not match the forward pass, or if
 /// `input` is not the one the trace was made from.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<B: CellKernels>(
+pub fn backward<B: CellKernels, C: Cell<B> + ?Sized>(
     backend: &B,
-    kind: CellKind,
-    params: &CellParams<B>,
+    cell: &C,
     input: LayerInput<'_, B>,
     trace: &LayerTrace<B>,
     d_output: &B::Matrix,
@@ -33,7 +32,7 @@ pub fn backward<B: CellKernels>(
     grads: &mut CellParams<B>,
 ) -> Result<(Option<B::Matrix>, CellState<B>)> {
     let run = (input, trace, d_output, d_final);
-    backward_flow(backend, kind, params, run, grads, None)
+    backward_flow(backend, cell, run, grads, None)
 }
 
 /// As [`backward`], recording the gradient flow into `flow` (see
@@ -45,10 +44,9 @@ pub fn backward<B: CellKernels>(
 /// # Errors
 /// As [`backward`].
 #[allow(clippy::too_many_arguments)]
-pub fn backward_recorded<B: CellKernels>(
+pub fn backward_recorded<B: CellKernels, C: Cell<B> + ?Sized>(
     backend: &B,
-    kind: CellKind,
-    params: &CellParams<B>,
+    cell: &C,
     input: LayerInput<'_, B>,
     trace: &LayerTrace<B>,
     d_output: &B::Matrix,
@@ -57,7 +55,7 @@ pub fn backward_recorded<B: CellKernels>(
     flow: &mut LayerFlow,
 ) -> Result<(Option<B::Matrix>, CellState<B>)> {
     let run = (input, trace, d_output, d_final);
-    backward_flow(backend, kind, params, run, grads, Some(flow))
+    backward_flow(backend, cell, run, grads, Some(flow))
 }
 
 /// What one layer's backward runs on: its input, its trace, the gradient of its output and of
@@ -70,14 +68,14 @@ pub(crate) type BackwardRun<'a, B> = (
 );
 
 /// [`backward`], recording into `flow` when given one.
-pub(crate) fn backward_flow<B: CellKernels>(
+pub(crate) fn backward_flow<B: CellKernels, C: Cell<B> + ?Sized>(
     backend: &B,
-    kind: CellKind,
-    params: &CellParams<B>,
+    cell: &C,
     (input, trace, d_output, d_final): BackwardRun<'_, B>,
     grads: &mut CellParams<B>,
     flow: Option<&mut LayerFlow>,
 ) -> Result<(Option<B::Matrix>, CellState<B>)> {
+    let (kind, params) = (cell.kind(), cell.params());
     check_backward(backend, kind, params, (input, trace, d_output), grads)?;
     let (batch, steps) = (trace.batch, trace.steps);
     let (rows, hidden) = (steps * batch, params.sizes(backend).1);
@@ -91,7 +89,7 @@ pub(crate) fn backward_flow<B: CellKernels>(
     let bias = params.bias_hh.is_some();
     let mut back = Reverse {
         backend,
-        kind,
+        cell,
         trace,
         d_output,
         buf: StepBuffers::new(backend, kind, batch, hidden),
@@ -152,9 +150,9 @@ fn check_backward<B: Backend>(
 }
 
 /// The reverse time loop of one layer: what it reads, carries from step to step and collects.
-struct Reverse<'a, 'f, B: Backend> {
+struct Reverse<'a, 'f, B: Backend, C: ?Sized> {
     backend: &'a B,
-    kind: CellKind,
+    cell: &'a C,
     trace: &'a LayerTrace<B>,
     d_output: &'a B::Matrix,
     buf: StepBuffers<B>,
@@ -170,10 +168,10 @@ struct Reverse<'a, 'f, B: Backend> {
     recorder: Option<Recorder<'f, B>>,
 }
 
-impl<B: CellKernels> Reverse<'_, '_, B> {
+impl<B: CellKernels, C: Cell<B> + ?Sized> Reverse<'_, '_, B, C> {
     /// Step `t` backward: `dE/dh_t`, the cell's derivative, and `dE/dh_{t-1}`, `dE/dc_{t-1}`.
     fn step(&mut self, t: usize) {
-        let (backend, kind, trace) = (self.backend, self.kind, self.trace);
+        let (backend, kind, trace) = (self.backend, self.cell.kind(), self.trace);
         let (batch, lengths) = (trace.batch, trace.lengths.as_deref());
         let (row, buf, d_next) = (t * batch, &mut self.buf, &mut self.d_next);
         let one = B::Scalar::one();
@@ -197,7 +195,7 @@ impl<B: CellKernels> Reverse<'_, '_, B> {
         if let Some(recorder) = &mut self.recorder {
             recorder.step(backend, t, buf);
         }
-        gates_backward(backend, kind, buf);
+        self.cell.backward_gates(backend, buf);
         // dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1} from the cell.
         let beta = match buf.dh_direct(kind) {
             Some(direct) => {

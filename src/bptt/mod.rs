@@ -21,72 +21,14 @@
 mod backward;
 mod trace;
 
+pub use crate::cell::LayerInput;
 pub(crate) use backward::backward_flow;
 pub use backward::{backward, backward_recorded};
 pub use trace::LayerTrace;
 
 use crate::backend::Backend;
-use crate::cell::{
-    CellKernels, CellKind, CellParams, CellState, StepBuffers, copy_all, gates_forward,
-};
-use crate::error::{Error, Result, check_ids};
-
-/// The input of a layer for a whole sequence.
-#[derive(Debug)]
-pub enum LayerInput<'a, B: Backend> {
-    /// Dense rows, `T*B x I`.
-    Dense(&'a B::Matrix),
-    /// Token ids, `T*B` of them, each below `I`: the input projection is a column gather of
-    /// `W_ih`, never a one-hot GEMM.
-    Ids(&'a [usize]),
-}
-
-// Manual impls: a derive would ask `B: Copy`, but only references are copied.
-impl<B: Backend> Clone for LayerInput<'_, B> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<B: Backend> Copy for LayerInput<'_, B> {}
-
-impl<B: Backend> LayerInput<'_, B> {
-    /// Number of rows, `T * B`.
-    pub fn rows(&self, backend: &B) -> usize {
-        match self {
-            LayerInput::Dense(x) => backend.shape(x).0,
-            LayerInput::Ids(ids) => ids.len(),
-        }
-    }
-
-    /// Checks the input against the layer's input size and the batch, returning `T`.
-    pub(crate) fn check(&self, backend: &B, input_size: usize, batch: usize) -> Result<usize> {
-        if batch == 0 {
-            return Err(Error::empty("batch"));
-        }
-        let rows = self.rows(backend);
-        if rows == 0 {
-            return Err(Error::empty("input sequence"));
-        }
-        if !rows.is_multiple_of(batch) {
-            return Err(Error::Shape {
-                what: format!("input rows (time-major, steps * batch with batch {batch})"),
-                expected: format!("a multiple of {batch} rows"),
-                given: format!("{rows} rows"),
-            });
-        }
-        match self {
-            LayerInput::Dense(x) => {
-                let (r, c) = backend.shape(x);
-                if c != input_size {
-                    return Err(Error::shape("input", (r, input_size), (r, c)));
-                }
-            }
-            LayerInput::Ids(ids) => check_ids("input token ids", ids, input_size)?,
-        }
-        Ok(rows / batch)
-    }
-}
+use crate::cell::{Cell, CellKernels, CellKind, CellParams, CellState, StepBuffers, copy_all};
+use crate::error::{Error, Result};
 
 /// The batch entries whose sequence has ended before step `t`.
 fn ended(lengths: Option<&[usize]>, t: usize) -> impl Iterator<Item = usize> + '_ {
@@ -168,15 +110,15 @@ impl<'a, B: Backend> Projected<'a, B> {
 /// multiple of `batch`, the input width is not the layer's input size, `initial` is not
 /// `B x H`, or `lengths` does not hold `B` lengths in `1..=T`; [`Error::Index`] for a token id
 /// not below the input size.
-pub fn forward<B: CellKernels>(
+pub fn forward<B: CellKernels, C: Cell<B> + ?Sized>(
     backend: &B,
-    kind: CellKind,
-    params: &CellParams<B>,
+    cell: &C,
     input: LayerInput<'_, B>,
     batch: usize,
     lengths: Option<&[usize]>,
     initial: Option<&CellState<B>>,
 ) -> Result<LayerTrace<B>> {
+    let (kind, params) = (cell.kind(), cell.params());
     let (input_size, hidden) = params.sizes(backend);
     let steps = input.check(backend, input_size, batch)?;
     if let Some(lengths) = lengths {
@@ -220,7 +162,7 @@ pub fn forward<B: CellKernels>(
             let row = t * batch;
             projected.load(backend, row, &mut buf.xp);
             params.project_hidden(backend, &w_hh_t, &buf.h_prev, &mut buf.hh);
-            gates_forward(backend, kind, &mut buf);
+            cell.forward_gates(backend, &mut buf);
             trace.save_step(backend, t, &mut buf, &zero_row);
             std::mem::swap(&mut buf.h, &mut buf.h_prev);
             std::mem::swap(&mut buf.c, &mut buf.c_prev);

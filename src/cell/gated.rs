@@ -2,14 +2,17 @@
 //! `nn.LSTM` and `nn.GRU` compute them. Both are their parameters and a [`CellKind`]; their
 //! equations and derivatives are in `lstm.rs` and `gru.rs` beside this file.
 
-use super::{Cell, CellKernels, CellKind, CellParams};
+use super::{Cell, CellKernels, CellKind, CellParams, StepBuffers};
 use crate::backend::Backend;
 use crate::error::Result;
 use rand::Rng;
 
 /// Defines a gated cell type: a [`CellParams`] whose recurrence is `$kind`.
 macro_rules! gated_cell {
-    ($(#[$doc:meta])* $name:ident, $kind:ident, $torch:literal, $rows:literal, $order:literal) => {
+    (
+        $(#[$doc:meta])* $name:ident, $kind:ident, $torch:literal, $rows:literal, $order:literal,
+        $forward:ident, $backward:ident
+    ) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name<B: Backend> {
@@ -57,6 +60,14 @@ macro_rules! gated_cell {
             fn params(&self) -> &CellParams<B> {
                 &self.params
             }
+
+            fn forward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
+                backend.$forward(buf)
+            }
+
+            fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
+                backend.$backward(buf)
+            }
         }
     };
 }
@@ -72,7 +83,7 @@ gated_cell!(
     ///
     /// The cell vector `c` carries the gradient back through time multiplied only by `f`, which
     /// is how the LSTM keeps long-range gradients from vanishing. No peepholes, no projection.
-    LstmCell, Lstm, "nn.LSTMCell", "4H", "i, f, g, o"
+    LstmCell, Lstm, "nn.LSTMCell", "4H", "i, f, g, o", lstm_forward, lstm_backward
 );
 
 gated_cell!(
@@ -85,5 +96,5 @@ gated_cell!(
     ///
     /// The reset gate `r` multiplies `W_hn h + b_hn` after the product (the cuDNN form PyTorch
     /// uses), so `b_in` and `b_hn` are not interchangeable; `z` weighs the old state.
-    GruCell, Gru, "nn.GRUCell", "3H", "r, z, n"
+    GruCell, Gru, "nn.GRUCell", "3H", "r, z, n", gru_forward, gru_backward
 );

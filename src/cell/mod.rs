@@ -19,6 +19,7 @@
 mod gated;
 mod gates;
 mod gru;
+mod input;
 mod kernels;
 mod lstm;
 mod params;
@@ -26,12 +27,13 @@ mod rnn;
 
 pub use gated::{GruCell, LstmCell};
 pub use gates::{Scratch, StepBuffers, StepCache};
+pub use input::LayerInput;
 pub use kernels::CellKernels;
 pub use params::CellParams;
 pub use rnn::RnnCell;
 
 pub(crate) use gates::{check_step_shapes, copy_all, gates_backward, gates_forward, one_minus};
-pub(crate) use params::{add_weight_grads, back_project, check_same_shapes};
+pub(crate) use params::{add_weight_grads, back_project, check_same_shapes, uniform};
 
 use crate::backend::{Activation, Backend};
 use crate::error::{Error, Result};
@@ -147,14 +149,28 @@ impl<B: Backend> CellState<B> {
 /// that accumulates parameter gradients and returns the gradients of the input and the previous
 /// state.
 ///
-/// The sequence loop ([`bptt`](crate::bptt)) uses the same gate math with the projections batched
-/// over all steps; these per-step methods are for stepping by hand, testing and teaching.
-pub trait Cell<B: CellKernels> {
-    /// The recurrence this cell computes.
+/// The sequence loop ([`bptt`](crate::bptt)) drives a cell through the same trait, with the
+/// projections batched over all steps: it calls [`forward_gates`](Cell::forward_gates) and
+/// [`backward_gates`](Cell::backward_gates) once per step. The per-step methods
+/// [`step_forward`](Cell::step_forward) and [`step_backward`](Cell::step_backward) are for
+/// stepping by hand, testing and teaching. The model drives each layer as a [`LayerCell`].
+pub trait Cell<B: CellKernels>: Sync {
+    /// The recurrence this cell computes: what the trace of a sequence keeps for backward, and
+    /// the cell's name in files.
     fn kind(&self) -> CellKind;
 
     /// The cell's parameters.
     fn params(&self) -> &CellParams<B>;
+
+    /// The element-wise part of a step forward, in place on `buf`: from the projections `xp`,
+    /// `hh` and the previous state, the gates and the new state (see [`StepBuffers`]). These
+    /// are the cell's equations (`rnn.rs`, `lstm.rs`, `gru.rs` beside this file), or the
+    /// backend's fused kernel of them ([`CellKernels`]).
+    fn forward_gates(&self, backend: &B, buf: &mut StepBuffers<B>);
+
+    /// The element-wise part of a step backward, in place on `buf`: from `dh`, `dc` and what
+    /// the forward step saved, `d_xp`, `d_hh`, `dh_direct` and `dc_prev`.
+    fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>);
 
     /// One step: from input `x` (`B x I`) and the previous state, the new state and its cache.
     ///
@@ -182,7 +198,7 @@ pub trait Cell<B: CellKernels> {
         if let Some(c) = &prev.c {
             buf.c_prev = c.clone();
         }
-        gates_forward(backend, kind, &mut buf);
+        self.forward_gates(backend, &mut buf);
         Ok(StepCache {
             kind,
             state: CellState {
@@ -250,7 +266,7 @@ pub trait Cell<B: CellKernels> {
         if let Some(dc) = &d_state.c {
             buf.dc = dc.clone();
         }
-        gates_backward(backend, kind, &mut buf);
+        self.backward_gates(backend, &mut buf);
         let (d_xp, d_hh) = (&buf.d_xp, buf.d_hh(kind));
         add_weight_grads(
             backend,
@@ -275,5 +291,63 @@ pub trait Cell<B: CellKernels> {
         );
         let d_c = kind.has_cell_state().then(|| buf.dc_prev.clone());
         Ok((d_x, CellState { h: d_h, c: d_c }))
+    }
+}
+
+/// A layer's cell as the model keeps it: its kind, from the configuration, and its parameters,
+/// borrowed. [`CellKind`] picks the cell's equations here and nowhere else.
+#[derive(Debug)]
+pub struct LayerCell<'a, B: Backend> {
+    kind: CellKind,
+    params: &'a CellParams<B>,
+}
+
+// Manual impls: a derive would ask `B: Copy`, but only a reference is copied.
+impl<B: Backend> Clone for LayerCell<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: Backend> Copy for LayerCell<'_, B> {}
+
+impl<'a, B: Backend> LayerCell<'a, B> {
+    /// The `kind` cell on `params`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `weight_ih` does not have `G*H` rows for the kind's `G` gates and
+    /// the `H` columns of `weight_hh`.
+    pub fn new(backend: &B, kind: CellKind, params: &'a CellParams<B>) -> Result<Self> {
+        let (_, hidden) = params.sizes(backend);
+        let (rows, cols) = backend.shape(&params.weight_ih);
+        let expected = (kind.gates() * hidden, cols);
+        if (rows, cols) != expected {
+            let what = format!("weight_ih of a {} cell", kind.name());
+            return Err(Error::shape(what, expected, (rows, cols)));
+        }
+        Ok(LayerCell { kind, params })
+    }
+
+    /// The `kind` cell on parameters made for it (the model's own).
+    pub(crate) fn of(kind: CellKind, params: &'a CellParams<B>) -> Self {
+        LayerCell { kind, params }
+    }
+}
+
+impl<B: CellKernels> Cell<B> for LayerCell<'_, B> {
+    fn kind(&self) -> CellKind {
+        self.kind
+    }
+
+    fn params(&self) -> &CellParams<B> {
+        self.params
+    }
+
+    fn forward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
+        gates_forward(backend, self.kind, buf)
+    }
+
+    fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
+        gates_backward(backend, self.kind, buf)
     }
 }

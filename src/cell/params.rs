@@ -3,9 +3,10 @@
 use super::CellKind;
 use crate::backend::{Backend, Transpose};
 use crate::error::{Error, Result};
-use crate::params::uniform;
+use crate::scalar::Scalar;
 use num_traits::{One, Zero};
 use rand::Rng;
+use rand_distr::{Distribution, Uniform};
 
 /// The parameters of one cell, with PyTorch's shapes (`G` = [`CellKind::gates`]):
 /// `weight_ih` `(G*H, I)`, `weight_hh` `(G*H, H)`, `bias_ih` and `bias_hh` `(1, G*H)` (PyTorch
@@ -361,4 +362,22 @@ pub(crate) fn back_project<B: Backend>(
     };
     backend.gemm(&mut out, one, d, Transpose::No, weight, Transpose::No, beta);
     out
+}
+
+/// A `rows x cols` matrix with every entry drawn uniformly from `[-bound, bound]`, row-major.
+pub(crate) fn uniform<B: Backend, R: Rng + ?Sized>(
+    backend: &B,
+    rows: usize,
+    cols: usize,
+    bound: f64,
+    rng: &mut R,
+) -> Result<B::Matrix> {
+    let dist = Uniform::new_inclusive(B::Scalar::of(-bound), B::Scalar::of(bound))
+        .map_err(|e| Error::config(format!("initialisation range: {e}")))?;
+    let count = rows * cols;
+    let mut data = Vec::new();
+    data.try_reserve_exact(count)
+        .map_err(|e| Error::config(format!("cannot allocate a {rows} x {cols} parameter: {e}")))?;
+    data.extend((0..count).map(|_| dist.sample(rng)));
+    backend.from_vec(rows, cols, data)
 }

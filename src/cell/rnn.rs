@@ -70,6 +70,14 @@ impl<B: CellKernels> Cell<B> for RnnCell<B> {
     fn params(&self) -> &CellParams<B> {
         &self.params
     }
+
+    fn forward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
+        forward(backend, self.nonlinearity, buf)
+    }
+
+    fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
+        backward(backend, self.nonlinearity, buf)
+    }
 }
 
 /// The Elman cell's element-wise step: `h_t = act(xp + hh)`.

@@ -2,7 +2,7 @@
 
 use super::LayerFlow;
 use crate::backend::{Activation, Backend, Transpose};
-use crate::bptt::LayerInput;
+use crate::cell::LayerInput;
 use crate::cell::{CellKind, StepBuffers, copy_all};
 use crate::scalar::Scalar;
 use num_traits::{One, Zero};

@@ -4,7 +4,7 @@
 use super::{Gradients, Rnn, State, Trace, in_layer, permute_rows};
 use crate::backend::{Backend, Transpose};
 use crate::bptt::{self, LayerInput};
-use crate::cell::{CellKernels, CellState};
+use crate::cell::{CellKernels, CellState, LayerCell};
 use crate::diagnostics::{GradientFlow, LayerFlow};
 use crate::error::{Error, Result};
 use crate::params::{Linear, Params};
@@ -170,11 +170,11 @@ impl<B: CellKernels> Rnn<B> {
             };
             let d_out = self.direction_share(d_output, dir, reversal.map(Vec::as_slice));
             let d_fin = d_final.map(|s| &s.layers()[index]);
-            let (params, kind) = (&self.params.layers[index], self.config.kind());
+            let cell = LayerCell::of(self.config.kind(), &self.params.layers[index]);
             let into = &mut grads.layers[index];
             let flow = flows.as_deref_mut().map(|f| &mut f[dir]);
             let run = (input, layer_trace, &*d_out, d_fin);
-            let (d_in, d_h0) = bptt::backward_flow(backend, kind, params, run, into, flow)
+            let (d_in, d_h0) = bptt::backward_flow(backend, &cell, run, into, flow)
                 .map_err(|e| in_layer(e, layer, dir))?;
             d_initial.push(d_h0);
             if let Some(d_in) = d_in {

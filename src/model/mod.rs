@@ -16,9 +16,9 @@ pub use trace::{Gradients, Trace};
 
 use crate::backend::{Backend, Transpose};
 use crate::bptt::{self, LayerInput, check_lengths};
-use crate::cell::{CellKernels, CellParams, CellState};
+use crate::cell::{CellKernels, CellParams, CellState, LayerCell, uniform};
 use crate::error::{Error, Result};
-use crate::params::{Linear, Params, uniform};
+use crate::params::{Linear, Params};
 use data::InputData;
 use num_traits::{Float, One, Zero};
 use rand::Rng;
@@ -219,8 +219,8 @@ impl<B: CellKernels> Rnn<B> {
             let index = layer * self.config.directions();
             let run_direction = |dir: usize, input: LayerInput<'_, B>| {
                 let initial = initial_state.map(|s| &s.layers()[index + dir]);
-                let params = &self.params.layers[index + dir];
-                bptt::forward(backend, kind, params, input, batch, lengths, initial)
+                let cell = LayerCell::of(kind, &self.params.layers[index + dir]);
+                bptt::forward(backend, &cell, input, batch, lengths, initial)
                     .map_err(|e| in_layer(e, layer, dir))
             };
             let forward = run_direction(0, layer_input)?;

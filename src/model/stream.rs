@@ -2,7 +2,7 @@
 
 use super::{Rnn, State};
 use crate::backend::{Backend, Transpose};
-use crate::cell::{CellKernels, CellKind, CellState, StepBuffers, copy_all, gates_forward};
+use crate::cell::{Cell, CellKernels, CellKind, CellState, LayerCell, StepBuffers, copy_all};
 use crate::error::{Error, Result, check_ids};
 use num_traits::{One, Zero};
 
@@ -269,7 +269,7 @@ impl<B: CellKernels> Rnn<B> {
                 }
             }
             cell.project_hidden(backend, &prepared.w_hh_t[layer], &buf.h_prev, &mut buf.hh);
-            gates_forward(backend, kind, buf);
+            LayerCell::of(kind, cell).forward_gates(backend, buf);
             std::mem::swap(&mut buf.h, &mut buf.h_prev);
             std::mem::swap(&mut buf.c, &mut buf.c_prev);
         }
