@@ -599,4 +599,6 @@ conformance_suite! {
     f64: naive_f64 => NaiveCpu::<f64>::new(),
     f32: cpu_f32 => Cpu::<f32>::new(),
     f64: cpu_f64 => Cpu::<f64>::new(),
+    f32: vec_f32 => conformance::vec_backend::VecBackend::<f32>::new(),
+    f64: vec_f64 => conformance::vec_backend::VecBackend::<f64>::new(),
 }

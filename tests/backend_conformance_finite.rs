@@ -1,10 +1,14 @@
 //! Backend conformance of `all_finite`: `true` exactly when no element is NaN or infinite, for
 //! every shape from `0 x 0` to `9 x 9` and a long row, with a bad value at every position, and
 //! with finite values so large that their squares overflow; and one large enough to be split
-//! across threads. `NaiveCpu` runs the trait's default,
-//! `Cpu` its own kernel.
+//! across threads. `NaiveCpu` and the tests' `VecBackend` (`common/vec_backend.rs`) run the
+//! trait's default, `Cpu` its own kernel.
+
+#[path = "common/vec_backend.rs"]
+mod vec_backend;
 
 use recurrent::{Backend, Cpu, NaiveCpu, Scalar};
+use vec_backend::VecBackend;
 
 /// Shapes checked: every one up to 9 x 9, and rows longer than `Cpu`'s blocks of 64.
 fn shapes() -> impl Iterator<Item = (usize, usize)> {
@@ -67,4 +71,14 @@ fn cpu_f32() {
 #[test]
 fn cpu_f64() {
     check(Cpu::<f64>::new(), 1e308);
+}
+
+#[test]
+fn vec_f32() {
+    check(VecBackend::<f32>::new(), 3e38);
+}
+
+#[test]
+fn vec_f64() {
+    check(VecBackend::<f64>::new(), 1e308);
 }

@@ -1,15 +1,23 @@
 //! Gradient checks: every analytic gradient against central finite differences, in f64, before
 //! any clipping. Worst relative error must stay below 1e-6 (see `recurrent::gradcheck` for the
 //! definition and its guarded denominator).
+//!
+//! The checks are generic over the backend. Every case runs on the reference backend, `NaiveCpu`,
+//! and again on `VecBackend` (`common/vec_backend.rs`), which implements only the core `Backend`
+//! trait and so runs the crate's generic cell and loss code on a storage of its own; a smaller
+//! set runs on `Cpu`.
 
 mod common;
+#[path = "common/vec_backend.rs"]
+mod vec_backend;
 
-use common::{F64, model, random_ids, random_matrix, rng};
+use common::{F64, random_ids, random_matrix, rng};
 use recurrent::gradcheck::{self, Options, Report};
 use recurrent::{
-    Backend, Cell, CellKind, CellState, CrossEntropy, GruCell, Input, LstmCell, Nonlinearity,
+    Cell, CellKind, CellState, CrossEntropy, GruCell, Input, Kernels, LstmCell, Nonlinearity, Rnn,
     RnnCell, RnnConfig, State,
 };
+use vec_backend::VecBackend;
 
 const TOLERANCE: f64 = 1e-6;
 
@@ -29,11 +37,13 @@ fn assert_passes(what: &str, report: &Report) {
     );
 }
 
-type Matrix = <F64 as Backend>::Matrix;
-
 /// A cell of `kind` from its four parameters, in PyTorch's order.
-fn rebuild(backend: &F64, kind: CellKind, params: Vec<Matrix>) -> Box<dyn Cell<F64>> {
-    let [wi, wh, bi, bh]: [Matrix; 4] = params.try_into().expect("four parameters");
+fn rebuild<B: Kernels<Scalar = f64>>(
+    backend: &B,
+    kind: CellKind,
+    params: Vec<B::Matrix>,
+) -> Box<dyn Cell<B>> {
+    let [wi, wh, bi, bh]: [B::Matrix; 4] = params.try_into().expect("four parameters");
     let biases = Some((bi, bh));
     match kind {
         CellKind::Rnn(n) => Box::new(RnnCell::from_weights(backend, wi, wh, biases, n).unwrap()),
@@ -55,7 +65,12 @@ struct StepPoint {
 }
 
 impl StepPoint {
-    fn state(&self, backend: &F64, h: &[f64], c: Option<&[f64]>) -> CellState<F64> {
+    fn state<B: Kernels<Scalar = f64>>(
+        &self,
+        backend: &B,
+        h: &[f64],
+        c: Option<&[f64]>,
+    ) -> CellState<B> {
         let hidden = h.len() / self.batch;
         let m = |v: &[f64]| backend.from_vec(self.batch, hidden, v.to_vec()).unwrap();
         CellState {
@@ -64,16 +79,16 @@ impl StepPoint {
         }
     }
 
-    fn x(&self, backend: &F64, x: &[f64]) -> Matrix {
+    fn x<B: Kernels<Scalar = f64>>(&self, backend: &B, x: &[f64]) -> B::Matrix {
         backend
             .from_vec(self.batch, x.len() / self.batch, x.to_vec())
             .unwrap()
     }
 
-    fn loss(
+    fn loss<B: Kernels<Scalar = f64>>(
         &self,
-        backend: &F64,
-        cell: &dyn Cell<F64>,
+        backend: &B,
+        cell: &dyn Cell<B>,
         x: &[f64],
         h: &[f64],
         c: Option<&[f64]>,
@@ -81,7 +96,7 @@ impl StepPoint {
         let step = cell
             .step_forward(backend, &self.x(backend, x), &self.state(backend, h, c))
             .unwrap();
-        let dot = |m: &Matrix, w: &[f64]| -> f64 {
+        let dot = |m: &B::Matrix, w: &[f64]| -> f64 {
             backend.to_vec(m).iter().zip(w).map(|(a, b)| a * b).sum()
         };
         let from_c = match (&step.state.c, &self.w_c) {
@@ -92,7 +107,7 @@ impl StepPoint {
     }
 }
 
-fn check_cell_step(backend: &F64, cell: &dyn Cell<F64>, seed: u64) -> Report {
+fn check_cell_step<B: Kernels<Scalar = f64>>(backend: &B, cell: &dyn Cell<B>, seed: u64) -> Report {
     let mut r = rng(seed);
     let (input, hidden) = cell.params().sizes(backend);
     let batch = 2;
@@ -155,7 +170,8 @@ fn check_cell_step(backend: &F64, cell: &dyn Cell<F64>, seed: u64) -> Report {
                 &backend.to_vec(p),
                 &backend.to_vec(g),
                 |v| {
-                    let mut params: Vec<Matrix> = named.iter().map(|(_, m)| (*m).clone()).collect();
+                    let mut params: Vec<B::Matrix> =
+                        named.iter().map(|(_, m)| (*m).clone()).collect();
                     params[k] = backend.from_vec(rows, cols, v.to_vec())?;
                     Ok(point.loss(
                         backend,
@@ -173,12 +189,10 @@ fn check_cell_step(backend: &F64, cell: &dyn Cell<F64>, seed: u64) -> Report {
     report
 }
 
-#[test]
-fn every_cell_step_gradient_matches_finite_differences() {
-    let backend = F64::new();
+fn check_every_cell_step<B: Kernels<Scalar = f64>>(backend: B) {
     let (input, hidden) = (4, 3);
     let mut r = rng(1);
-    let cells: Vec<Box<dyn Cell<F64>>> = vec![
+    let cells: Vec<Box<dyn Cell<B>>> = vec![
         Box::new(RnnCell::new(&backend, input, hidden, Nonlinearity::Tanh, &mut r).unwrap()),
         Box::new(RnnCell::new(&backend, input, hidden, Nonlinearity::Relu, &mut r).unwrap()),
         Box::new(LstmCell::new(&backend, input, hidden, &mut r).unwrap()),
@@ -191,8 +205,16 @@ fn every_cell_step_gradient_matches_finite_differences() {
 }
 
 #[test]
-fn cross_entropy_gradient_matches_finite_differences() {
-    let backend = F64::new();
+fn every_cell_step_gradient_matches_finite_differences() {
+    check_every_cell_step(F64::new());
+}
+
+#[test]
+fn every_cell_step_gradient_matches_finite_differences_on_the_vec_backend() {
+    check_every_cell_step(VecBackend::<f64>::new());
+}
+
+fn check_cross_entropy<B: Kernels<Scalar = f64>>(backend: B) {
     let mut r = rng(2);
     let (rows, classes) = (5, 7);
     let logits = random_matrix(&backend, rows, classes, 3.0, &mut r);
@@ -214,6 +236,16 @@ fn cross_entropy_gradient_matches_finite_differences() {
     }
 }
 
+#[test]
+fn cross_entropy_gradient_matches_finite_differences() {
+    check_cross_entropy(F64::new());
+}
+
+#[test]
+fn cross_entropy_gradient_matches_finite_differences_on_the_vec_backend() {
+    check_cross_entropy(VecBackend::<f64>::new());
+}
+
 /// One whole-model case: shape, input kind and whether an initial state is given.
 struct Case {
     /// ReLU has a kink at 0: a pre-activation within `2 eps` of it spoils the difference
@@ -232,7 +264,7 @@ struct Case {
 /// Builds a model's configuration from `(vocabulary, hidden)`.
 type MakeConfig = fn(usize, usize) -> RnnConfig;
 
-fn check_model(case: &Case, seed: u64) -> Report {
+fn check_model<B: Kernels<Scalar = f64>>(backend: &B, case: &Case, seed: u64) -> Report {
     let (vocab, hidden, steps) = (5, 4, 4);
     let config = (case.config)(vocab, hidden)
         .layers(case.layers)
@@ -240,24 +272,20 @@ fn check_model(case: &Case, seed: u64) -> Report {
         .output(vocab);
     let has_c = config.kind().has_cell_state();
     let states = case.layers * config.directions();
-    let rnn = model(config, seed);
-    let backend = F64::new();
+    let rnn = Rnn::new(backend.clone(), config, &mut rng(seed)).expect("valid config");
     let mut r = rng(seed + 100);
     let rows = steps * case.batch;
     let mut input = if case.ids {
         Input::ids(random_ids(rows, vocab, &mut r), case.batch)
     } else {
-        Input::dense(
-            random_matrix(&backend, rows, vocab, 1.0, &mut r),
-            case.batch,
-        )
+        Input::dense(random_matrix(backend, rows, vocab, 1.0, &mut r), case.batch)
     };
     if let Some(lengths) = &case.lengths {
         input = input.with_lengths(lengths.clone());
     }
     let targets = random_ids(rows, vocab, &mut r);
     let state = case.initial_state.then(|| {
-        let mut part = || random_matrix(&backend, case.batch, hidden, 0.5, &mut r);
+        let mut part = || random_matrix(backend, case.batch, hidden, 0.5, &mut r);
         State::new(
             (0..states)
                 .map(|_| CellState {
@@ -282,8 +310,7 @@ fn check_model(case: &Case, seed: u64) -> Report {
     .unwrap()
 }
 
-#[test]
-fn elman_model_gradients_match_finite_differences() {
+fn check_elman_models<B: Kernels<Scalar = f64>>(backend: &B) {
     let smooth = Options::default().eps;
     let configs: [(&str, f64, MakeConfig); 3] = [
         ("tanh", smooth, RnnConfig::rnn),
@@ -311,7 +338,7 @@ fn elman_model_gradients_match_finite_differences() {
                             initial_state,
                             config,
                         };
-                        let report = check_model(&case, seed);
+                        let report = check_model(backend, &case, seed);
                         let what = format!(
                             "{label}, {layers} layer(s), batch {batch}, ids {ids}, h0 {initial_state}"
                         );
@@ -324,7 +351,16 @@ fn elman_model_gradients_match_finite_differences() {
 }
 
 #[test]
-fn gated_and_bidirectional_model_gradients_match_finite_differences() {
+fn elman_model_gradients_match_finite_differences() {
+    check_elman_models(&F64::new());
+}
+
+#[test]
+fn elman_model_gradients_match_finite_differences_on_the_vec_backend() {
+    check_elman_models(&VecBackend::<f64>::new());
+}
+
+fn check_gated_and_bidirectional_models<B: Kernels<Scalar = f64>>(backend: &B) {
     let configs: [(&str, MakeConfig); 3] = [
         ("rnn", RnnConfig::rnn),
         ("lstm", RnnConfig::lstm),
@@ -347,7 +383,7 @@ fn gated_and_bidirectional_model_gradients_match_finite_differences() {
                             initial_state: true,
                             config,
                         };
-                        let report = check_model(&case, seed);
+                        let report = check_model(backend, &case, seed);
                         let what = format!(
                             "{label}, {layers} layer(s), bidirectional {bidirectional}, batch {batch}, lengths {lengths:?}, ids {ids}"
                         );
@@ -357,6 +393,16 @@ fn gated_and_bidirectional_model_gradients_match_finite_differences() {
             }
         }
     }
+}
+
+#[test]
+fn gated_and_bidirectional_model_gradients_match_finite_differences() {
+    check_gated_and_bidirectional_models(&F64::new());
+}
+
+#[test]
+fn gated_and_bidirectional_model_gradients_match_finite_differences_on_the_vec_backend() {
+    check_gated_and_bidirectional_models(&VecBackend::<f64>::new());
 }
 
 #[test]

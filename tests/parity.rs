@@ -7,14 +7,20 @@
 //! with and without an initial state, and variable-length batches. The independent fixtures in
 //! `../shared/golden/` are checked the same way when that folder exists.
 //!
-//! Every case runs on both backends, `NaiveCpu` and `Cpu`, in f64.
+//! Every case runs on three backends in f64: `NaiveCpu`, `Cpu`, and `VecBackend`
+//! (`common/vec_backend.rs`), which implements only the core `Backend` trait and runs the
+//! crate's generic cell, loss and update code.
 //!
 //! Tolerance: `1e-10` relative to `max(1, |expected|)`. Both sides compute in f64 the same
 //! formulas in a different order, so differences are a few ulps; the worst seen is printed.
 
+#[path = "common/vec_backend.rs"]
+mod vec_backend;
+
 use recurrent::Kernels;
 use recurrent::{CellState, Cpu, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict};
 use std::path::{Path, PathBuf};
+use vec_backend::VecBackend;
 
 const TOLERANCE: f64 = 1e-10;
 
@@ -228,6 +234,16 @@ fn every_fixture_matches_pytorch_on_the_fast_backend() {
     for (cell, worst) in check_every_fixture(Cpu::<f64>::new()) {
         println!(
             "cpu {cell}: worst relative error {:.2e} at {}",
+            worst.error, worst.at
+        );
+    }
+}
+
+#[test]
+fn every_fixture_matches_pytorch_on_the_vec_backend() {
+    for (cell, worst) in check_every_fixture(VecBackend::<f64>::new()) {
+        println!(
+            "vec {cell}: worst relative error {:.2e} at {}",
             worst.error, worst.at
         );
     }

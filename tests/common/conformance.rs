@@ -10,9 +10,14 @@
 
 use recurrent::{Backend, Scalar, Transpose};
 
+/// The tests' own backend on the core trait alone (`vec_backend.rs`, next to this file).
+#[path = "vec_backend.rs"]
+pub mod vec_backend;
+
 /// Calls `$suite!` on every backend under test, `module_name => backend_value`, one line per
-/// backend and scalar type: a new backend joins `backend_conformance.rs`, `_gemm.rs` and
-/// `_update.rs` by a line here (`_cells.rs` has its own list, by scalar type).
+/// backend and scalar type: a new backend joins `backend_conformance.rs`, `_gemm.rs`, `_loss.rs`
+/// and `_update.rs` by a line here (`_cells.rs` has its own list, by scalar type, and
+/// `_finite.rs` one test per backend).
 #[allow(unused_macros)]
 macro_rules! every_backend {
     ($suite:ident) => {
@@ -23,6 +28,8 @@ macro_rules! every_backend {
             cpu_f64 => recurrent::Cpu::<f64>::new(),
             cpu_f32_one_thread => recurrent::Cpu::<f32>::with_threads(1),
             cpu_f64_three_threads => recurrent::Cpu::<f64>::with_threads(3),
+            vec_f32 => crate::conformance::vec_backend::VecBackend::<f32>::new(),
+            vec_f64 => crate::conformance::vec_backend::VecBackend::<f64>::new(),
         }
     };
 }
