@@ -15,7 +15,9 @@
 //! implements [`Backend`] and declares the three with empty bodies
 //! (`impl CellKernels for MyBackend {}`, and so on). ARCHITECTURE.md walks through it.
 //!
-//! All matrices are row-major and two-dimensional. A sequence of `T` steps with batch `B` is one
+//! All matrices are two-dimensional, and their elements cross the trait in row-major order
+//! ([`Backend::from_vec`], [`Backend::to_vec`]); how a backend stores them is its own affair (the
+//! test suite's third backend stores columns). A sequence of `T` steps with batch `B` is one
 //! matrix of `T * B` rows, time-major: rows `t * B .. t * B + B` are step `t`.
 //!
 //! [`NaiveCpu`] is the reference implementation: plain loops, obviously correct, and only the
@@ -77,7 +79,8 @@ pub enum Activation {
 pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// The element type, `f32` or `f64`.
     type Scalar: Scalar;
-    /// A row-major two-dimensional matrix.
+    /// A two-dimensional matrix, stored as the backend likes; its elements go in and out in
+    /// row-major order.
     type Matrix: Clone + Debug + Send + Sync;
 
     /// A `rows x cols` matrix of zeros.

@@ -12,10 +12,10 @@ use num_traits::{One, Zero};
 
 /// Backpropagation through time for one layer.
 ///
-/// Given the trace of [`forward`] on `input`, the gradient `d_output` of the loss with respect to
+/// Given the trace of [`forward`](super::forward) on `input`, the gradient `d_output` of the loss with respect to
 /// the layer's output (`T*B x H`) and optionally with respect to its final state, adds the
 /// gradients of every parameter into `grads` and returns `(dE/d input, dE/d initial state)`.
-/// The input gradient is `None` for token ids (they have none). As in [`forward`], the time loop
+/// The input gradient is `None` for token ids (they have none). As in [`forward`](super::forward), the time loop
 /// itself allocates nothing.
 ///
 /// # Errors

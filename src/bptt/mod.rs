@@ -103,7 +103,7 @@ impl<'a, B: Backend> Projected<'a, B> {
 ///
 /// Every matrix is allocated before the time loop, and the loop itself allocates nothing (on
 /// one thread; a threaded [`Cpu`](crate::Cpu) hands each split kernel's parts to its pool).
-/// The loop runs inside [`Backend::install`].
+/// The loop runs inside [`CellKernels::install`].
 ///
 /// # Errors
 /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] if the rows are not a

@@ -140,7 +140,7 @@ impl<B: Backend> StepBuffers<B> {
         }
     }
 
-    /// The gradient with respect to `hh` after [`gates_backward`]: its own buffer for the GRU,
+    /// The gradient with respect to `hh` after a step backward: its own buffer for the GRU,
     /// whose reset gate makes it differ from `d_xp`; `d_xp` itself for the others.
     pub fn d_hh(&self, kind: CellKind) -> &B::Matrix {
         match kind {
@@ -149,7 +149,7 @@ impl<B: Backend> StepBuffers<B> {
         }
     }
 
-    /// The direct part of `dh_{t-1}` after [`gates_backward`], if the cell has one (the GRU).
+    /// The direct part of `dh_{t-1}` after a step backward, if the cell has one (the GRU).
     pub fn dh_direct(&self, kind: CellKind) -> Option<&B::Matrix> {
         (kind == CellKind::Gru).then_some(&self.dh_direct)
     }

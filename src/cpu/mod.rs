@@ -2,9 +2,9 @@
 //! loss and update code in `fused.rs`.
 //!
 //! Where a training step's time goes is the GEMM: the input and output projections and
-//! weight gradients over all `T*B` rows, which run on [`gemm`](self::gemm), SIMD and
+//! weight gradients over all `T*B` rows, which run on `gemm.rs`, SIMD and
 //! cache-blocked, threaded when large; and the per-step recurrence, which runs on
-//! [`packed`](self::packed), a kernel of its own on `W_hh` packed once per sequence. The fused
+//! `packed.rs`, a kernel of its own on `W_hh` packed once per sequence. The fused
 //! cell kernels and the activations (`O(B*H)` per step against the recurrence's `O(B*H^2)`) have
 //! loops of their own, split across the threads by batch rows (`cells`); the scatter-add, bias
 //! rows and column sums by rows or columns, and the element-wise kernels and the optimiser update

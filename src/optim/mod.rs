@@ -36,7 +36,7 @@
 //!
 //! Each update is PyTorch's single-tensor CPU implementation (`_single_tensor_sgd`, `_adagrad`,
 //! `_rmsprop`, `_adam` in `torch/optim/`), operation for operation and rounding for rounding
-//! (its fused multiply-adds included), run by the backend ([`Backend::update`] with an
+//! (its fused multiply-adds included), run by the backend ([`UpdateKernels::update`] with an
 //! [`UpdateRule`]). In f64, five steps of every configuration give
 //! PyTorch 2.15's numbers to the bit, except where PyTorch's square root (MKL's, within an ulp)
 //! was not correctly rounded; those differ by a few ulps (`tests/optim.rs` prints the worst).

@@ -1,5 +1,5 @@
 //! `VecBackend`: a third backend, written in the tests on the core [`Backend`] trait alone, as
-//! the proof that the trait is the whole seam (issue 14). It declares [`CellKernels`],
+//! the proof that the trait is the whole seam. It declares [`CellKernels`],
 //! [`LossKernels`] and [`UpdateKernels`] with empty bodies, so the cells' equations, the loss and
 //! the optimiser updates it runs are the crate's generic code, on its 25 operations.
 //!

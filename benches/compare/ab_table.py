@@ -1,0 +1,45 @@
+"""The table of benches/compare/ab.sh: for every case, the median over the runs of each build's
+per-case median time, and after / before (below 1 is faster). Usage: ab_table.py OUT_DIR"""
+
+import glob
+import json
+import statistics
+import sys
+
+
+def medians(out, label):
+    """{case id: median over runs of median_s}, and the GEMM peaks, for before or after."""
+    times, peaks = {}, []
+    for path in sorted(glob.glob(f"{out}/{label}-*.jsonl")):
+        for line in open(path):
+            r = json.loads(line)
+            if r.get("op") == "gemm_peak":
+                peaks.append(r["gflops"])
+            elif "median_s" in r:
+                case = f"{r['cell']}/h{r['hidden']}/b{r['batch']}/t{r['seq']}/{r['op']}"
+                times.setdefault(case, []).append(r["median_s"])
+    return {c: statistics.median(v) for c, v in times.items()}, peaks
+
+
+def main(out):
+    before, peak_b = medians(out, "before")
+    after, peak_a = medians(out, "after")
+    print("| case | before (ms) | after (ms) | after / before |")
+    print("|---|---|---|---|")
+    ratios = []
+    for case in before:
+        if case in after:
+            ratio = after[case] / before[case]
+            ratios.append(ratio)
+            print(f"| {case} | {before[case] * 1e3:.3f} | {after[case] * 1e3:.3f} | {ratio:.3f} |")
+    if peak_b and peak_a:
+        gb, ga = statistics.median(peak_b), statistics.median(peak_a)
+        print(f"| GEMM peak (GFLOP/s) | {gb:.1f} | {ga:.1f} | {ga / gb:.3f} |")
+    if ratios:
+        slower = sum(r > 1.05 for r in ratios)
+        print(f"\n{len(ratios)} cases; after / before: median {statistics.median(ratios):.3f}, "
+              f"best {min(ratios):.3f}, worst {max(ratios):.3f}; more than 5% slower: {slower}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
