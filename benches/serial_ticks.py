@@ -11,9 +11,9 @@ symbol and its innermost frame in this crate.
 Usage, on a quiet two-core machine (the numbers mean nothing next to another process):
 
     perf record -a -g -F 999 -o serial.data target/release/examples/char_rnn \\
-        --corpus ../shared/data/tinyshakespeare.txt --hidden 512 --layers 2 --dropout 0.5 \\
+        --corpus input.txt --hidden 512 --layers 2 --dropout 0.5 \\
         --output-dropout 0.3 --optimizer adam --batch 32 --seq 64 --steps 100 \\
-        --eval-every 1000 --threads 2 --force --save /tmp/serial.safetensors
+        --eval-every 1000 --threads 2 --force --save serial.safetensors
     perf script -i serial.data -F comm,tid,cpu,time,ip,sym | python3 benches/serial_ticks.py
 
 Call stacks need frame pointers to reach the crate's frames: build the example with

@@ -1,4 +1,6 @@
-#![doc = include_str!("../README.md")]
+// README.md, with its figures (paths inside the repository, which docs.rs cannot show) replaced
+// by a line naming each file: written by build.rs. Its code blocks are doc-tests.
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
 //!
 //! # Crate layout
 //!

@@ -2,7 +2,7 @@
 runs, written with torch.nn, so that validation losses and wall times can be set side by side.
 
     benches/compare/.venv/bin/python benches/compare/char_rnn_torch.py \
-        --corpus ../shared/data/tinyshakespeare.txt --steps 4000 --eval-every 500
+        --corpus input.txt --steps 4000 --eval-every 500
 
 Same data pipeline as the crate (`recurrent::data`):
 - vocabulary: the distinct characters sorted by code point;
