@@ -254,10 +254,24 @@ fn every_fixture_matches_pytorch_on_the_vec_backend() {
     }
 }
 
+/// The candle backend: on its CPU device, or with the feature `cuda` and
+/// `RECURRENT_CANDLE_CUDA=<ordinal>` in the environment, on that GPU (`scripts/gpu_check.sh`).
+#[cfg(feature = "candle")]
+fn candle_f64() -> recurrent::Candle<f64> {
+    #[cfg(feature = "cuda")]
+    if let Ok(ordinal) = std::env::var("RECURRENT_CANDLE_CUDA") {
+        let ordinal = ordinal
+            .parse()
+            .expect("RECURRENT_CANDLE_CUDA is a device ordinal");
+        return recurrent::Candle::cuda(ordinal).expect("the CUDA device opens");
+    }
+    recurrent::Candle::cpu()
+}
+
 #[cfg(feature = "candle")]
 #[test]
 fn every_fixture_matches_pytorch_on_the_candle_backend() {
-    for (cell, worst) in check_every_fixture(recurrent::Candle::<f64>::cpu()) {
+    for (cell, worst) in check_every_fixture(candle_f64()) {
         println!(
             "candle {cell}: worst relative error {:.2e} at {}",
             worst.error, worst.at
@@ -305,10 +319,7 @@ fn token_id_input_matches_pytorch_on_every_backend() {
         ("vec", check_token_id_fixtures(VecBackend::<f64>::new())),
     ];
     #[cfg(feature = "candle")]
-    runs.push((
-        "candle",
-        check_token_id_fixtures(recurrent::Candle::<f64>::cpu()),
-    ));
+    runs.push(("candle", check_token_id_fixtures(candle_f64())));
     for (backend, worst) in runs {
         for (input, worst) in worst {
             println!(
