@@ -12,7 +12,7 @@
 //!
 //! - [`Candle::cpu`]: candle's CPU device. This is what the crate's tests run: the conformance,
 //!   gradient-check and PyTorch-parity suites, under `cargo test --features candle`.
-//! - [`Candle::cuda`], with the feature `cuda` (which turns on `candle-core/cuda`): candle's
+//! - `Candle::cuda`, with the feature `cuda` (which turns on `candle-core/cuda`): candle's
 //!   CUDA device. It needs the CUDA toolkit to build and a GPU to run; neither exists where the
 //!   crate is developed and tested, so the CUDA path has not been compiled or run there.
 //!   `scripts/gpu_check.sh` is meant for a machine that has both.
@@ -43,7 +43,7 @@ use std::marker::PhantomData;
 /// The backend on candle: matrices are two-dimensional [`Tensor`]s of `T` (`f32` or `f64`) on
 /// one [`Device`], which the backend holds (cloning it is cheap).
 ///
-/// Build it with [`Candle::cpu`], or [`Candle::cuda`] with the feature `cuda`; the module's
+/// Build it with [`Candle::cpu`], or `Candle::cuda` with the feature `cuda`; the module's
 /// documentation has an example and says which devices were tested.
 #[derive(Debug, Clone)]
 pub struct Candle<T> {
