@@ -6,6 +6,7 @@
 //! cargo run --release --example char_rnn -- --help           # every setting
 //! cargo run --release --example char_rnn -- --corpus tinyshakespeare.txt --minutes 15
 //! cargo run --release --example char_rnn -- --sample 500 --prime "And God said" --temperature 0.8
+//! cargo run --release --features candle --example char_rnn -- --backend candle   # on candle
 //! ```
 //!
 //! With no arguments it trains char-rnn's default model (a 2-layer LSTM of 128 units, sequences
@@ -134,6 +135,19 @@ struct Args {
     /// Threads (default: every core)
     #[arg(long)]
     threads: Option<usize>,
+    /// The backend: `cpu` (the crate's `Cpu`), or `candle` (candle's tensors on its CPU device;
+    /// needs `--features candle`)
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+    /// Print every update's training loss in full (`step N loss X`), to compare two runs
+    #[arg(long)]
+    print_losses: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum BackendArg {
+    Cpu,
+    Candle,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -157,8 +171,6 @@ enum OptimizerArg {
     Adam,
 }
 
-type Backend32 = Cpu<f32>;
-
 fn main() {
     let args = Args::parse();
     if let Err(err) = run(&args) {
@@ -168,18 +180,40 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<()> {
+    if args.backend == BackendArg::Candle {
+        return run_on_candle(args);
+    }
     let backend = match args.threads {
-        Some(n) => Cpu::with_threads(n),
+        Some(n) => Cpu::<f32>::with_threads(n),
         None => Cpu::new(),
     };
+    let engine = format!("{} threads", backend.threads());
     match args.sample {
         Some(length) => sample_only(args, backend, length),
-        None => train(args, backend),
+        None => train(args, backend, &engine),
     }
 }
 
+#[cfg(feature = "candle")]
+fn run_on_candle(args: &Args) -> Result<()> {
+    let backend = recurrent::Candle::<f32>::cpu();
+    match args.sample {
+        Some(length) => sample_only(args, backend, length),
+        None => train(args, backend, "candle, CPU device"),
+    }
+}
+
+#[cfg(not(feature = "candle"))]
+fn run_on_candle(_: &Args) -> Result<()> {
+    Err(Error::Config {
+        message: "--backend candle needs the crate's feature `candle`: \
+                  cargo run --features candle --example char_rnn -- --backend candle"
+            .to_string(),
+    })
+}
+
 /// `--sample N`: text from a saved model, no training.
-fn sample_only(args: &Args, backend: Backend32, length: usize) -> Result<()> {
+fn sample_only<B: Kernels<Scalar = f32>>(args: &Args, backend: B, length: usize) -> Result<()> {
     let path = args.resume.as_deref().unwrap_or(&args.save);
     let checkpoint = Checkpoint::load(backend, path)?;
     let vocab = checkpoint.vocab.as_ref().ok_or_else(|| Error::Config {
@@ -218,7 +252,11 @@ enum LrSchedule {
 }
 
 impl LrSchedule {
-    fn apply(&self, opt: &mut dyn Optimizer<Backend32>, progress: &Progress) -> Result<()> {
+    fn apply<B: Kernels<Scalar = f32>>(
+        &self,
+        opt: &mut dyn Optimizer<B>,
+        progress: &Progress,
+    ) -> Result<()> {
         match self {
             LrSchedule::PerEpoch(s) => opt.set_lr(s.lr_at(progress.epoch)),
             LrSchedule::PerUpdate(s) => opt.set_lr(s.lr_at(progress.step)),
@@ -244,7 +282,7 @@ fn schedule(args: &Args) -> Result<LrSchedule> {
     })
 }
 
-fn optimizer(args: &Args) -> Result<Box<dyn Optimizer<Backend32>>> {
+fn optimizer<B: Kernels<Scalar = f32>>(args: &Args) -> Result<Box<dyn Optimizer<B>>> {
     Ok(match args.optimizer {
         OptimizerArg::Sgd => Box::new(Sgd::new(args.lr)?.momentum(0.9)?),
         OptimizerArg::Adagrad => Box::new(Adagrad::new(args.lr)?),
@@ -260,7 +298,7 @@ fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-fn train(args: &Args, backend: Backend32) -> Result<()> {
+fn train<B: Kernels<Scalar = f32>>(args: &Args, backend: B, engine: &str) -> Result<()> {
     sampler(args)?; // a bad --temperature or --top-k is an error now, not at the first sample
     // No time limit when only `--steps` is given.
     let minutes = args.minutes.or(args.steps.is_none().then_some(2.0));
@@ -393,7 +431,7 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
     let config = rnn.config();
     println!(
         "{} characters ({} distinct): {} windows of {} x {} for training, {} characters for \
-         validation; {:?} {} x {}, {parameters} parameters, {} threads",
+         validation; {:?} {} x {}, {parameters} parameters, {}",
         text.chars().count(),
         vocab.len(),
         windows,
@@ -405,7 +443,7 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         config.kind(),
         config.num_layers(),
         config.hidden_size(),
-        backend.threads(),
+        engine,
     );
 
     let bar = progress_bar(
@@ -419,10 +457,10 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
     let mut trained_chars = 0.0;
     // Time spent in updates alone, without evaluations, samples and checkpoints.
     let mut training = Duration::ZERO;
-    let save = |rnn: &Rnn<Backend32>,
-                opt: &dyn Optimizer<Backend32>,
+    let save = |rnn: &Rnn<B>,
+                opt: &dyn Optimizer<B>,
                 progress: Progress,
-                state: &Option<State<Backend32>>,
+                state: &Option<State<B>>,
                 best: bool|
      -> Result<()> {
         let mut checkpoint = Checkpoint::new(rnn.clone(), opt, progress)
@@ -459,6 +497,9 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
         progress.advance(windows);
         training += update_start.elapsed();
         last_loss = f64::from(value);
+        if args.print_losses {
+            say(&bar, format!("step {} loss {value:.9e}", progress.step));
+        }
         trained_chars += chars_per_step;
         if !last_loss.is_finite() {
             return Err(Error::NonFinite {
@@ -524,8 +565,12 @@ fn train(args: &Args, backend: Backend32) -> Result<()> {
 
 /// Mean cross-entropy per character over the whole validation text, the state carried from
 /// window to window as in training.
-fn validation_loss(rnn: &Rnn<Backend32>, data: &Corpus, loss: &CrossEntropy) -> Result<f64> {
-    let mut state: Option<State<Backend32>> = None;
+fn validation_loss<B: Kernels<Scalar = f32>>(
+    rnn: &Rnn<B>,
+    data: &Corpus,
+    loss: &CrossEntropy,
+) -> Result<f64> {
+    let mut state: Option<State<B>> = None;
     let mut total = 0.0;
     let mut window = Window::default();
     for k in 0..data.len() {

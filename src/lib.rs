@@ -10,6 +10,8 @@
 //!   [`LstmCell`], [`GruCell`]), each cell's equations written on [`Backend`].
 //! - [`cpu`]: [`Cpu`], the fast backend: the matrix operations, and fused overrides of the
 //!   generic cell, loss and update code ([`CellKernels`], [`LossKernels`], [`UpdateKernels`]).
+//! - `candle` (cargo feature `candle`, off by default): `Candle`, a backend on candle's tensors,
+//!   on its CPU device or (feature `cuda`) a GPU.
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
 //! - [`bptt`]: backpropagation through time over one layer.
 //! - [`truncated`]: [`Tbptt`], truncated BPTT over long streams with an update every `k1` steps
@@ -48,6 +50,8 @@
 
 pub mod backend;
 pub mod bptt;
+#[cfg(feature = "candle")]
+pub mod candle;
 pub mod cell;
 pub mod checkpoint;
 pub mod clip;
@@ -68,6 +72,8 @@ pub mod softmax;
 pub mod truncated;
 
 pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
+#[cfg(feature = "candle")]
+pub use candle::Candle;
 pub use cell::{
     Cell, CellKernels, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell,
     StepCache,

@@ -602,3 +602,10 @@ conformance_suite! {
     f32: vec_f32 => conformance::vec_backend::VecBackend::<f32>::new(),
     f64: vec_f64 => conformance::vec_backend::VecBackend::<f64>::new(),
 }
+
+// The candle backend, with the feature `candle`.
+#[cfg(feature = "candle")]
+conformance_suite! {
+    f32: candle_f32 => recurrent::Candle::<f32>::cpu(),
+    f64: candle_f64 => recurrent::Candle::<f64>::cpu(),
+}

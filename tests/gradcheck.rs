@@ -4,8 +4,9 @@
 //!
 //! The checks are generic over the backend. Every case runs on the reference backend, `NaiveCpu`,
 //! and again on `VecBackend` (`common/vec_backend.rs`), which implements only the core `Backend`
-//! trait and so runs the crate's generic cell and loss code on a storage of its own; a smaller
-//! set runs on `Cpu`.
+//! trait and so runs the crate's generic cell and loss code on a storage of its own, and with the
+//! feature `candle` on `Candle` (its CPU device), the same generic code on candle's tensors; a
+//! smaller set runs on `Cpu`.
 
 mod common;
 #[path = "common/vec_backend.rs"]
@@ -214,6 +215,12 @@ fn every_cell_step_gradient_matches_finite_differences_on_the_vec_backend() {
     check_every_cell_step(VecBackend::<f64>::new());
 }
 
+#[cfg(feature = "candle")]
+#[test]
+fn every_cell_step_gradient_matches_finite_differences_on_the_candle_backend() {
+    check_every_cell_step(recurrent::Candle::<f64>::cpu());
+}
+
 fn check_cross_entropy<B: Kernels<Scalar = f64>>(backend: B) {
     let mut r = rng(2);
     let (rows, classes) = (5, 7);
@@ -244,6 +251,12 @@ fn cross_entropy_gradient_matches_finite_differences() {
 #[test]
 fn cross_entropy_gradient_matches_finite_differences_on_the_vec_backend() {
     check_cross_entropy(VecBackend::<f64>::new());
+}
+
+#[cfg(feature = "candle")]
+#[test]
+fn cross_entropy_gradient_matches_finite_differences_on_the_candle_backend() {
+    check_cross_entropy(recurrent::Candle::<f64>::cpu());
 }
 
 /// One whole-model case: shape, input kind and whether an initial state is given.
@@ -360,6 +373,12 @@ fn elman_model_gradients_match_finite_differences_on_the_vec_backend() {
     check_elman_models(&VecBackend::<f64>::new());
 }
 
+#[cfg(feature = "candle")]
+#[test]
+fn elman_model_gradients_match_finite_differences_on_the_candle_backend() {
+    check_elman_models(&recurrent::Candle::<f64>::cpu());
+}
+
 fn check_gated_and_bidirectional_models<B: Kernels<Scalar = f64>>(backend: &B) {
     let configs: [(&str, MakeConfig); 3] = [
         ("rnn", RnnConfig::rnn),
@@ -403,6 +422,12 @@ fn gated_and_bidirectional_model_gradients_match_finite_differences() {
 #[test]
 fn gated_and_bidirectional_model_gradients_match_finite_differences_on_the_vec_backend() {
     check_gated_and_bidirectional_models(&VecBackend::<f64>::new());
+}
+
+#[cfg(feature = "candle")]
+#[test]
+fn gated_and_bidirectional_model_gradients_match_finite_differences_on_the_candle_backend() {
+    check_gated_and_bidirectional_models(&recurrent::Candle::<f64>::cpu());
 }
 
 #[test]

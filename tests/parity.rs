@@ -10,7 +10,8 @@
 //!
 //! Every case runs on three backends in f64: `NaiveCpu`, `Cpu`, and `VecBackend`
 //! (`common/vec_backend.rs`), which implements only the core `Backend` trait and runs the
-//! crate's generic cell, loss and update code.
+//! crate's generic cell, loss and update code; with the feature `candle`, on `Candle` too (its
+//! CPU device).
 //!
 //! Tolerance: `1e-10` of `max(1, |expected|)`, an absolute bound below 1 and a relative one
 //! above. Both sides compute in f64 the same formulas in a different order; the worst error
@@ -253,6 +254,31 @@ fn every_fixture_matches_pytorch_on_the_vec_backend() {
     }
 }
 
+/// The candle backend: on its CPU device, or with the feature `cuda` and
+/// `RECURRENT_CANDLE_CUDA=<ordinal>` in the environment, on that GPU (`scripts/gpu_check.sh`).
+#[cfg(feature = "candle")]
+fn candle_f64() -> recurrent::Candle<f64> {
+    #[cfg(feature = "cuda")]
+    if let Ok(ordinal) = std::env::var("RECURRENT_CANDLE_CUDA") {
+        let ordinal = ordinal
+            .parse()
+            .expect("RECURRENT_CANDLE_CUDA is a device ordinal");
+        return recurrent::Candle::cuda(ordinal).expect("the CUDA device opens");
+    }
+    recurrent::Candle::cpu()
+}
+
+#[cfg(feature = "candle")]
+#[test]
+fn every_fixture_matches_pytorch_on_the_candle_backend() {
+    for (cell, worst) in check_every_fixture(candle_f64()) {
+        println!(
+            "candle {cell}: worst relative error {:.2e} at {}",
+            worst.error, worst.at
+        );
+    }
+}
+
 /// Runs the token-id cases of `tests/fixtures/golden/` on `backend`, as token ids and as the
 /// equivalent one-hot rows; returns the worst error of each way.
 fn check_token_id_fixtures<B: Kernels<Scalar = f64>>(backend: B) -> [(&'static str, Worst); 2] {
@@ -286,11 +312,14 @@ fn check_token_id_fixtures<B: Kernels<Scalar = f64>>(backend: B) -> [(&'static s
 
 #[test]
 fn token_id_input_matches_pytorch_on_every_backend() {
-    let runs = [
+    #[allow(unused_mut)]
+    let mut runs = vec![
         ("naive", check_token_id_fixtures(NaiveCpu::<f64>::new())),
         ("cpu", check_token_id_fixtures(Cpu::<f64>::new())),
         ("vec", check_token_id_fixtures(VecBackend::<f64>::new())),
     ];
+    #[cfg(feature = "candle")]
+    runs.push(("candle", check_token_id_fixtures(candle_f64())));
     for (backend, worst) in runs {
         for (input, worst) in worst {
             println!(

@@ -15,7 +15,7 @@ use recurrent::{Backend, Scalar, Transpose};
 pub mod vec_backend;
 
 /// Calls `$suite!` on every backend under test, `module_name => backend_value`, one line per
-/// backend and scalar type: a new backend joins `backend_conformance.rs`, `_gemm.rs`, `_loss.rs`
+/// backend and scalar type (the candle backend with the feature `candle`): a new backend joins `backend_conformance.rs`, `_gemm.rs`, `_loss.rs`
 /// and `_update.rs` by a line here (`_cells.rs` has its own list, by scalar type, and
 /// `_finite.rs` one test per backend).
 #[allow(unused_macros)]
@@ -30,6 +30,13 @@ macro_rules! every_backend {
             cpu_f64_three_threads => recurrent::Cpu::<f64>::with_threads(3),
             vec_f32 => crate::conformance::vec_backend::VecBackend::<f32>::new(),
             vec_f64 => crate::conformance::vec_backend::VecBackend::<f64>::new(),
+        }
+        // The candle backend, with the feature `candle` (a second call: a `cfg` cannot sit on
+        // one entry of a macro's list).
+        #[cfg(feature = "candle")]
+        $suite! {
+            candle_f32 => recurrent::Candle::<f32>::cpu(),
+            candle_f64 => recurrent::Candle::<f64>::cpu(),
         }
     };
 }
