@@ -6,33 +6,16 @@
 use super::math::Activations;
 use super::{Cpu, INSTALL_MIN_WORK, MatMul, cells, kernels, math, with_threads_awake};
 use crate::backend::{Backend, DenseMatrix};
-use crate::cell::{CellKernels, StepBuffers};
+use crate::cell::{CellKernels, StepBuffers, check_step_shapes};
 use crate::loss::LossKernels;
 use crate::optim::{UpdateKernels, UpdateRule};
 use crate::scalar::Scalar;
 
-/// The shape checks of a fused cell kernel: every `wide` matrix `B x G*H` and every state
-/// `B x H`, as `state` is.
-fn check_shapes<T: Copy + Default>(
-    op: &str,
-    gates: usize,
-    state: &DenseMatrix<T>,
-    wide: &[&DenseMatrix<T>],
-    states: &[&DenseMatrix<T>],
-) {
-    let (batch, hidden) = state.shape();
-    for m in wide {
-        assert_eq!(m.shape(), (batch, gates * hidden), "{op}: gates shape");
-    }
-    for m in states {
-        assert_eq!(m.shape(), (batch, hidden), "{op}: state shapes");
-    }
-}
-
 impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
     fn lstm_forward(&self, buf: &mut StepBuffers<Self>) {
         let b = buf;
-        check_shapes(
+        check_step_shapes(
+            self,
             "lstm_forward",
             4,
             &b.c_prev,
@@ -56,7 +39,14 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
     fn lstm_backward(&self, buf: &mut StepBuffers<Self>) {
         let b = buf;
         let states = [&b.c, &b.dh, &b.dc, &b.dc_prev];
-        check_shapes("lstm_backward", 4, &b.c_prev, &[&b.gates, &b.d_xp], &states);
+        check_step_shapes(
+            self,
+            "lstm_backward",
+            4,
+            &b.c_prev,
+            &[&b.gates, &b.d_xp],
+            &states,
+        );
         let (rows, hidden) = b.c_prev.shape();
         let step = cells::LstmStepBack {
             gates: b.gates.as_slice(),
@@ -74,7 +64,8 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
 
     fn gru_forward(&self, buf: &mut StepBuffers<Self>) {
         let b = buf;
-        check_shapes(
+        check_step_shapes(
+            self,
             "gru_forward",
             3,
             &b.h_prev,
@@ -97,7 +88,14 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
     fn gru_backward(&self, buf: &mut StepBuffers<Self>) {
         let b = buf;
         let wide = [&b.gates, &b.hh, &b.d_xp, &b.d_hh];
-        check_shapes("gru_backward", 3, &b.h_prev, &wide, &[&b.dh, &b.dh_direct]);
+        check_step_shapes(
+            self,
+            "gru_backward",
+            3,
+            &b.h_prev,
+            &wide,
+            &[&b.dh, &b.dh_direct],
+        );
         let (rows, hidden) = b.h_prev.shape();
         let step = cells::GruStepBack {
             gates: b.gates.as_slice(),
@@ -169,7 +167,7 @@ impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {
         grad: &DenseMatrix<T>,
         state: &mut [DenseMatrix<T>],
     ) {
-        crate::optim::check_update_operands(rule, param, grad, state);
+        crate::optim::check_update_operands(self, rule, param, grad, state);
         let block = kernels::Update {
             p: param.as_mut_slice(),
             g: grad.as_slice(),

@@ -196,7 +196,8 @@ impl UpdateRule {
     }
 }
 
-/// [`UpdateKernels::update`] on [`DenseMatrix`] storage, in place: the shape checks, then [`apply`].
+/// [`UpdateKernels::update`] on [`DenseMatrix`] storage, in place, on operands the caller has
+/// checked ([`check_operands`]): [`apply`].
 #[inline(always)]
 pub(crate) fn update_dense<T: Scalar>(
     rule: &UpdateRule,
@@ -204,7 +205,6 @@ pub(crate) fn update_dense<T: Scalar>(
     grad: &DenseMatrix<T>,
     state: &mut [DenseMatrix<T>],
 ) {
-    check_operands(rule, param, grad, state);
     let (p, g) = (param.as_mut_slice(), grad.as_slice());
     match state {
         [] => apply(rule, p, g, &mut []),
@@ -222,21 +222,22 @@ pub(crate) fn update_dense<T: Scalar>(
 
 /// [`UpdateKernels::update`]'s shape checks: the gradient and every state buffer have the
 /// parameter's shape, and there are as many buffers as the rule has. Panics naming the kernel.
-pub(crate) fn check_operands<T: Scalar>(
+pub(crate) fn check_operands<B: Backend>(
+    backend: &B,
     rule: &UpdateRule,
-    param: &DenseMatrix<T>,
-    grad: &DenseMatrix<T>,
-    state: &[DenseMatrix<T>],
+    param: &B::Matrix,
+    grad: &B::Matrix,
+    state: &[B::Matrix],
 ) {
-    let shape = param.shape();
-    assert_eq!(grad.shape(), shape, "update: gradient shape");
+    let shape = backend.shape(param);
+    assert_eq!(backend.shape(grad), shape, "update: gradient shape");
     assert_eq!(
         state.len(),
         rule.state_names().len(),
         "update: state buffer count"
     );
     assert!(
-        state.iter().all(|s| s.shape() == shape),
+        state.iter().all(|s| backend.shape(s) == shape),
         "update: state buffer shape"
     );
 }
@@ -250,13 +251,7 @@ pub(crate) fn update_via_vec<B: Backend>(
     state: &mut [B::Matrix],
 ) {
     let (rows, cols) = backend.shape(param);
-    assert_eq!(backend.shape(grad), (rows, cols), "update: gradient shape");
-    let buffers = rule.state_names().len();
-    assert_eq!(state.len(), buffers, "update: state buffer count");
-    assert!(
-        state.iter().all(|s| backend.shape(s) == (rows, cols)),
-        "update: state buffer shape"
-    );
+    check_operands(backend, rule, param, grad, state);
     let mut dense = |m: &B::Matrix| {
         DenseMatrix::from_vec(rows, cols, backend.to_vec(m)).expect("update: operand shape")
     };
