@@ -559,12 +559,18 @@ fn check_threads_give_the_same_bits<B: CellKernels>(one: &B, many: &B) {
 
 #[test]
 fn cpu_threads_give_the_same_bits_f32() {
-    check_threads_give_the_same_bits(&Cpu::<f32>::with_threads(1), &Cpu::with_threads(3));
+    check_threads_give_the_same_bits(
+        &Cpu::<f32>::with_threads(1),
+        &Cpu::with_threads(3).split_always(),
+    );
 }
 
 #[test]
 fn cpu_threads_give_the_same_bits_f64() {
-    check_threads_give_the_same_bits(&Cpu::<f64>::with_threads(1), &Cpu::with_threads(3));
+    check_threads_give_the_same_bits(
+        &Cpu::<f64>::with_threads(1),
+        &Cpu::with_threads(3).split_always(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -275,11 +275,10 @@ fn a_resumed_run_matches_to_the_bit_in_f32_on_one_and_two_threads() {
     let setup = threaded_setup(Opt::Adam);
     // 8 windows a pass: stop mid-pass at 5 with the state carried, go on into the next pass.
     assert_eq!(setup.corpus.len(), 8);
-    for threads in [1, 2] {
-        resumed_run_matches(|| Cpu::<f32>::with_threads(threads), &setup, 5, 10);
-    }
+    resumed_run_matches(|| Cpu::<f32>::with_threads(1), &setup, 5, 10);
+    resumed_run_matches(|| Cpu::<f32>::with_threads(2).split_always(), &setup, 5, 10);
     // Stopped at the end of a pass: the checkpoint holds epoch 1, window 0, a validation loss.
-    resumed_run_matches(|| Cpu::<f32>::with_threads(2), &setup, 8, 10);
+    resumed_run_matches(|| Cpu::<f32>::with_threads(2).split_always(), &setup, 8, 10);
 }
 
 #[test]
@@ -298,7 +297,7 @@ fn a_resumed_run_matches_to_the_bit_in_f64_on_the_reference_backend() {
 fn the_same_seed_and_threads_give_the_same_bits_and_one_or_two_threads_agree() {
     let setup = threaded_setup(Opt::Adam);
     let run = |threads: usize, seed: u64| {
-        let mut run = Run::start(Cpu::<f32>::with_threads(threads), &setup);
+        let mut run = Run::start(Cpu::<f32>::with_threads(threads).split_always(), &setup);
         run.progress.seed = seed;
         run.train(&setup, 9);
         (run.losses.clone(), fingerprint(&run))
@@ -315,10 +314,10 @@ fn the_same_seed_and_threads_give_the_same_bits_and_one_or_two_threads_agree() {
     assert_ne!(other.0[0], two.0[0]);
 }
 
-/// One forward and backward pass at shapes where the other threaded kernels split their work,
-/// on one and on two threads: at batch 1 (`H = 512`), the recurrence's product split by
-/// columns, and with one step the second layer's input projection too (a one-row GEMM); at
-/// batch 128, the recurrence's product split by rows.
+/// One forward and backward pass at the shapes of each threaded kernel, on one thread and on
+/// two that split every kernel they can ([`Cpu::split_always`]): at batch 1 (`H = 512`), the
+/// recurrence's product split by columns, and with one step the second layer's input projection
+/// too (a one-row GEMM); at batch 128, the general products split by rows.
 #[test]
 fn every_threaded_kernel_gives_the_same_bits_on_one_and_two_threads() {
     let cases = [
@@ -328,7 +327,7 @@ fn every_threaded_kernel_gives_the_same_bits_on_one_and_two_threads() {
     ];
     for (config, batch, steps) in cases {
         let pass = |threads: usize| {
-            let backend = Cpu::<f32>::with_threads(threads);
+            let backend = Cpu::<f32>::with_threads(threads).split_always();
             let mut init = StdRng::seed_from_u64(5);
             let rnn = Rnn::new(backend.clone(), config.clone(), &mut init).unwrap();
             let ids: Vec<usize> = (0..batch * steps).map(|i| (i * 7 + i / 5) % 31).collect();

@@ -107,13 +107,12 @@ fn concurrent_passes_on_the_reference_backend_equal_sequential_ones() {
 
 #[test]
 fn concurrent_passes_on_the_threaded_backend_equal_sequential_ones() {
-    // Batch 32, hidden 192: `Cpu` splits a product into one part per 2^21 multiply-adds, up to
-    // its pool's 4 threads (whatever the machine). Each step's recurrence, 32 x 768 x 192,
-    // runs in 2 parts; layer 1's input projection and every W_ih and W_hh gradient,
-    // 128 x 768 x 192 or more, in 4.
+    // Batch 32, hidden 192, on 4 threads that split every kernel they can (whatever the
+    // machine's measured costs would say): each step's recurrence, cell step and every product
+    // run in 4 parts while other passes run on the caller's threads.
     let (vocab, batch) = (65, 32);
     let config = RnnConfig::lstm(vocab, 192).layers(2).output(vocab);
-    let backend = Cpu::<f32>::with_threads(4);
+    let backend = Cpu::<f32>::with_threads(4).split_always();
     let rnn = Rnn::new(backend, config, &mut StdRng::seed_from_u64(2)).unwrap();
     concurrent_equals_sequential(&rnn, &inputs(3, 4, batch, vocab), batch);
 }

@@ -12,12 +12,8 @@
 //! around them vectorises too.
 
 use super::math::Activations;
+use super::plan::{self, Threads, Work};
 use crate::scalar::Scalar;
-
-/// Elements (rows times the widest operand's columns) below which a kernel runs on the caller's
-/// thread: handing a block to a pool thread costs a few microseconds, about what a few thousand
-/// activations take.
-const THREAD_MIN_ELEMENTS: usize = 1 << 14;
 
 /// `tanh` of up to this many values at a time lives on the stack in the backward kernels.
 const CHUNK: usize = 64;
@@ -28,35 +24,81 @@ pub trait RowBlock: Sized + Send {
     fn split_at(self, at: usize) -> (Self, Self);
 }
 
-/// Runs `kernel` on `block` (`rows` rows, the widest operand `width` wide), in as many row blocks
-/// as `pool` has threads when the work pays for them, else on the caller's thread.
+/// Runs `kernel` on `block` (`rows` rows, `work` in all), in as many row blocks as `pool` has
+/// threads when the [plan](super::plan) says the work pays for them, else on the caller's thread.
 pub fn in_row_blocks<P: RowBlock>(
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&Threads>,
     block: P,
     rows: usize,
-    width: usize,
+    work: Work,
     kernel: impl Fn(P) + Sync,
 ) {
-    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
-    let parts = threads
-        .min(rows)
-        .min(rows * width / THREAD_MIN_ELEMENTS)
-        .max(1);
+    let parts = plan::parts(pool, work, rows);
     match pool {
-        Some(pool) if parts > 1 => {
-            let per = rows.div_ceil(parts);
-            let kernel = &kernel;
-            pool.scope(|scope| {
-                let (mut rest, mut left) = (block, rows);
-                while left > per {
-                    let (head, tail) = rest.split_at(per);
-                    scope.spawn(move |_| kernel(head));
-                    (rest, left) = (tail, left - per);
-                }
-                scope.spawn(move |_| kernel(rest));
-            });
-        }
+        Some(pool) if parts > 1 => in_parts(pool, block, rows, parts, &kernel),
         _ => kernel(block),
+    }
+}
+
+/// Runs `kernel` on `block` cut into `parts` blocks of about `rows / parts` rows, halving
+/// through `join` (whose jobs live on the stack: no allocation, so none in the time loops).
+pub fn in_parts<P: RowBlock>(
+    pool: &Threads,
+    block: P,
+    rows: usize,
+    parts: usize,
+    kernel: &(impl Fn(P) + Sync),
+) {
+    if parts <= 1 {
+        return kernel(block);
+    }
+    let left = parts / 2;
+    let at = rows * left / parts;
+    let (head, tail) = block.split_at(at);
+    pool.join(
+        || in_parts(pool, head, at, left, kernel),
+        || in_parts(pool, tail, rows - at, parts - left, kernel),
+    );
+}
+
+/// Equal blocks of a slice (rows of a matrix, panels of a packed operand), the first of them
+/// block number `first`: cut between two blocks, each part knows where it starts.
+pub struct Blocks<'a, T> {
+    /// The blocks, one after the other.
+    pub data: &'a mut [T],
+    /// The number of the first block in the whole.
+    pub first: usize,
+    size: usize,
+}
+
+impl<'a, T> Blocks<'a, T> {
+    /// All of `data`, in blocks of `size` values.
+    pub fn new(data: &'a mut [T], size: usize) -> Self {
+        Blocks {
+            data,
+            first: 0,
+            size,
+        }
+    }
+}
+
+impl<T: Send> RowBlock for Blocks<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let Blocks { data, first, size } = self;
+        let (head, tail) = data.split_at_mut(at * size);
+        let tail = Blocks {
+            data: tail,
+            first: first + at,
+            size,
+        };
+        (
+            Blocks {
+                data: head,
+                first,
+                size,
+            },
+            tail,
+        )
     }
 }
 

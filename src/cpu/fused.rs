@@ -4,7 +4,8 @@
 //! elements, and the time loops run on a thread of the pool.
 
 use super::math::Activations;
-use super::{Cpu, INSTALL_MIN_WORK, MatMul, cells, kernels, math, with_threads_awake};
+use super::plan::{self, Work};
+use super::{Cpu, MatMul, cells, kernels, math, with_threads_awake};
 use crate::backend::{Backend, DenseMatrix};
 use crate::cell::{CellKernels, StepBuffers, check_step_shapes};
 use crate::loss::LossKernels;
@@ -32,8 +33,14 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             h: b.h.as_mut_slice(),
             hidden,
         };
-        let pool = self.pool.as_deref();
-        cells::in_row_blocks(pool, step, rows, 4 * hidden, cells::lstm_step)
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(
+            pool,
+            step,
+            rows,
+            Work::Elements(rows * 4 * hidden),
+            cells::lstm_step,
+        )
     }
 
     fn lstm_backward(&self, buf: &mut StepBuffers<Self>) {
@@ -58,8 +65,14 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             dc_prev: b.dc_prev.as_mut_slice(),
             hidden,
         };
-        let pool = self.pool.as_deref();
-        cells::in_row_blocks(pool, step, rows, 4 * hidden, cells::lstm_step_back)
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(
+            pool,
+            step,
+            rows,
+            Work::Elements(rows * 4 * hidden),
+            cells::lstm_step_back,
+        )
     }
 
     fn gru_forward(&self, buf: &mut StepBuffers<Self>) {
@@ -81,8 +94,14 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             h: b.h.as_mut_slice(),
             hidden,
         };
-        let pool = self.pool.as_deref();
-        cells::in_row_blocks(pool, step, rows, 3 * hidden, cells::gru_step)
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(
+            pool,
+            step,
+            rows,
+            Work::Elements(rows * 3 * hidden),
+            cells::gru_step,
+        )
     }
 
     fn gru_backward(&self, buf: &mut StepBuffers<Self>) {
@@ -107,13 +126,19 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             dh_prev: b.dh_direct.as_mut_slice(),
             hidden,
         };
-        let pool = self.pool.as_deref();
-        cells::in_row_blocks(pool, step, rows, 3 * hidden, cells::gru_step_back)
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(
+            pool,
+            step,
+            rows,
+            Work::Elements(rows * 3 * hidden),
+            cells::gru_step_back,
+        )
     }
 
     fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(pool) if step_work >= INSTALL_MIN_WORK => {
+            Some(pool) if plan::worth_spinning(pool, Work::Madds(step_work)) => {
                 pool.install(|| with_threads_awake(pool, work))
             }
             _ => work(),
@@ -177,8 +202,8 @@ impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {
         // The widest operand: the parameter, its gradient and the buffers, each element read
         // (and written) once.
         let width = 2 + 2 * block.state.len();
-        let pool = kernels::worth_waking(self.pool.as_deref(), len * width);
-        cells::in_row_blocks(pool, block, len, width, |mut b| {
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(pool, block, len, Work::Stream(len * width), |mut b| {
             math::update(rule, b.p, b.g, &mut b.state)
         })
     }

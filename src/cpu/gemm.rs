@@ -11,6 +11,8 @@
 
 #![allow(unsafe_code)]
 
+use super::cells::{Blocks, in_parts};
+use super::plan::{self, Threads, Work};
 use crate::backend::Transpose;
 
 /// Element types `matrixmultiply` has kernels for.
@@ -109,9 +111,6 @@ impl<T> Operand<'_, T> {
     }
 }
 
-/// Products smaller than this many multiply-adds run on one thread: spawning costs more.
-const THREAD_MIN_WORK: usize = 1 << 21;
-
 /// `C <- alpha op(A) op(B) + beta C` for row-major `c` of shape `(m, n)`, its rows split across
 /// `pool`'s threads when the product is large. With `beta = 0`, `C` is not read.
 pub fn gemm<T: MatMul>(
@@ -121,7 +120,7 @@ pub fn gemm<T: MatMul>(
     a: Operand<'_, T>,
     b: Operand<'_, T>,
     beta: T,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&Threads>,
 ) {
     let (m, k) = a.op_shape();
     let (kb, nb) = b.op_shape();
@@ -151,34 +150,31 @@ pub fn gemm<T: MatMul>(
         return;
     }
     if a.transpose == Transpose::No && m <= THIN_ROWS {
+        let parts = plan::parts(pool, Work::Madds(n * k), n);
         match pool {
             // One row (batch 1): its columns split across the threads, each thread with its own
             // rows of `W` (the recurrence's matrix-vector product, the whole step at batch 1).
-            Some(pool) if m == 1 && n * k >= THIN_THREAD_MIN_WORK => {
-                let per = n.div_ceil(pool.current_num_threads().min(n));
-                pool.scope(|scope| {
-                    for (index, block) in c.chunks_mut(per).enumerate() {
-                        scope.spawn(move |_| thin(block, n, index * per, alpha, a, b, beta));
-                    }
+            Some(pool) if m == 1 && parts > 1 => {
+                in_parts(pool, Blocks::new(c, 1), n, parts, &|block: Blocks<
+                    '_,
+                    T,
+                >| {
+                    thin(block.data, n, block.first, alpha, a, b, beta)
                 });
             }
             _ => thin(c, n, 0, alpha, a, b, beta),
         }
         return;
     }
-    let work = m * n * k;
-    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
-    let parts = threads.min(m).min(work / THREAD_MIN_WORK).max(1);
+    let parts = plan::parts(pool, Work::Madds(m * n * k), m);
     match pool {
         Some(pool) if parts > 1 => {
-            let per = m.div_ceil(parts);
-            pool.scope(|scope| {
-                for (index, block) in c.chunks_mut(per * n).enumerate() {
-                    let count = block.len() / n;
-                    scope.spawn(move |_| {
-                        rows_block(block, n, alpha, a, b, beta, index * per, count)
-                    });
-                }
+            in_parts(pool, Blocks::new(c, n), m, parts, &|block: Blocks<
+                '_,
+                T,
+            >| {
+                let count = block.data.len() / n;
+                rows_block(block.data, n, alpha, a, b, beta, block.first, count)
             });
         }
         _ => rows_block(c, n, alpha, a, b, beta, 0, m),
@@ -245,9 +241,6 @@ fn rows_block<T: MatMul>(
         );
     }
 }
-
-/// A one-row product with fewer multiply-adds than this runs on one thread.
-const THIN_THREAD_MIN_WORK: usize = 1 << 19;
 
 /// Up to this many rows of `C`, the product runs on [`thin`]: dot products or row updates
 /// straight from the stored operands, without packing.
@@ -397,18 +390,16 @@ mod tests {
 
     /// Every path of `gemm` (outer products, thin rows, `matrixmultiply`'s blocks) against
     /// plain sums, for every transpose pair, over ragged small shapes: small enough for Miri
-    /// (`scripts/miri.sh`), which checks the `unsafe` calls. (Products this small stay on one
-    /// thread even with a pool; a split only hands whole rows to the same `rows_block`.) `C`
-    /// starts as NaN when `beta = 0`, so a kernel that reads it or skips an entry is caught.
+    /// (`scripts/miri.sh`), which checks the `unsafe` calls; with a pool that splits every
+    /// product it can, so that the split paths run too. `C` starts as NaN when `beta = 0`, so a
+    /// kernel that reads it or skips an entry is caught.
     #[test]
     fn every_path_matches_plain_sums() {
         // No pool under Miri: rayon's idle workers (crossbeam-epoch) trip its Stacked Borrows
         // check, and products this small never use the pool anyway.
         let pool = (!cfg!(miri)).then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap()
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
+            Threads::new(std::sync::Arc::new(pool.unwrap())).split_always()
         });
         let shapes = [
             (1, 1, 1),
@@ -438,7 +429,7 @@ mod tests {
         tb: bool,
         alpha: f64,
         beta: f64,
-        pool: Option<&rayon::ThreadPool>,
+        pool: Option<&Threads>,
     ) {
         let t = |yes| if yes { Transpose::Yes } else { Transpose::No };
         let (a_shape, b_shape) = (t(ta).apply((m, k)), t(tb).apply((k, n)));

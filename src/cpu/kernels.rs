@@ -3,6 +3,7 @@
 //! kernels are in [`cells`](super::cells).
 
 use super::cells::{RowBlock, in_row_blocks};
+use super::plan::{Threads, Work};
 use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,14 +14,15 @@ const FINITE_BLOCK: usize = 64;
 /// Whether every value is finite: a branch-free test over blocks of [`FINITE_BLOCK`] values,
 /// which vectorises, stopping after the first block with a NaN or infinity; the values split
 /// across `pool`'s threads.
-pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&rayon::ThreadPool>) -> bool {
+pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&Threads>) -> bool {
     let finite = |block: &[T]| block.iter().fold(true, |finite, v| finite & v.is_finite());
     let all = AtomicBool::new(true);
     let block = Pair {
         a: &mut [][..],
         b: values,
     };
-    in_row_blocks(pool, block, values.len(), 1, |part: Pair<'_, T>| {
+    let work = Work::Stream(values.len());
+    in_row_blocks(pool, block, values.len(), work, |part: Pair<'_, T>| {
         let mut blocks = part.b.chunks_exact(FINITE_BLOCK);
         if !(blocks.by_ref().all(finite) && finite(blocks.remainder())) {
             all.store(false, Ordering::Relaxed);
@@ -29,22 +31,11 @@ pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&rayon::ThreadPool>) -> 
     all.into_inner()
 }
 
-/// Values (elements times the operands read and written) below which a kernel run outside the
-/// time loops stays on the caller's thread. There the pool's other threads are asleep, and
-/// waking one takes tens of microseconds: about what this many additions take.
-const WAKE_MIN_ELEMENTS: usize = 1 << 18;
-
-/// `pool` if a kernel over `values` values is worth waking its threads for, else `None` (the
-/// caller's thread alone).
-pub fn worth_waking(pool: Option<&rayon::ThreadPool>, values: usize) -> Option<&rayon::ThreadPool> {
-    pool.filter(|_| values >= WAKE_MIN_ELEMENTS)
-}
-
 /// `kernel(a, b)` on `a` (written) and `b` (read: as long as `a`, or empty), cut into one range
-/// of elements per thread of `pool` when there are enough of them ([`worth_waking`]): for
+/// of elements per thread of `pool` when the [plan](super::plan) says they pay: for
 /// element-wise kernels, whose every result depends on its own elements alone, so the same bits.
 pub fn elementwise<T: Scalar>(
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&Threads>,
     a: &mut DenseMatrix<T>,
     b: &[T],
     kernel: impl Fn(&mut [T], &[T]) + Sync,
@@ -52,8 +43,10 @@ pub fn elementwise<T: Scalar>(
     let a = a.as_mut_slice();
     assert!(b.is_empty() || b.len() == a.len(), "elementwise: lengths");
     let len = a.len();
-    let pool = worth_waking(pool, len * if b.is_empty() { 1 } else { 2 });
-    in_row_blocks(pool, Pair { a, b }, len, 1, |part| kernel(part.a, part.b));
+    let work = Work::Stream(len * if b.is_empty() { 1 } else { 2 });
+    in_row_blocks(pool, Pair { a, b }, len, work, |part| {
+        kernel(part.a, part.b)
+    });
 }
 
 /// A written and a read slice cut at the same element (an empty one stays empty).
@@ -134,11 +127,7 @@ pub fn gather_rows<T: Scalar>(out: &mut DenseMatrix<T>, src: &DenseMatrix<T>, ro
 }
 
 /// `m[r, :] += row` for every row, the rows split across `pool`'s threads.
-pub fn add_row<T: Scalar>(
-    m: &mut DenseMatrix<T>,
-    row: &DenseMatrix<T>,
-    pool: Option<&rayon::ThreadPool>,
-) {
+pub fn add_row<T: Scalar>(m: &mut DenseMatrix<T>, row: &DenseMatrix<T>, pool: Option<&Threads>) {
     assert_eq!(row.shape(), (1, m.cols()), "add_row: row shape");
     let (rows, cols) = m.shape();
     if cols == 0 {
@@ -149,7 +138,7 @@ pub fn add_row<T: Scalar>(
         m: m.as_mut_slice(),
         cols,
     };
-    in_row_blocks(pool, block, rows, cols, |b| {
+    in_row_blocks(pool, block, rows, Work::Stream(rows * cols), |b| {
         for r in b.m.chunks_exact_mut(cols) {
             for (v, &b) in r.iter_mut().zip(row) {
                 *v = *v + b;
@@ -164,7 +153,7 @@ pub fn add_row<T: Scalar>(
 pub fn add_column_sums<T: Scalar>(
     acc: &mut DenseMatrix<T>,
     m: &DenseMatrix<T>,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&Threads>,
 ) {
     assert_eq!(acc.shape(), (1, m.cols()), "add_column_sums: acc shape");
     let (rows, cols) = m.shape();
@@ -176,7 +165,7 @@ pub fn add_column_sums<T: Scalar>(
         first: 0,
     };
     let m = m.as_slice();
-    in_row_blocks(pool, block, cols, rows, |b| {
+    in_row_blocks(pool, block, cols, Work::Stream(rows * cols), |b| {
         let width = b.out.len();
         for r in m.chunks_exact(cols) {
             for (a, &v) in b.out.iter_mut().zip(&r[b.first..b.first + width]) {
@@ -257,7 +246,7 @@ pub fn scatter_add_columns<T: Scalar>(
     table: &mut DenseMatrix<T>,
     ids: &[usize],
     src: &DenseMatrix<T>,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&Threads>,
 ) {
     let (rows, cols) = table.shape();
     assert_eq!(
@@ -284,7 +273,7 @@ pub fn scatter_add_columns<T: Scalar>(
             first: 0,
         },
         rows,
-        ids.len(),
+        Work::Stream(rows * ids.len()),
         |b| {
             let (table, offset) = (b.rows.m, b.first);
             let mine = table.len() / cols;

@@ -16,6 +16,7 @@ mod gemm;
 mod kernels;
 mod math;
 mod packed;
+mod plan;
 
 use crate::backend::naive;
 use crate::backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
@@ -24,8 +25,9 @@ use crate::scalar::Scalar;
 use gemm::{MatMul, Operand};
 use math::Activations;
 use packed::Packed;
-use std::sync::Arc;
+use plan::Threads;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 /// The fast CPU backend for `f32` and `f64`: a SIMD, cache-blocked GEMM (`matrixmultiply`) with
 /// its rows split across threads for large products, on the same [`DenseMatrix`] storage as
@@ -41,12 +43,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
 ///
-/// The threads are a pool of its own, started with the backend and shared by its clones (a
-/// clone is cheap); they end when the last clone is dropped.
+/// The threads are a pool shared by the backend's clones (a clone is cheap) and by every other
+/// `Cpu` of the same thread count; they end when the last of them is dropped. Whether a kernel
+/// splits its work across them is decided from what a split costs on this machine, measured
+/// once per process (see `src/cpu/plan.rs`): never where it would not clearly pay.
 #[derive(Debug, Clone)]
 pub struct Cpu<T> {
     /// `None` for one thread: everything runs on the caller's.
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<Threads>,
     /// The reference, for the element-wise kernels that are plain loops over slices already.
     reference: NaiveCpu<T>,
 }
@@ -60,19 +64,30 @@ impl<T> Cpu<T> {
 
     /// The backend on at most `threads` threads (at least one). If the operating system refuses
     /// to start the threads, it runs on the caller's thread alone.
+    ///
+    /// Backends of the same thread count share one pool (a second `Cpu::new()` does not start
+    /// more threads than there are cores), which ends when the last of them is dropped. The first
+    /// pool of a process measures what handing work to its threads costs on this machine
+    /// (a few milliseconds), from which each kernel decides whether to split.
     pub fn with_threads(threads: usize) -> Self {
-        let pool = (threads > 1)
-            .then(|| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .ok()
-            })
-            .flatten()
-            .map(Arc::new);
+        let pool = (threads > 1).then(|| shared_pool(threads)).flatten();
+        if let Some(pool) = &pool {
+            plan::costs(pool);
+        }
+        let pool = pool.map(Threads::new);
         Cpu {
             pool,
             reference: NaiveCpu::new(),
+        }
+    }
+
+    /// The same backend (the same pool), with every kernel that can be split across the threads
+    /// split, whatever its size, instead of only where the measured costs say it pays. Slower
+    /// for small work; for tests that the split kernels give the same bits as one thread.
+    pub fn split_always(self) -> Self {
+        Cpu {
+            pool: self.pool.map(Threads::split_always),
+            ..self
         }
     }
 
@@ -80,6 +95,31 @@ impl<T> Cpu<T> {
     pub fn threads(&self) -> usize {
         self.pool.as_ref().map_or(1, |p| p.current_num_threads())
     }
+}
+
+/// The live pool of `threads` threads if there is one, else a new one (`None` if the system
+/// refuses to start it).
+fn shared_pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Vec<Weak<rayon::ThreadPool>>> = Mutex::new(Vec::new());
+    // A panic elsewhere while the list was held leaves it valid: every entry is a `Weak`.
+    let mut pools = POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pools.retain(|pool| pool.strong_count() > 0);
+    let live = pools.iter().filter_map(Weak::upgrade);
+    if let Some(pool) = live
+        .into_iter()
+        .find(|p| p.current_num_threads() == threads)
+    {
+        return Some(pool);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .ok()
+        .map(Arc::new)?;
+    pools.push(Arc::downgrade(&pool));
+    Some(pool)
 }
 
 impl<T> Default for Cpu<T> {
@@ -99,11 +139,6 @@ where
         transpose,
     }
 }
-
-/// Multiply-adds per step from which [`CellKernels::install`](crate::cell::CellKernels::install) moves a loop onto the pool: the
-/// smallest product the recurrence's kernel splits (one row split by columns); below it no
-/// kernel of a step splits, and handing the loop over would only cost a wake-up.
-const INSTALL_MIN_WORK: usize = 1 << 19;
 
 /// How long a thread of the pool waits for a job, spinning, during [`CellKernels::install`](crate::cell::CellKernels::install) before it
 /// leaves the wait to the pool (which puts it to sleep).
@@ -138,7 +173,7 @@ fn with_threads_awake<R: Send>(pool: &rayon::ThreadPool, work: impl FnOnce() -> 
             scope.spawn(|_| take_jobs_until(pool, &done));
         }
         let _done = Done(&done);
-        work()
+        plan::while_awake(work)
     })
 }
 
@@ -211,14 +246,14 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
             operand(a, ta),
             operand(b, tb),
             beta,
-            self.pool.as_deref(),
+            self.pool.as_ref(),
         );
     }
 
     type Prepared = CpuRhs<T>;
 
     fn prepare_rhs(&self, b: &DenseMatrix<T>, tb: Transpose, _rows: usize) -> CpuRhs<T> {
-        CpuRhs(Packed::new(operand(b, tb), self.pool.as_deref()))
+        CpuRhs(Packed::new(operand(b, tb), self.pool.as_ref()))
     }
 
     fn gemm_prepared(
@@ -241,7 +276,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
             alpha,
             a.as_slice(),
             beta,
-            self.pool.as_deref(),
+            self.pool.as_ref(),
         );
     }
 
@@ -274,7 +309,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
 
     fn mul(&self, a: &mut DenseMatrix<T>, b: &DenseMatrix<T>) {
         naive::same_shape("mul", a, b);
-        kernels::elementwise(self.pool.as_deref(), a, b.as_slice(), naive::mul)
+        kernels::elementwise(self.pool.as_ref(), a, b.as_slice(), naive::mul)
     }
 
     fn gather_columns(&self, out: &mut DenseMatrix<T>, table: &DenseMatrix<T>, ids: &[usize]) {
@@ -282,30 +317,30 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn scatter_add_columns(&self, table: &mut DenseMatrix<T>, ids: &[usize], src: &DenseMatrix<T>) {
-        kernels::scatter_add_columns(table, ids, src, self.pool.as_deref())
+        kernels::scatter_add_columns(table, ids, src, self.pool.as_ref())
     }
 
     fn add_row(&self, m: &mut DenseMatrix<T>, row: &DenseMatrix<T>) {
-        kernels::add_row(m, row, self.pool.as_deref())
+        kernels::add_row(m, row, self.pool.as_ref())
     }
 
     fn add_column_sums(&self, acc: &mut DenseMatrix<T>, m: &DenseMatrix<T>) {
-        kernels::add_column_sums(acc, m, self.pool.as_deref())
+        kernels::add_column_sums(acc, m, self.pool.as_ref())
     }
 
     fn axpy(&self, y: &mut DenseMatrix<T>, alpha: T, x: &DenseMatrix<T>) {
         naive::same_shape("axpy", y, x);
-        kernels::elementwise(self.pool.as_deref(), y, x.as_slice(), |y, x| {
+        kernels::elementwise(self.pool.as_ref(), y, x.as_slice(), |y, x| {
             naive::axpy(y, alpha, x)
         })
     }
 
     fn scale(&self, m: &mut DenseMatrix<T>, alpha: T) {
-        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| naive::scale(m, alpha))
+        kernels::elementwise(self.pool.as_ref(), m, &[], |m, _| naive::scale(m, alpha))
     }
 
     fn clamp(&self, m: &mut DenseMatrix<T>, lo: T, hi: T) {
-        kernels::elementwise(self.pool.as_deref(), m, &[], |m, _| naive::clamp(m, lo, hi))
+        kernels::elementwise(self.pool.as_ref(), m, &[], |m, _| naive::clamp(m, lo, hi))
     }
 
     fn sum_squares(&self, m: &DenseMatrix<T>) -> T {
@@ -313,10 +348,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     }
 
     fn all_finite(&self, m: &DenseMatrix<T>) -> bool {
-        kernels::all_finite(
-            m.as_slice(),
-            kernels::worth_waking(self.pool.as_deref(), m.as_slice().len()),
-        )
+        kernels::all_finite(m.as_slice(), self.pool.as_ref())
     }
 
     fn activate(&self, m: &mut DenseMatrix<T>, act: Activation) {
@@ -325,12 +357,13 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
             m: m.as_mut_slice(),
             cols,
         };
-        let pool = self.pool.as_deref();
+        let pool = self.pool.as_ref();
+        let work = plan::Work::Elements(rows * cols);
         match act {
-            Activation::Tanh => cells::in_row_blocks(pool, block, rows, cols, |b| {
+            Activation::Tanh => cells::in_row_blocks(pool, block, rows, work, |b| {
                 T::tanh_slice(b.m);
             }),
-            Activation::Sigmoid => cells::in_row_blocks(pool, block, rows, cols, |b| {
+            Activation::Sigmoid => cells::in_row_blocks(pool, block, rows, work, |b| {
                 T::sigmoid_slice(b.m);
             }),
             _ => self.reference.activate(m, act),

@@ -16,8 +16,9 @@
 
 #![allow(unsafe_code)]
 
-use super::cells::{RowBlock, in_row_blocks};
+use super::cells::{Blocks, in_row_blocks};
 use super::gemm::{MatMul, Operand};
+use super::plan::{self, Threads, Work};
 use crate::backend::Transpose;
 
 /// `op(B)` in panels of [`Packed::width`] columns, ready for [`Packed::gemm`].
@@ -69,32 +70,6 @@ fn pack_panel<T: Copy>(b: &Operand<'_, T>, panel: &mut [T], first: usize, nr: us
     }
 }
 
-/// Whole panels of a packed operand, the first of them panel `first`.
-struct Panels<'a, T> {
-    data: &'a mut [T],
-    first: usize,
-    size: usize,
-}
-
-impl<T: Send> RowBlock for Panels<'_, T> {
-    fn split_at(self, at: usize) -> (Self, Self) {
-        let (first, size) = (self.first, self.size);
-        let (a, b) = self.data.split_at_mut(at * size);
-        (
-            Panels {
-                data: a,
-                first,
-                size,
-            },
-            Panels {
-                data: b,
-                first: first + at,
-                size,
-            },
-        )
-    }
-}
-
 /// The rows of `C` a kernel writes, all of one width.
 trait RowsOut<T> {
     /// Row `i`.
@@ -120,15 +95,62 @@ impl<T> RowsOut<T> for Contiguous<'_, T> {
     }
 }
 
-/// Some columns of every row of `C`, a slice per row.
-impl<T> RowsOut<T> for Vec<&mut [T]> {
+/// Columns `first..first + width` of every row of a row-major `C` (`rows` rows of `stride`
+/// values): a view that can be cut between two columns, so that threads write disjoint columns of
+/// the same rows without a list of row slices (which would be an allocation per product).
+struct Columns<'a, T> {
+    start: *mut T,
+    rows: usize,
+    stride: usize,
+    first: usize,
+    width: usize,
+    _c: std::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: a `Columns` is a set of disjoint `&mut [T]` (its columns of each row), which may move
+// to another thread when `T` may.
+unsafe impl<T: Send> Send for Columns<'_, T> {}
+
+impl<'a, T> Columns<'a, T> {
+    /// All of `c`, `stride` wide.
+    fn new(c: &'a mut [T], stride: usize) -> Self {
+        Columns {
+            start: c.as_mut_ptr(),
+            rows: c.len() / stride,
+            stride,
+            first: 0,
+            width: stride,
+            _c: std::marker::PhantomData,
+        }
+    }
+
+    /// The first `at` columns, and the rest: two views of disjoint elements.
+    fn split_at(self, at: usize) -> (Self, Self) {
+        assert!(at <= self.width, "columns: cut beyond the view");
+        let tail = Columns {
+            first: self.first + at,
+            width: self.width - at,
+            ..self
+        };
+        (Columns { width: at, ..self }, tail)
+    }
+}
+
+impl<T> RowsOut<T> for Columns<'_, T> {
     #[inline(always)]
     fn row(&mut self, i: usize) -> &mut [T] {
-        self[i]
+        assert!(i < self.rows, "columns: row out of range");
+        // SAFETY: row `i` of `C` is `stride` values from `i * stride`, within the slice the view
+        // was made from (`rows * stride` values), and columns `first..first + width` lie within
+        // it (`split_at` only narrows them). Views made by `split_at` hold disjoint columns, and
+        // the row borrows this view mutably, so no other live reference overlaps it.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.start.add(i * self.stride + self.first), self.width)
+        }
     }
 
     fn width(&self) -> usize {
-        self.first().map_or(0, |row| row.len())
+        self.width
     }
 }
 
@@ -172,14 +194,14 @@ const fn blocking(isa: Isa, bytes: usize) -> (usize, usize) {
 impl<T: MatMul> Packed<T> {
     /// Packs `b` as `op(B)` for the kernel this processor runs best, the panels split across
     /// `pool`'s threads.
-    pub fn new(b: Operand<'_, T>, pool: Option<&rayon::ThreadPool>) -> Self {
+    pub fn new(b: Operand<'_, T>, pool: Option<&Threads>) -> Self {
         Self::for_isa(b, Isa::detect(), pool)
     }
 
     /// Packs `b` for the kernel of `isa`, which must be one the processor has (as
     /// [`Isa::detect`] finds): [`Packed::gemm`] runs its instructions, which is undefined
     /// behaviour on a processor without them.
-    fn for_isa(b: Operand<'_, T>, isa: Isa, pool: Option<&rayon::ThreadPool>) -> Self {
+    fn for_isa(b: Operand<'_, T>, isa: Isa, pool: Option<&Threads>) -> Self {
         assert_eq!(
             b.data.len(),
             b.rows * b.cols,
@@ -190,12 +212,9 @@ impl<T: MatMul> Packed<T> {
         let panels = n.div_ceil(nr);
         let mut data = vec![T::default(); panels * k * nr];
         if k > 0 {
-            let block = Panels {
-                data: &mut data,
-                first: 0,
-                size: k * nr,
-            };
-            in_row_blocks(pool, block, panels, k * nr, |block| {
+            let block = Blocks::new(&mut data, k * nr);
+            let work = Work::Stream(panels * k * nr);
+            in_row_blocks(pool, block, panels, work, |block| {
                 let panels = block.data.chunks_exact_mut(k * nr);
                 for (p, panel) in (block.first..).zip(panels) {
                     pack_panel(&b, panel, p * nr, nr);
@@ -213,7 +232,7 @@ impl<T: MatMul> Packed<T> {
     /// `C <- alpha A op(B) + beta C` for row-major `A` (`m x k`) and `C` (`m x n`), with the
     /// columns of `C` (whole panels) split across `pool`'s threads when the product is large. With
     /// `beta = 0`, `C` is not read.
-    pub fn gemm(&self, c: &mut [T], alpha: T, a: &[T], beta: T, pool: Option<&rayon::ThreadPool>) {
+    pub fn gemm(&self, c: &mut [T], alpha: T, a: &[T], beta: T, pool: Option<&Threads>) {
         let (k, n) = (self.k, self.n);
         // `is_multiple_of(0)` holds only for an empty `A`.
         assert!(
@@ -233,14 +252,8 @@ impl<T: MatMul> Packed<T> {
             return;
         }
         let (_, nr) = blocking(self.isa, size_of::<T>());
-        let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
         let panels = n.div_ceil(nr);
-        let min_work = if m == 1 {
-            ROW_THREAD_MIN_WORK
-        } else {
-            PACKED_THREAD_MIN_WORK
-        };
-        let parts = threads.min(panels).min(m * n * k / min_work).max(1);
+        let parts = plan::parts(pool, Work::Madds(m * n * k), panels);
         // Every row of `C` cut where a part's columns begin: each part is whole panels, its
         // columns of every row. Split by columns, each thread reads only its panels of `op(B)`
         // (from the shared cache, at every step of the recurrence) and uses each for all the
@@ -248,26 +261,36 @@ impl<T: MatMul> Packed<T> {
         // pace of the cache. The same sums either way: the same bits.
         match pool {
             Some(pool) if parts > 1 => {
-                let per = panels.div_ceil(parts) * nr;
-                // As many blocks as there are pieces: `parts` parts of whole panels may need fewer.
-                let mut blocks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(per))
-                    .map(|_| Vec::with_capacity(m))
-                    .collect();
-                for row in c.chunks_mut(n) {
-                    for (block, piece) in blocks.iter_mut().zip(row.chunks_mut(per)) {
-                        block.push(piece);
-                    }
-                }
-                pool.scope(|scope| {
-                    for (index, mut rows) in blocks.into_iter().enumerate() {
-                        let first_panel = index * per / nr;
-                        scope.spawn(move |_| self.rows(&mut rows, alpha, a, beta, first_panel));
-                    }
-                });
+                let columns = Columns::new(c, n);
+                self.in_column_parts(pool, columns, (0, panels), parts, (alpha, a, beta));
             }
-            // One thread: `C` as it is, without a list of its rows (no allocation).
+            // One thread: `C` as it is, without a view of its columns.
             _ => self.rows(&mut Contiguous { c, width: n }, alpha, a, beta, 0),
         }
+    }
+
+    /// Panels `first..first + count` of `columns`, cut into `parts` runs of whole panels that
+    /// run on `pool`'s threads, halving through `join` (no allocation: its jobs live on the stack).
+    fn in_column_parts(
+        &self,
+        pool: &Threads,
+        mut columns: Columns<'_, T>,
+        (first, count): (usize, usize),
+        parts: usize,
+        (alpha, a, beta): (T, &[T], T),
+    ) {
+        if parts <= 1 {
+            return self.rows(&mut columns, alpha, a, beta, first);
+        }
+        let (_, nr) = blocking(self.isa, size_of::<T>());
+        let left = parts / 2;
+        let at = count * left / parts;
+        let (head, tail) = columns.split_at(at * nr);
+        let operands = (alpha, a, beta);
+        pool.join(
+            || self.in_column_parts(pool, head, (first, at), left, operands),
+            || self.in_column_parts(pool, tail, (first + at, count - at), parts - left, operands),
+        );
     }
 
     /// Columns `first_panel * NR ..` of every row of `C` (`c`, its rows all as wide), from the
@@ -298,13 +321,6 @@ impl<T: MatMul> Packed<T> {
         }
     }
 }
-
-/// Products of several rows with fewer multiply-adds than this run on one thread.
-const PACKED_THREAD_MIN_WORK: usize = 1 << 22;
-
-/// One-row products (a matrix-vector product, bound by memory) with fewer multiply-adds than
-/// this run on one thread.
-const ROW_THREAD_MIN_WORK: usize = 1 << 19;
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]

@@ -27,7 +27,7 @@ macro_rules! every_backend {
             cpu_f32 => recurrent::Cpu::<f32>::new(),
             cpu_f64 => recurrent::Cpu::<f64>::new(),
             cpu_f32_one_thread => recurrent::Cpu::<f32>::with_threads(1),
-            cpu_f64_three_threads => recurrent::Cpu::<f64>::with_threads(3),
+            cpu_f64_three_threads => recurrent::Cpu::<f64>::with_threads(3).split_always(),
             vec_f32 => crate::conformance::vec_backend::VecBackend::<f32>::new(),
             vec_f64 => crate::conformance::vec_backend::VecBackend::<f64>::new(),
         }
