@@ -62,6 +62,9 @@ pub fn check_writable(files: &Files) -> Res<()> {
         _ => PathBuf::from("."),
     };
     let cannot = |what: String| format!("--save {}: {what}", files.best.display());
+    if dir.exists() && !dir.is_dir() {
+        return Err(cannot(format!("{} is not a directory", dir.display())).into());
+    }
     std::fs::create_dir_all(&dir).map_err(|e| {
         cannot(format!(
             "cannot create the directory {}: {e}",
@@ -87,7 +90,11 @@ pub fn check_writable(files: &Files) -> Res<()> {
 /// Loads the checkpoint given to `flag` (`--resume` or `--save`).
 pub fn load<B: Kernels>(backend: B, flag: &str, path: &Path) -> Res<Checkpoint<B>> {
     let at = |e: &dyn std::fmt::Display| format!("{flag} {}: {e}", path.display());
-    let dict = StateDict::read(path).map_err(|e| at(&e))?;
+    let dict = StateDict::read(path).map_err(|e| match e {
+        // The error names the path already.
+        Error::Io { message, .. } => at(&message),
+        other => at(&other),
+    })?;
     if !dict.metadata().contains_key(FORMAT_KEY) {
         return Err(at(
             &"not a checkpoint (a file of plain weights, from PyTorch say, holds no \
@@ -273,7 +280,18 @@ mod tests {
         let message = check_writable(&Files::of(&args(&["--save", inside.to_str().unwrap()])))
             .unwrap_err()
             .to_string();
-        assert!(message.starts_with(&format!("--save {}: cannot create", inside.display())));
+        let expected = format!(
+            "--save {}: {} is not a directory",
+            inside.display(),
+            file.display()
+        );
+        assert_eq!(message, expected);
+        // Nor one inside it.
+        let deeper = file.join("sub/m.safetensors");
+        let message = check_writable(&Files::of(&args(&["--save", deeper.to_str().unwrap()])))
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with(&format!("--save {}: cannot create", deeper.display())));
         // A checkpoint path that is a directory.
         let message = check_writable(&Files::of(&args(&["--save", dir.to_str().unwrap()])))
             .unwrap_err()
@@ -378,7 +396,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            message.starts_with(&format!("--save {}: ", missing.display())),
+            message.starts_with(&format!("--save {}: No such file", missing.display())),
             "{message}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
