@@ -303,108 +303,45 @@ mod tests {
     /// and the value, and is not clap's "unexpected argument" for a negative number.
     #[test]
     fn every_number_out_of_range_is_refused_by_name() {
+        const POSITIVE: &str = "a positive number";
+        const AT_LEAST_0: &str = "a number of at least 0";
+        const BELOW_1: &str = "at least 0 and below 1";
+        const ONE_OR_MORE: &str = "a whole number of at least 1";
+        const ZERO_OR_MORE: &str = "a whole number of at least 0";
         let cases = [
-            ("--lr", "-1", "must be a positive number, got -1"),
-            ("--lr", "0", "must be a positive number, got 0"),
-            ("--lr", "inf", "must be a positive number, got inf"),
-            ("--minutes", "-1", "must be a positive number, got -1"),
-            ("--minutes", "0", "must be a positive number, got 0"),
-            ("--clip", "-5", "must be a positive number, got -5"),
-            (
-                "--lr-min",
-                "-0.1",
-                "must be a number of at least 0, got -0.1",
-            ),
-            (
-                "--temperature",
-                "-1",
-                "must be a number of at least 0, got -1",
-            ),
-            (
-                "--temperature",
-                "NaN",
-                "must be a number of at least 0, got NaN",
-            ),
-            ("--lr-decay", "0", "must be above 0 and at most 1, got 0"),
-            (
-                "--lr-decay",
-                "1.5",
-                "must be above 0 and at most 1, got 1.5",
-            ),
-            ("--dropout", "1", "must be at least 0 and below 1, got 1"),
-            (
-                "--output-dropout",
-                "-0.5",
-                "must be at least 0 and below 1, got -0.5",
-            ),
-            (
-                "--val-fraction",
-                "1",
-                "must be at least 0 and below 1, got 1",
-            ),
-            (
-                "--threads",
-                "0",
-                "must be a whole number of at least 1, got 0",
-            ),
-            (
-                "--threads",
-                "-2",
-                "must be a whole number of at least 1, got -2",
-            ),
-            (
-                "--steps",
-                "-1",
-                "must be a whole number of at least 0, got -1",
-            ),
-            (
-                "--hidden",
-                "0",
-                "must be a whole number of at least 1, got 0",
-            ),
-            (
-                "--layers",
-                "-1",
-                "must be a whole number of at least 1, got -1",
-            ),
-            ("--seq", "0", "must be a whole number of at least 1, got 0"),
-            (
-                "--batch",
-                "0",
-                "must be a whole number of at least 1, got 0",
-            ),
-            (
-                "--eval-every",
-                "0",
-                "must be a whole number of at least 1, got 0",
-            ),
-            (
-                "--sample",
-                "0",
-                "must be a whole number of at least 1, got 0",
-            ),
-            (
-                "--top-k",
-                "0",
-                "must be a whole number of at least 1, got 0",
-            ),
-            (
-                "--seed",
-                "-1",
-                "must be a whole number of at least 0, got -1",
-            ),
-            (
-                "--decay-after",
-                "1.5",
-                "must be a whole number of at least 0, got 1.5",
-            ),
+            ("--lr", "-1", POSITIVE),
+            ("--lr", "0", POSITIVE),
+            ("--lr", "inf", POSITIVE),
+            ("--minutes", "-1", POSITIVE),
+            ("--minutes", "0", POSITIVE),
+            ("--clip", "-5", POSITIVE),
+            ("--lr-min", "-0.1", AT_LEAST_0),
+            ("--temperature", "-1", AT_LEAST_0),
+            ("--temperature", "NaN", AT_LEAST_0),
+            ("--lr-decay", "0", "above 0 and at most 1"),
+            ("--lr-decay", "1.5", "above 0 and at most 1"),
+            ("--dropout", "1", BELOW_1),
+            ("--output-dropout", "-0.5", BELOW_1),
+            ("--val-fraction", "1", BELOW_1),
+            ("--threads", "0", ONE_OR_MORE),
+            ("--threads", "-2", ONE_OR_MORE),
+            ("--hidden", "0", ONE_OR_MORE),
+            ("--layers", "-1", ONE_OR_MORE),
+            ("--seq", "0", ONE_OR_MORE),
+            ("--batch", "0", ONE_OR_MORE),
+            ("--eval-every", "0", ONE_OR_MORE),
+            ("--sample", "0", ONE_OR_MORE),
+            ("--top-k", "0", ONE_OR_MORE),
+            ("--steps", "-1", ZERO_OR_MORE),
+            ("--seed", "-1", ZERO_OR_MORE),
+            ("--decay-after", "1.5", ZERO_OR_MORE),
         ];
-        for (flag, value, expected) in cases {
+        for (flag, value, range) in cases {
             let message = refused(&[flag, value]);
-            assert!(
-                message.contains(&format!("for '{flag} <")) && message.contains(expected),
-                "{flag} {value}: {message}"
-            );
+            let expected = format!("invalid value '{value}' for '{flag} <");
+            assert!(message.contains(&expected), "{flag} {value}: {message}");
+            let expected = format!("': must be {range}, got {value}\n");
+            assert!(message.contains(&expected), "{flag} {value}: {message}");
             assert!(!message.contains("unexpected argument"), "{message}");
         }
     }

@@ -9,6 +9,7 @@ use crate::args::{Args, CellArg, OptimizerArg, ScheduleArg};
 use crate::checkpoints::{self, Files};
 use crate::report::{self, Tally};
 use crate::{Res, read_text, sampler};
+use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use recurrent::checkpoint::{Checkpoint, Progress};
@@ -78,6 +79,8 @@ struct Run<'a, B: Kernels<Scalar = f32>> {
     opt: Box<dyn Optimizer<B>>,
     progress: Progress,
     state: Option<State<B>>,
+    /// The training and validation loss: the mean over a window's characters.
+    loss: CrossEntropy,
     tally: Tally,
     /// Whether this run wrote the best checkpoint.
     best_saved: bool,
@@ -102,57 +105,33 @@ pub fn train<B: Kernels<Scalar = f32>>(
         budget.unwrap_or(Duration::MAX),
     );
     let start = Instant::now();
-    let mut window = Window::default();
-    let loss = CrossEntropy::mean();
-    loop {
-        let done = args.steps.is_some_and(|steps| run.progress.step >= steps)
-            || budget.is_some_and(|budget| start.elapsed() >= budget);
-        if done {
-            break;
-        }
-        let value = run.update(&mut window, &schedule, &loss)?;
-        if args.print_losses {
-            report::say(&bar, format!("step {} loss {value:.9e}", run.progress.step));
-        }
-        if run.progress.step % args.eval_every == 0 {
-            let line = run.evaluate_and_save(&loss, true)?;
-            report::say(&bar, line);
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        match args.steps {
-            Some(_) => bar.inc(1),
-            None => bar.set_position(seconds as u64),
-        }
-        let status = report::status(&run.tally, seconds, run.progress.step, run.opt.lr());
-        bar.set_message(status);
-        if stop.load(Ordering::Relaxed) {
-            bar.finish_and_clear();
-            run.save(false)?;
-            println!(
-                "{}",
-                report::interrupted(run.progress.step, &run.files.last)
-            );
-            return Ok(Outcome::Interrupted);
-        }
+    if run.updates(&bar, &schedule, start, budget, stop)? == Outcome::Interrupted {
+        bar.finish_and_clear();
+        run.save(false)?;
+        println!(
+            "{}",
+            report::interrupted(run.progress.step, &run.files.last)
+        );
+        return Ok(Outcome::Interrupted);
     }
     bar.finish();
     // A last evaluation and checkpoint, so that both files are up to date (unless the last
     // update was evaluated and saved already).
     if run.tally.updates == 0 || run.progress.step % args.eval_every != 0 {
-        run.evaluate_and_save(&loss, false)?;
+        run.evaluate_and_save(false)?;
     }
     let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        report::summary(
-            &run.tally,
-            run.progress.step,
-            seconds,
-            run.progress.best_val_loss,
-            run.best_saved,
-            &run.files
-        )
+    let (tally, progress) = (&run.tally, &run.progress);
+    let best = progress.best_val_loss;
+    let line = report::summary(
+        tally,
+        progress.step,
+        seconds,
+        best,
+        run.best_saved,
+        &run.files,
     );
+    println!("{line}");
     Ok(Outcome::Finished)
 }
 
@@ -208,6 +187,7 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
             opt,
             progress,
             state,
+            loss: CrossEntropy::mean(),
             tally: Tally::default(),
             best_saved: false,
         })
@@ -236,13 +216,47 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
         )
     }
 
-    /// One update; returns its training loss.
-    fn update(
+    /// Updates until `--steps`, the time `budget` or `stop`, evaluating and saving every
+    /// `--eval-every` updates; returns `Interrupted` on `stop`, with nothing saved yet.
+    fn updates(
         &mut self,
-        window: &mut Window,
+        bar: &ProgressBar,
         schedule: &LrSchedule,
-        loss: &CrossEntropy,
-    ) -> Res<f32> {
+        start: Instant,
+        budget: Option<Duration>,
+        stop: &AtomicBool,
+    ) -> Res<Outcome> {
+        let args = self.args;
+        let mut window = Window::default();
+        loop {
+            let done = args.steps.is_some_and(|steps| self.progress.step >= steps)
+                || budget.is_some_and(|budget| start.elapsed() >= budget);
+            if done {
+                return Ok(Outcome::Finished);
+            }
+            let value = self.update(&mut window, schedule)?;
+            if args.print_losses {
+                report::say(bar, format!("step {} loss {value:.9e}", self.progress.step));
+            }
+            if self.progress.step % args.eval_every == 0 {
+                let line = self.evaluate_and_save(true)?;
+                report::say(bar, line);
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            match args.steps {
+                Some(_) => bar.inc(1),
+                None => bar.set_position(seconds as u64),
+            }
+            let status = report::status(&self.tally, seconds, self.progress.step, self.opt.lr());
+            bar.set_message(status);
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Outcome::Interrupted);
+            }
+        }
+    }
+
+    /// One update; returns its training loss.
+    fn update(&mut self, window: &mut Window, schedule: &LrSchedule) -> Res<f32> {
         let start = Instant::now();
         self.train_data.fill(self.progress.window, window)?;
         schedule.apply(self.opt.as_mut(), &self.progress)?;
@@ -255,7 +269,7 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
             .rnn
             .forward_train(&window.input(), self.state.as_ref(), rng)?;
         let (value, d_logits) =
-            loss.forward(self.rnn.backend(), trace.logits(), &window.targets)?;
+            (self.loss).forward(self.rnn.backend(), trace.logits(), &window.targets)?;
         let mut grads = self.rnn.backward(&trace, &d_logits)?;
         clip::by_value(&mut grads, self.args.clip as f32)?;
         self.opt.step(&mut self.rnn, &grads)?;
@@ -276,9 +290,9 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
 
     /// Computes the validation loss, saves the last checkpoint and, if it is the best, the best
     /// one; with `sample`, returns the evaluation's line and a sample of 200 characters.
-    fn evaluate_and_save(&mut self, loss: &CrossEntropy, sample: bool) -> Res<String> {
+    fn evaluate_and_save(&mut self, sample: bool) -> Res<String> {
         if let Some(val) = &self.val_data {
-            self.tally.val = Some(validation_loss(&self.rnn, val, loss)?);
+            self.tally.val = Some(validation_loss(&self.rnn, val, &self.loss)?);
         }
         let best = match self.tally.val {
             Some(val) => self.progress.record_val_loss(val),
