@@ -117,7 +117,7 @@ pub fn train<B: Kernels<Scalar = f32>>(
     bar.finish();
     // A last evaluation and checkpoint, so that both files are up to date (unless the last
     // update was evaluated and saved already).
-    if run.tally.updates == 0 || run.progress.step % args.eval_every != 0 {
+    if run.tally.updates == 0 || !run.progress.step.is_multiple_of(args.eval_every) {
         run.evaluate_and_save(false)?;
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -238,7 +238,7 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
             if args.print_losses {
                 report::say(bar, format!("step {} loss {value:.9e}", self.progress.step));
             }
-            if self.progress.step % args.eval_every == 0 {
+            if self.progress.step.is_multiple_of(args.eval_every) {
                 let line = self.evaluate_and_save(true)?;
                 report::say(bar, line);
             }
