@@ -105,6 +105,23 @@ pub fn load<B: Kernels>(backend: B, flag: &str, path: &Path) -> Res<Checkpoint<B
     Ok(Checkpoint::from_state_dict(backend, &dict).map_err(|e| at(&e))?)
 }
 
+/// A run resumed from an earlier checkpoint than the last one it will overwrite: the warning
+/// that says so (the steps between are lost unless the user resumes from the last one).
+pub fn later_last<B: Kernels>(backend: B, files: &Files, resumed_step: u64) -> Option<String> {
+    let last = Checkpoint::load(backend, &files.last).ok()?;
+    (last.progress.step > resumed_step).then(|| {
+        format!(
+            "{} is at step {}, later than the checkpoint resumed (step {resumed_step}), and this \
+             run overwrites it; to go on from step {} instead, stop now (Ctrl-C) and pass \
+             --resume {}",
+            files.last.display(),
+            last.progress.step,
+            last.progress.step,
+            files.last.display()
+        )
+    })
+}
+
 /// Refuses a model flag given on the command line that differs from the resumed checkpoint's
 /// model, which is the one trained.
 pub fn check_model_flags(args: &Args, config: &RnnConfig) -> Res<()> {
@@ -378,6 +395,32 @@ mod tests {
         assert!(message.to_string().starts_with(
             "--resume with another data layout or schedule: seq: 50 in the checkpoint, 7 now"
         ));
+    }
+
+    #[test]
+    fn resuming_before_the_last_checkpoint_is_warned_of() {
+        let dir = std::env::temp_dir().join(format!("char_rnn-later-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = Files {
+            best: dir.join("m.safetensors"),
+            last: dir.join("m.last.safetensors"),
+        };
+        let backend = NaiveCpu::<f32>::new();
+        assert_eq!(later_last(backend.clone(), &files, 3), None, "no last file");
+        let mut progress = recurrent::checkpoint::Progress::new(1);
+        progress.step = 7;
+        let rnn = model(RnnConfig::gru(5, 4).output(5));
+        let checkpoint = Checkpoint::new(rnn, &Sgd::new(0.1).unwrap(), progress);
+        checkpoint.save(&files.last).unwrap();
+        let warning = later_last(backend.clone(), &files, 3).expect("a warning");
+        let expected = format!("{} is at step 7, later than", files.last.display());
+        assert!(warning.starts_with(&expected), "{warning}");
+        assert_eq!(
+            later_last(backend.clone(), &files, 7),
+            None,
+            "resumed from the last"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -163,6 +163,10 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
         };
         if let Some(checkpoint) = &resumed {
             checkpoints::check_resume(args, checkpoint, &layout)?;
+            let step = checkpoint.progress.step;
+            if let Some(warning) = checkpoints::later_last(backend.clone(), &files, step) {
+                eprintln!("warning: {warning}");
+            }
         }
         let vocab = match resumed.as_ref().and_then(|c| c.vocab.as_ref()) {
             Some(vocab) => vocab.clone(),
