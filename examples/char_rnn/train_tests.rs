@@ -105,6 +105,9 @@ fn a_stop_request_saves_the_last_checkpoint_at_the_step_reached() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Sends SIGINT to this test process with `kill`: Unix only. From then on, the first Ctrl-C
+/// of whoever runs the tests sets the flag, and the second ends them.
+#[cfg(unix)]
 #[test]
 fn ctrl_c_sets_the_stop_flag() {
     let stop = crate::stop_on_ctrl_c().unwrap();
