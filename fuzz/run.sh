@@ -4,7 +4,7 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); libFuzzer needs nightly features, which the
 # stable toolchain unlocks with RUSTC_BOOTSTRAP=1. New inputs grow fuzz/corpus/TARGET (git-
-# ignored) from the committed seeds in fuzz/seeds/TARGET; a crash is saved in
+# ignored) from the committed seeds in tests/fixtures/fuzz_seeds/TARGET; a crash is saved in
 # fuzz/artifacts/TARGET and should become a test in tests/fuzz_regressions.rs.
 #
 # Memory: -rss_limit_mb and -malloc_limit_mb make an allocation of more than 2 GB (a header
@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
     log="fuzz-$t.log"
     echo "==> $t for ${seconds}s (log: fuzz/$log)"
     status=0
-    cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+    cargo fuzz run "$t" "corpus/$t" "../tests/fixtures/fuzz_seeds/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 \
         -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="artifacts/$t/" > "$log" 2>&1 || status=$?

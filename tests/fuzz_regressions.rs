@@ -18,14 +18,14 @@ use std::path::{Path, PathBuf};
 
 type F64 = NaiveCpu<f64>;
 
-/// `fuzz/seeds/{target}`.
+/// `tests/fixtures/fuzz_seeds/{target}`.
 fn seeds(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/seeds")
+        .join("tests/fixtures/fuzz_seeds")
         .join(target)
 }
 
-/// The files of `fuzz/seeds/{target}`, by name.
+/// The files of `tests/fixtures/fuzz_seeds/{target}`, by name.
 fn seed_files(target: &str) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = fs::read_dir(seeds(target))
         .expect("the seed directory exists")
@@ -144,7 +144,7 @@ fn generated_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 
 /// Writes the generated seeds (run it after a format change).
 #[test]
-#[ignore = "writes fuzz/seeds; run by hand"]
+#[ignore = "writes tests/fixtures/fuzz_seeds; run by hand"]
 fn write_fuzz_seeds() {
     for (target, name, bytes) in generated_seeds() {
         fs::create_dir_all(seeds(target)).unwrap();
@@ -159,8 +159,15 @@ fn generated_seeds_are_committed_as_generated() {
         // A checkpoint's metadata is written in a hash map's order, and its numbers come from
         // `tanh` and `exp`, which may round differently elsewhere: its length is what is stable.
         match name.ends_with(".safetensors") {
-            true => assert_eq!(committed.len(), bytes.len(), "fuzz/seeds/{target}/{name}"),
-            false => assert_eq!(committed, bytes, "fuzz/seeds/{target}/{name}"),
+            true => assert_eq!(
+                committed.len(),
+                bytes.len(),
+                "tests/fixtures/fuzz_seeds/{target}/{name}"
+            ),
+            false => assert_eq!(
+                committed, bytes,
+                "tests/fixtures/fuzz_seeds/{target}/{name}"
+            ),
         }
     }
 }
