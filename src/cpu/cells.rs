@@ -33,9 +33,9 @@ pub fn in_row_blocks<P: RowBlock>(
     work: Work,
     kernel: impl Fn(P) + Sync,
 ) {
-    let parts = plan::parts(pool, work, rows);
+    let split = plan::split(pool, work, rows);
     match pool {
-        Some(pool) if parts > 1 => in_parts(pool, block, rows, parts, &kernel),
+        Some(pool) if split.parts() > 1 => in_parts(pool, block, rows, split.parts(), &kernel),
         _ => kernel(block),
     }
 }

@@ -38,7 +38,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::Elements(rows * 4 * hidden),
+            Work::values("lstm_step", rows, 4 * hidden),
             cells::lstm_step,
         )
     }
@@ -70,7 +70,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::Elements(rows * 4 * hidden),
+            Work::values("lstm_step_back", rows, 4 * hidden),
             cells::lstm_step_back,
         )
     }
@@ -99,7 +99,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::Elements(rows * 3 * hidden),
+            Work::values("gru_step", rows, 3 * hidden),
             cells::gru_step,
         )
     }
@@ -131,17 +131,22 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::Elements(rows * 3 * hidden),
+            Work::values("gru_step_back", rows, 3 * hidden),
             cells::gru_step_back,
         )
     }
 
     fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(pool) if plan::worth_spinning(pool, Work::Madds(step_work)) => {
-                pool.install(|| with_threads_awake(pool, work))
+            Some(pool) => {
+                let split = plan::split(Some(pool), Work::product("time loop", step_work, 1, 1), 2);
+                if split.parts() > 1 {
+                    pool.install(|| with_threads_awake(pool, work))
+                } else {
+                    work()
+                }
             }
-            _ => work(),
+            None => work(),
         }
     }
 }
@@ -203,8 +208,12 @@ impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {
         // (and written) once.
         let width = 2 + 2 * block.state.len();
         let pool = self.pool.as_ref();
-        cells::in_row_blocks(pool, block, len, Work::Stream(len * width), |mut b| {
-            math::update(rule, b.p, b.g, &mut b.state)
-        })
+        cells::in_row_blocks(
+            pool,
+            block,
+            len,
+            Work::values("update", len, width),
+            |mut b| math::update(rule, b.p, b.g, &mut b.state),
+        )
     }
 }

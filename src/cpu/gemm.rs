@@ -150,11 +150,16 @@ pub fn gemm<T: MatMul>(
         return;
     }
     if a.transpose == Transpose::No && m <= THIN_ROWS {
-        let parts = plan::parts(pool, Work::Madds(n * k), n);
+        // One row (batch 1): its columns split across the threads, each thread with its own
+        // rows of `W` (the recurrence's matrix-vector product, the whole step at batch 1).
+        let split = plan::split(
+            pool.filter(|_| m == 1),
+            Work::product("gemm row", 1, k, n),
+            n,
+        );
         match pool {
-            // One row (batch 1): its columns split across the threads, each thread with its own
-            // rows of `W` (the recurrence's matrix-vector product, the whole step at batch 1).
-            Some(pool) if m == 1 && parts > 1 => {
+            Some(pool) if split.parts() > 1 => {
+                let parts = split.parts();
                 in_parts(pool, Blocks::new(c, 1), n, parts, &|block: Blocks<
                     '_,
                     T,
@@ -166,7 +171,8 @@ pub fn gemm<T: MatMul>(
         }
         return;
     }
-    let parts = plan::parts(pool, Work::Madds(m * n * k), m);
+    let split = plan::split(pool, Work::product("gemm", m, k, n), m);
+    let parts = split.parts();
     match pool {
         Some(pool) if parts > 1 => {
             in_parts(pool, Blocks::new(c, n), m, parts, &|block: Blocks<

@@ -21,7 +21,7 @@ pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&Threads>) -> bool {
         a: &mut [][..],
         b: values,
     };
-    let work = Work::Stream(values.len());
+    let work = Work::values("all_finite", values.len(), 1);
     in_row_blocks(pool, block, values.len(), work, |part: Pair<'_, T>| {
         let mut blocks = part.b.chunks_exact(FINITE_BLOCK);
         if !(blocks.by_ref().all(finite) && finite(blocks.remainder())) {
@@ -43,7 +43,7 @@ pub fn elementwise<T: Scalar>(
     let a = a.as_mut_slice();
     assert!(b.is_empty() || b.len() == a.len(), "elementwise: lengths");
     let len = a.len();
-    let work = Work::Stream(len * if b.is_empty() { 1 } else { 2 });
+    let work = Work::values("elementwise", len, if b.is_empty() { 1 } else { 2 });
     in_row_blocks(pool, Pair { a, b }, len, work, |part| {
         kernel(part.a, part.b)
     });
@@ -138,13 +138,19 @@ pub fn add_row<T: Scalar>(m: &mut DenseMatrix<T>, row: &DenseMatrix<T>, pool: Op
         m: m.as_mut_slice(),
         cols,
     };
-    in_row_blocks(pool, block, rows, Work::Stream(rows * cols), |b| {
-        for r in b.m.chunks_exact_mut(cols) {
-            for (v, &b) in r.iter_mut().zip(row) {
-                *v = *v + b;
+    in_row_blocks(
+        pool,
+        block,
+        rows,
+        Work::values("add_row", rows, cols),
+        |b| {
+            for r in b.m.chunks_exact_mut(cols) {
+                for (v, &b) in r.iter_mut().zip(row) {
+                    *v = *v + b;
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// `acc[0, j] += sum_r m[r, j]`, walking `m` row by row (the reference walks it by columns),
@@ -165,14 +171,20 @@ pub fn add_column_sums<T: Scalar>(
         first: 0,
     };
     let m = m.as_slice();
-    in_row_blocks(pool, block, cols, Work::Stream(rows * cols), |b| {
-        let width = b.out.len();
-        for r in m.chunks_exact(cols) {
-            for (a, &v) in b.out.iter_mut().zip(&r[b.first..b.first + width]) {
-                *a = *a + v;
+    in_row_blocks(
+        pool,
+        block,
+        cols,
+        Work::values("add_column_sums", rows, cols),
+        |b| {
+            let width = b.out.len();
+            for r in m.chunks_exact(cols) {
+                for (a, &v) in b.out.iter_mut().zip(&r[b.first..b.first + width]) {
+                    *a = *a + v;
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Whole rows of a matrix, `cols` wide.
@@ -273,7 +285,7 @@ pub fn scatter_add_columns<T: Scalar>(
             first: 0,
         },
         rows,
-        Work::Stream(rows * ids.len()),
+        Work::values("scatter_add_columns", rows, ids.len()),
         |b| {
             let (table, offset) = (b.rows.m, b.first);
             let mine = table.len() / cols;

@@ -45,8 +45,9 @@ use std::sync::{Arc, Mutex, Weak};
 ///
 /// The threads are a pool shared by the backend's clones (a clone is cheap) and by every other
 /// `Cpu` of the same thread count; they end when the last of them is dropped. Whether a kernel
-/// splits its work across them is decided from what a split costs on this machine, measured
-/// once per process (see `src/cpu/plan.rs`): never where it would not clearly pay.
+/// splits its work across them is measured, per kernel and shape, on the machine it runs on: the
+/// first calls of each shape alternate between one thread and all, and from then on the shape
+/// is split only if that was at least 5% faster (see `src/cpu/plan.rs`).
 #[derive(Debug, Clone)]
 pub struct Cpu<T> {
     /// `None` for one thread: everything runs on the caller's.
@@ -66,14 +67,9 @@ impl<T> Cpu<T> {
     /// to start the threads, it runs on the caller's thread alone.
     ///
     /// Backends of the same thread count share one pool (a second `Cpu::new()` does not start
-    /// more threads than there are cores), which ends when the last of them is dropped. The first
-    /// pool of a process measures what handing work to its threads costs on this machine
-    /// (a few milliseconds), from which each kernel decides whether to split.
+    /// more threads than there are cores), which ends when the last of them is dropped.
     pub fn with_threads(threads: usize) -> Self {
         let pool = (threads > 1).then(|| shared_pool(threads)).flatten();
-        if let Some(pool) = &pool {
-            plan::costs(pool);
-        }
         let pool = pool.map(Threads::new);
         Cpu {
             pool,
@@ -82,7 +78,7 @@ impl<T> Cpu<T> {
     }
 
     /// The same backend (the same pool), with every kernel that can be split across the threads
-    /// split, whatever its size, instead of only where the measured costs say it pays. Slower
+    /// split, whatever its size, instead of only where it was measured to pay. Slower
     /// for small work; for tests that the split kernels give the same bits as one thread.
     pub fn split_always(self) -> Self {
         Cpu {
@@ -358,7 +354,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
             cols,
         };
         let pool = self.pool.as_ref();
-        let work = plan::Work::Elements(rows * cols);
+        let work = plan::Work::values("activate", rows, cols);
         match act {
             Activation::Tanh => cells::in_row_blocks(pool, block, rows, work, |b| {
                 T::tanh_slice(b.m);

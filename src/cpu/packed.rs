@@ -213,7 +213,7 @@ impl<T: MatMul> Packed<T> {
         let mut data = vec![T::default(); panels * k * nr];
         if k > 0 {
             let block = Blocks::new(&mut data, k * nr);
-            let work = Work::Stream(panels * k * nr);
+            let work = Work::values("pack", panels, k * nr);
             in_row_blocks(pool, block, panels, work, |block| {
                 let panels = block.data.chunks_exact_mut(k * nr);
                 for (p, panel) in (block.first..).zip(panels) {
@@ -253,7 +253,8 @@ impl<T: MatMul> Packed<T> {
         }
         let (_, nr) = blocking(self.isa, size_of::<T>());
         let panels = n.div_ceil(nr);
-        let parts = plan::parts(pool, Work::Madds(m * n * k), panels);
+        let split = plan::split(pool, Work::product("packed", m, k, n), panels);
+        let parts = split.parts();
         // Every row of `C` cut where a part's columns begin: each part is whole panels, its
         // columns of every row. Split by columns, each thread reads only its panels of `op(B)`
         // (from the shared cache, at every step of the recurrence) and uses each for all the

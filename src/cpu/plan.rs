@@ -1,62 +1,48 @@
 //! The threading plan: whether a kernel cuts its work into parts for the pool's threads.
 //!
-//! Cutting a kernel of `t` seconds (on one thread) into `p` parts saves `t (1 - 1/p)` and costs
-//! a hand-off: another thread must take its part and the caller wait for it. Both sides differ
-//! from one machine to the next. A thread of the pool that spins between jobs (inside
+//! Cutting a kernel of `t` seconds (on one thread) into `p` parts saves up to `t (1 - 1/p)` and
+//! costs a hand-off: another thread must take its part and the caller wait for it. Both sides
+//! differ from one machine to the next, and by shape. A thread that spins between jobs (inside
 //! [`CellKernels::install`](crate::cell::CellKernels::install)'s time loops) takes one within a
-//! microsecond on some processors and several on others; a sleeping one (outside them) takes
-//! tens of microseconds to wake, more under some hypervisors. Thresholds fixed on one processor
-//! cut steps that then ran slower on two threads than on one on another.
+//! microsecond on some processors and several on others; a sleeping one takes tens of
+//! microseconds to wake. And `t` is not the multiply-adds alone: at batch 1 the recurrence's
+//! product streams `W_hh` from the caches, and whether `W_hh` fits one core's cache (or half of
+//! it, each of two cores' caches) decides whether a cut halves the time or only adds the
+//! hand-off. Fixed sizes tuned on one processor cut steps that then ran slower on two threads
+//! than on one on another.
 //!
-//! So the plan is measured where it runs, once per process, the first time a pool of two or more
-//! threads is asked (a few milliseconds):
+//! So each kernel finds out, where it runs, for each shape. The first [`TRIALS`] calls of a kernel
+//! at a given shape (its name and sizes, the pool's thread count, and whether the pool's threads
+//! are spinning) alternate between one thread and a cut into every thread, timing each; from
+//! then on, for the rest of the process, the shape is cut only if the fastest cut call was at
+//! least [`GAIN`] faster than the fastest uncut one. So a cut is kept only where it was measured
+//! to pay on this machine, at this shape. Kernels smaller than [`MIN_TRIAL`] values never cut (a
+//! hand-off alone costs more than they take).
 //!
-//! - `handoff`, `wake`: what a `join` of two jobs of known length takes beyond that length, with
-//!   the other thread spinning and after it has gone to sleep (the median of many);
-//! - `madd`: the time of one multiply-add of the recurrence's kernel on one thread (`f32`, a
-//!   `4 x 256` by `256 x 1024` product, as at batch 4, hidden 256);
-//! - `element`: the time of one `f32` sigmoid, which stands for a value of a cell's step;
-//! - `stream`: the time of one `y += a x` on `f32`, which stands for a value of the other
-//!   element-wise kernels.
-//!
-//! A kernel estimates its time on one thread from its size and these rates, and is cut into
-//! `p` parts (every thread of the pool) only if `t (1 - 1/p) >= MARGIN * cost`, with the cost of
-//! a hand-off to a spinning or a sleeping thread as the caller is inside the loops or not. The
-//! margin of 3 leaves room for the estimate's error, for imbalance and for the caches a cut
-//! shares: a kernel is cut only where the cut saves clearly more than it costs, so no cut makes a
-//! kernel slower than on one thread. `f64` kernels take longer than the `f32` rates say, so they
-//! are cut a little later than they could be, never earlier. The results do not depend on the
-//! plan: every kernel gives the same bits however it is cut.
+//! The results do not depend on the plan: every kernel gives the same bits however it is cut.
+//! [`Threads::split_always`] skips the trials and cuts every kernel that can be cut (for tests).
 
-use super::gemm::Operand;
-use super::math::Activations;
-use super::packed::Packed;
-use crate::backend::Transpose;
-use std::cell::Cell;
-use std::hint::black_box;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
-/// How much more a cut must save than it costs.
-const MARGIN: f64 = 3.0;
+/// Calls of a shape timed before its verdict: half on one thread, half cut.
+const TRIALS: u32 = 8;
 
-/// The measured costs, in nanoseconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Costs {
-    /// A hand-off to a spinning thread.
-    pub handoff: f64,
-    /// A hand-off to a sleeping thread.
-    pub wake: f64,
-    /// One multiply-add of the recurrence's kernel.
-    pub madd: f64,
-    /// One value of a cell's element-wise step.
-    pub element: f64,
-    /// One value of a streaming element-wise kernel.
-    pub stream: f64,
-}
+/// How much faster the cut calls must have been (their fastest against the uncut calls' fastest)
+/// for the shape to be cut from then on.
+const GAIN: f64 = 0.05;
 
-/// A pool of threads, and whether every kernel that can be split is
-/// ([`Cpu::split_always`](super::Cpu::split_always)) or only those the measured costs say pay.
+/// Kernels of fewer values (multiply-adds for a product, elements otherwise) never cut: below
+/// this a kernel takes about a microsecond, less than a hand-off.
+const MIN_TRIAL: usize = 1 << 12;
+
+/// Shapes with a verdict or a trial under way, at most; beyond, new shapes stay on one thread.
+const MAX_SHAPES: usize = 4096;
+
+/// A pool of threads, and whether every kernel that can be cut is
+/// ([`Cpu::split_always`](super::Cpu::split_always)) or only where the trials found it pays.
 #[derive(Debug, Clone)]
 pub struct Threads {
     pool: Arc<rayon::ThreadPool>,
@@ -64,7 +50,7 @@ pub struct Threads {
 }
 
 impl Threads {
-    /// `pool`, split as the measured costs say.
+    /// `pool`, cut where the trials say.
     pub fn new(pool: Arc<rayon::ThreadPool>) -> Self {
         Threads {
             pool,
@@ -72,7 +58,7 @@ impl Threads {
         }
     }
 
-    /// The same pool, with every kernel that can be split split.
+    /// The same pool, with every kernel that can be cut cut.
     pub fn split_always(self) -> Self {
         Threads {
             always: true,
@@ -89,24 +75,43 @@ impl std::ops::Deref for Threads {
     }
 }
 
-/// The work of a kernel, which the plan turns into a time.
-#[derive(Debug, Clone, Copy)]
-pub enum Work {
-    /// Multiply-adds of a matrix product.
-    Madds(usize),
-    /// Values of a cell's step (activations and their arithmetic).
-    Elements(usize),
-    /// Values of a streaming kernel (a copy, an `axpy`, a sum).
-    Stream(usize),
+/// A kernel at a shape: its name (one per kernel, so that two kernels of the same sizes are
+/// timed apart) and up to three sizes, whose product is its amount of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Work {
+    kernel: &'static str,
+    sizes: [usize; 3],
+}
+
+impl Work {
+    /// A product `m x k` by `k x n`.
+    pub fn product(kernel: &'static str, m: usize, k: usize, n: usize) -> Self {
+        Work {
+            kernel,
+            sizes: [m, k, n],
+        }
+    }
+
+    /// An element-wise kernel over `rows x width` values.
+    pub fn values(kernel: &'static str, rows: usize, width: usize) -> Self {
+        Work {
+            kernel,
+            sizes: [rows, width, 1],
+        }
+    }
+
+    fn amount(&self) -> usize {
+        self.sizes.iter().fold(1, |a, &s| a.saturating_mul(s))
+    }
 }
 
 thread_local! {
     /// Whether this thread runs a time loop with the pool's other threads spinning.
-    static AWAKE: Cell<bool> = const { Cell::new(false) };
+    static AWAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `work` with this thread marked as one whose pool spins ([`parts`] then counts a
-/// hand-off, not a wake-up), and unmarks it after, also if `work` panics.
+/// Runs `work` with this thread marked as one whose pool spins (trials of kernels called from it
+/// are kept apart from those with the pool asleep), and unmarks it after, also if `work` panics.
 pub fn while_awake<R>(work: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
@@ -118,123 +123,109 @@ pub fn while_awake<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
-/// How many parts (1 to the pool's threads) a kernel of `work` on `pool` is cut into, at most
-/// `most` (its rows or columns).
-pub fn parts(pool: Option<&Threads>, work: Work, most: usize) -> usize {
-    let Some(pool) = pool else { return 1 };
+/// The shape as the trials tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Shape {
+    work: Work,
+    threads: usize,
+    awake: bool,
+}
+
+/// What the trials of a shape found so far.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    calls: u32,
+    /// The fastest uncut and cut calls, in seconds.
+    best: [f64; 2],
+    /// Whether to cut, once decided.
+    verdict: Option<bool>,
+}
+
+fn records() -> std::sync::MutexGuard<'static, HashMap<Shape, Record>> {
+    static RECORDS: OnceLock<Mutex<HashMap<Shape, Record>>> = OnceLock::new();
+    let records = RECORDS.get_or_init(|| Mutex::new(HashMap::new()));
+    // A panic while the map was held leaves it valid: every entry is complete.
+    records.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How a call of a kernel runs: in how many parts, and, while its shape is on trial, a clock
+/// that records the call's time when dropped (keep it alive until the kernel is done).
+#[must_use = "the trial times the call until this is dropped"]
+pub struct Split {
+    parts: usize,
+    timing: Option<(Shape, Instant)>,
+}
+
+impl Split {
+    /// Parts to cut the kernel into (1: run it on the caller's thread).
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+}
+
+impl Drop for Split {
+    fn drop(&mut self) {
+        let Some((shape, start)) = self.timing else {
+            return;
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        let mut records = records();
+        if let Some(record) = records.get_mut(&shape) {
+            let slot = &mut record.best[usize::from(self.parts > 1)];
+            *slot = slot.min(seconds);
+            record.calls += 1;
+            if record.calls >= TRIALS && record.verdict.is_none() {
+                record.verdict = Some(record.best[1] < record.best[0] * (1.0 - GAIN));
+            }
+        }
+    }
+}
+
+/// How a call of `work` on `pool` runs: at most `most` parts (its rows or column blocks), as
+/// the module's documentation says.
+pub fn split(pool: Option<&Threads>, work: Work, most: usize) -> Split {
+    let uncut = Split {
+        parts: 1,
+        timing: None,
+    };
+    let Some(pool) = pool else { return uncut };
     let threads = pool.current_num_threads().min(most);
-    if threads < 2 || pool.always {
-        return threads.max(1);
+    if threads < 2 {
+        return uncut;
     }
-    let costs = costs(pool);
-    let time = costs.time(work);
-    let cost = if AWAKE.with(Cell::get) {
-        costs.handoff
-    } else {
-        costs.wake
-    };
-    let saved = time * (1.0 - 1.0 / threads as f64);
-    if saved >= MARGIN * cost { threads } else { 1 }
-}
-
-/// Whether a time loop whose steps do `work` each is worth running with the pool's threads
-/// spinning: whether such a step would be cut at all.
-pub fn worth_spinning(pool: &Threads, step: Work) -> bool {
     if pool.always {
-        return true;
+        return Split {
+            parts: threads,
+            timing: None,
+        };
     }
-    let costs = costs(pool);
-    let threads = pool.current_num_threads() as f64;
-    costs.time(step) * (1.0 - 1.0 / threads) >= MARGIN * costs.handoff
-}
-
-impl Costs {
-    /// Nanoseconds `work` takes on one thread, by these rates.
-    fn time(&self, work: Work) -> f64 {
-        match work {
-            Work::Madds(n) => n as f64 * self.madd,
-            Work::Elements(n) => n as f64 * self.element,
-            Work::Stream(n) => n as f64 * self.stream,
-        }
+    if work.amount() < MIN_TRIAL {
+        return uncut;
     }
-}
-
-/// The costs of this machine, measured on `pool` the first time they are asked for.
-pub fn costs(pool: &rayon::ThreadPool) -> Costs {
-    static COSTS: OnceLock<Costs> = OnceLock::new();
-    *COSTS.get_or_init(|| measure(pool))
-}
-
-/// Measures [`Costs`] (see the module's documentation).
-fn measure(pool: &rayon::ThreadPool) -> Costs {
-    let job = Duration::from_micros(40);
-    let handoff = pool
-        .install(|| super::with_threads_awake(pool, || median(41, || join_overhead(pool, job))));
-    let wake = median(15, || {
-        std::thread::sleep(Duration::from_micros(500));
-        join_overhead(pool, job)
-    });
-    Costs {
-        handoff,
-        wake,
-        madd: madd_time(),
-        element: per_value(f32::sigmoid_slice),
-        stream: per_value(|xs| {
-            let x = black_box(0.5f32);
-            xs.iter_mut().for_each(|v| *v += x * *v);
-        }),
-    }
-}
-
-/// What `join` of two jobs of `job` each takes beyond `job`, in nanoseconds: the hand-off.
-fn join_overhead(pool: &rayon::ThreadPool, job: Duration) -> f64 {
-    let spin = || {
-        let start = Instant::now();
-        while start.elapsed() < job {
-            std::hint::spin_loop();
-        }
+    let shape = Shape {
+        work,
+        threads: pool.current_num_threads(),
+        awake: AWAKE.with(std::cell::Cell::get),
     };
-    let start = Instant::now();
-    pool.join(spin, spin);
-    (start.elapsed().saturating_sub(job)).as_nanos() as f64
-}
-
-/// Nanoseconds per multiply-add of the packed kernel on this thread.
-fn madd_time() -> f64 {
-    let (m, k, n) = (4, 256, 1024);
-    let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.125).collect();
-    let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 * 0.25).collect();
-    let operand = Operand {
-        data: &b,
-        rows: n,
-        cols: k,
-        transpose: Transpose::Yes,
-    };
-    let packed = Packed::new(operand, None);
-    let mut c = vec![0.0f32; m * n];
-    let time = median(9, || {
-        let start = Instant::now();
-        packed.gemm(&mut c, 1.0, black_box(&a), 0.0, None);
-        start.elapsed().as_nanos() as f64
+    let mut records = records();
+    if records.len() >= MAX_SHAPES && !records.contains_key(&shape) {
+        return uncut;
+    }
+    let record = records.entry(shape).or_insert(Record {
+        calls: 0,
+        best: [f64::INFINITY; 2],
+        verdict: None,
     });
-    black_box(&c);
-    time / (m * k * n) as f64
-}
-
-/// Nanoseconds per value of `kernel` over a few thousand `f32`s on this thread.
-fn per_value(kernel: impl Fn(&mut [f32])) -> f64 {
-    let mut xs: Vec<f32> = (0..4096).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
-    let time = median(9, || {
-        let start = Instant::now();
-        kernel(black_box(&mut xs));
-        start.elapsed().as_nanos() as f64
-    });
-    time / xs.len() as f64
-}
-
-/// The median of `runs` results of `sample`.
-fn median(runs: usize, mut sample: impl FnMut() -> f64) -> f64 {
-    let mut xs: Vec<f64> = (0..runs).map(|_| sample()).collect();
-    xs.sort_by(f64::total_cmp);
-    xs[runs / 2]
+    match record.verdict {
+        Some(cut) => Split {
+            parts: if cut { threads } else { 1 },
+            timing: None,
+        },
+        // Alternating: uncut, cut, uncut, ... (a call that panicked is not counted, so the
+        // count may lag; the alternation only needs to give both their turns).
+        None => Split {
+            parts: if record.calls % 2 == 1 { threads } else { 1 },
+            timing: Some((shape, Instant::now())),
+        },
+    }
 }
