@@ -195,35 +195,7 @@ impl CrossEntropy {
                 check_ids("targets", targets, classes)?;
                 backend.softmax_cross_entropy(logits, targets, &mut grad)
             }
-            Some(mask) => {
-                if mask.len() != rows {
-                    return Err(Error::shape("mask (one per logits row)", rows, mask.len()));
-                }
-                let mut kept = Vec::with_capacity(rows);
-                kept.extend((0..rows).filter(|&r| mask[r]));
-                if kept.is_empty() {
-                    return Err(Error::empty("mask selection"));
-                }
-                if let Some(&r) = kept.iter().find(|&&r| targets[r] >= classes) {
-                    return Err(Error::Index {
-                        what: "targets".to_string(),
-                        position: r,
-                        value: targets[r],
-                        bound: classes,
-                    });
-                }
-                let kept_targets: Vec<usize> = kept.iter().map(|&r| targets[r]).collect();
-                // Softmax cross-entropy of the kept rows, their gradient put back in place.
-                let mut kept_logits = backend.zeros(kept.len(), classes);
-                backend.gather_rows(&mut kept_logits, logits, &kept);
-                let mut kept_grad = backend.zeros(kept.len(), classes);
-                let loss =
-                    backend.softmax_cross_entropy(&kept_logits, &kept_targets, &mut kept_grad);
-                for (i, &r) in kept.iter().enumerate() {
-                    backend.copy_rows(&mut grad, r, &kept_grad, i, 1);
-                }
-                loss
-            }
+            Some(mask) => plain_masked(backend, logits, targets, mask, &mut grad)?,
         };
         if self.reduction == Reduction::Mean {
             let counted = mask.map_or(rows, |m| m.iter().filter(|&&keep| keep).count());
@@ -299,10 +271,6 @@ impl CrossEntropy {
         let of = B::Scalar::of;
         let e = self.label_smoothing;
         let (keep, spread) = (of(1.0 - e), of(e / classes as f64));
-        let column = |values: Vec<B::Scalar>| {
-            let len = values.len();
-            backend.from_vec(len, 1, values).expect("one per row")
-        };
         let w_y: Vec<B::Scalar> = targets.iter().map(|&c| of(weights[c])).collect();
         let w = backend.from_vec(1, classes, weights.iter().map(|&v| of(v)).collect());
         let w = w.expect("one per class");
@@ -332,8 +300,27 @@ impl CrossEntropy {
         }
         let smooth: B::Scalar = backend.to_vec(&smooth).into_iter().sum();
         let loss = keep * nll - spread * smooth;
-        // Row r: a_r p - keep w_y onehot(y) - spread w, with a_r = keep w_y + spread W.
-        let total_w: B::Scalar = weights.iter().map(|&v| of(v)).sum();
+        (loss, self.gradient(backend, x, targets, &w_y, &w))
+    }
+
+    /// The summed loss's gradient on the counted rows `x`: row `r` is
+    /// `a_r p_r - keep w_y onehot(y_r) - spread w` with `a_r = keep w_y + spread W`; `w_y` holds
+    /// the targets' weights, `w` (`1 x V`) every class's.
+    fn gradient<B: Backend>(
+        &self,
+        backend: &B,
+        x: &B::Matrix,
+        targets: &[usize],
+        w_y: &[B::Scalar],
+        w: &B::Matrix,
+    ) -> B::Matrix {
+        let (n, classes) = backend.shape(x);
+        let e = self.label_smoothing;
+        let (keep, spread) = (B::Scalar::of(1.0 - e), B::Scalar::of(e / classes as f64));
+        let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+        let column = |values: Vec<B::Scalar>| backend.from_vec(n, 1, values).expect("one per row");
+        let total_w: B::Scalar = backend.to_vec(w).into_iter().sum();
+        // a p: the per-row factors broadcast over the columns by a rank-one product.
         let a = column(w_y.iter().map(|&wy| keep * wy + spread * total_w).collect());
         let ones = backend
             .from_vec(1, classes, vec![one; classes])
@@ -354,10 +341,48 @@ impl CrossEntropy {
         let at_target = column(w_y.iter().map(|&wy| -(keep * wy)).collect());
         backend.scatter_add_per_row(&mut grad, targets, &at_target);
         if e > 0.0 {
-            let mut minus_w = w;
+            let mut minus_w = w.clone();
             backend.scale(&mut minus_w, -spread);
             backend.add_row(&mut grad, &minus_w);
         }
-        (loss, grad)
+        grad
     }
+}
+
+/// The plain loss (no options) of the rows `mask` keeps: their softmax cross-entropy, summed,
+/// with their gradient put back in place in `grad`.
+fn plain_masked<B: LossKernels>(
+    backend: &B,
+    logits: &B::Matrix,
+    targets: &[usize],
+    mask: &[bool],
+    grad: &mut B::Matrix,
+) -> Result<B::Scalar> {
+    let (rows, classes) = backend.shape(logits);
+    if mask.len() != rows {
+        return Err(Error::shape("mask (one per logits row)", rows, mask.len()));
+    }
+    let mut kept = Vec::with_capacity(rows);
+    kept.extend((0..rows).filter(|&r| mask[r]));
+    if kept.is_empty() {
+        return Err(Error::empty("mask selection"));
+    }
+    if let Some(&r) = kept.iter().find(|&&r| targets[r] >= classes) {
+        return Err(Error::Index {
+            what: "targets".to_string(),
+            position: r,
+            value: targets[r],
+            bound: classes,
+        });
+    }
+    let kept_targets: Vec<usize> = kept.iter().map(|&r| targets[r]).collect();
+    // Softmax cross-entropy of the kept rows, their gradient put back in place.
+    let mut kept_logits = backend.zeros(kept.len(), classes);
+    backend.gather_rows(&mut kept_logits, logits, &kept);
+    let mut kept_grad = backend.zeros(kept.len(), classes);
+    let loss = backend.softmax_cross_entropy(&kept_logits, &kept_targets, &mut kept_grad);
+    for (i, &r) in kept.iter().enumerate() {
+        backend.copy_rows(grad, r, &kept_grad, i, 1);
+    }
+    Ok(loss)
 }
