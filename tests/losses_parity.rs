@@ -14,7 +14,8 @@
 mod vec_backend;
 
 use recurrent::{
-    BceWithLogits, Cpu, CrossEntropy, Huber, Kernels, L1, Mse, NaiveCpu, Reduction, StateDict,
+    Backend, BceWithLogits, Cpu, CrossEntropy, Huber, Kernels, L1, Mse, NaiveCpu, Reduction,
+    StateDict,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -247,4 +248,40 @@ fn losses_match_pytorch_on_the_vec_backend() {
 #[test]
 fn losses_match_pytorch_on_the_candle_backend() {
     every_loss(recurrent::Candle::<f64>::cpu());
+}
+
+/// Options that change nothing (an ignored index no target has, unit class weights) take the
+/// generic path; on `Cpu` the plain loss is its fused kernel: the two agree.
+#[test]
+fn neutral_options_agree_with_the_plain_loss_on_the_fast_backend() {
+    let backend = Cpu::<f64>::new();
+    let dict = read("ce");
+    let logits = backend
+        .from_vec(6, 4, floats(&dict, "logits").to_vec())
+        .unwrap();
+    let targets = [0, 2, 1, 3, 2, 1];
+    let mask = [true, false, true, true, true, false];
+    for reduction in [Reduction::Sum, Reduction::Mean] {
+        let plain = CrossEntropy::with_reduction(reduction);
+        let neutral = plain
+            .clone()
+            .ignore_index(99)
+            .weights(vec![1.0; 4])
+            .unwrap();
+        for mask in [None, Some(&mask[..])] {
+            let (a, da) = plain
+                .forward_masked(&backend, &logits, &targets, mask)
+                .unwrap();
+            let (b, db) = neutral
+                .forward_masked(&backend, &logits, &targets, mask)
+                .unwrap();
+            assert!(
+                (a - b).abs() <= 1e-15 * a.abs(),
+                "{reduction:?}: {a} vs {b}"
+            );
+            for (x, y) in backend.to_vec(&da).iter().zip(backend.to_vec(&db)) {
+                assert!((x - y).abs() <= 1e-15, "{reduction:?}: {x} vs {y}");
+            }
+        }
+    }
 }

@@ -43,6 +43,21 @@ pub struct Mse {
 
 /// L1 loss, PyTorch's `l1_loss`: `l = |x - y|` per entry; its gradient is `sign(x - y)`, 0 where
 /// they are equal (as PyTorch).
+///
+/// ```
+/// use recurrent::prelude::*;
+/// use recurrent::loss::L1;
+/// # fn main() -> recurrent::Result<()> {
+/// let cpu = NaiveCpu::<f64>::default();
+/// let x = cpu.from_vec(3, 1, vec![1.0, 2.0, 5.0])?;
+/// let y = cpu.from_vec(3, 1, vec![0.0, 2.0, 7.0])?;
+/// let mask = [true, true, false]; // the third row is padding
+/// let (loss, grad) = L1::mean().forward_masked(&cpu, &x, &y, Some(&mask))?;
+/// assert_eq!(loss, (1.0 + 0.0) / 2.0);
+/// assert_eq!(cpu.to_vec(&grad), vec![0.5, 0.0, 0.0]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct L1 {
     reduction: Reduction,

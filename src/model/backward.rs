@@ -16,7 +16,8 @@ impl<B: CellKernels> Rnn<B> {
     /// value of [`CrossEntropy::forward`](crate::CrossEntropy::forward).
     ///
     /// Returns the gradients of every parameter, summed over all steps and the batch, of the
-    /// dense input and of the initial state.
+    /// dense input and of the initial state. The many-to-one head's gradient (`B x V`) goes to
+    /// [`backward_last`](Rnn::backward_last) instead.
     ///
     /// # Errors
     /// [`Error::Shape`] if `d_logits` is not the shape of [`Trace::logits`], or the trace was
