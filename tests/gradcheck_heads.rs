@@ -197,12 +197,17 @@ fn check_head<B: Kernels<Scalar = f64>>(backend: B, config: RnnConfig, lengths: 
     let classes = config.output_size().unwrap();
     let targets = random_ids(batch, classes, &mut r);
     let input = |x: B::Matrix| Input::dense(x, batch).with_lengths(lengths.clone());
+    // With dropout, training mode from one seed: the same masks at every evaluation.
+    let train = config.dropout_probability() > 0.0 || config.output_dropout_probability() > 0.0;
+    let run = |model: &Rnn<B>, x: &B::Matrix| match train {
+        true => model.forward_train(&input(x.clone()), None, &mut rng(99)),
+        false => model.forward(&input(x.clone()), None),
+    };
     let loss_of = |model: &Rnn<B>, x: &B::Matrix| -> recurrent::Result<f64> {
-        let trace = model.forward(&input(x.clone()), None)?;
-        let logits = model.last_logits(&trace)?;
+        let logits = model.last_logits(&run(model, x)?)?;
         Ok(CrossEntropy::mean().forward(&backend, &logits, &targets)?.0)
     };
-    let trace = rnn.forward(&input(x.clone()), None).unwrap();
+    let trace = run(&rnn, &x).unwrap();
     let logits = rnn.last_logits(&trace).unwrap();
     let (_, d) = CrossEntropy::mean()
         .forward(&backend, &logits, &targets)
@@ -255,4 +260,9 @@ fn many_to_one_head_gradients_match_finite_differences() {
     check_head(F64::new(), RnnConfig::gru(3, 4).output(3), lengths.clone());
     let rnn = RnnConfig::rnn(3, 4).bidirectional(true).output(2);
     check_head(F64::new(), rnn, vec![4, 4, 4]);
+    // Dropout between the layers and before the output layer: the head reads the dropped
+    // features, and backward_last goes back through both masks.
+    let dropped = RnnConfig::gru(3, 4).layers(2).bidirectional(true);
+    let dropped = dropped.dropout(0.3).output_dropout(0.4).output(3);
+    check_head(F64::new(), dropped, lengths);
 }

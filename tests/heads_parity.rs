@@ -61,6 +61,24 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: &B, path: &Path) -> (f64, Strin
         .unwrap();
     let input = Input::dense(x, batch).with_lengths(ints(&dict, "lengths"));
     let trace = rnn.forward(&input, None).unwrap();
+    // The head's features are h_n of the top layer: each direction's final state, side by side.
+    let dirs = rnn.config().directions();
+    let last = trace.final_state();
+    let top = &last.layers()[last.layers().len() - dirs..];
+    let h_n: Vec<Vec<f64>> = top.iter().map(|s| backend.to_vec(&s.h)).collect();
+    let features = backend.to_vec(&trace.last_hidden(backend));
+    let hidden = rnn.config().hidden_size();
+    for b in 0..batch {
+        let row: Vec<f64> = h_n
+            .iter()
+            .flat_map(|h| h[b * hidden..][..hidden].to_vec())
+            .collect();
+        assert_eq!(
+            features[b * dirs * hidden..][..dirs * hidden],
+            row[..],
+            "sequence {b}"
+        );
+    }
     let logits = rnn.last_logits(&trace).unwrap();
     let targets = ints(&dict, "targets");
     let (loss, d_logits) = CrossEntropy::mean()
