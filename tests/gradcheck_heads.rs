@@ -14,7 +14,7 @@ use common::{F64, random_ids, random_matrix, rng};
 use rand::RngExt;
 use recurrent::gradcheck::{self, Options, Report};
 use recurrent::{
-    BceWithLogits, CrossEntropy, Huber, Input, Kernels, L1, Mse, Reduction, Rnn, RnnConfig,
+    Backend, BceWithLogits, CrossEntropy, Huber, Input, Kernels, L1, Mse, Reduction, Rnn, RnnConfig,
 };
 use vec_backend::VecBackend;
 
@@ -265,4 +265,49 @@ fn many_to_one_head_gradients_match_finite_differences() {
     let dropped = RnnConfig::gru(3, 4).layers(2).bidirectional(true);
     let dropped = dropped.dropout(0.3).output_dropout(0.4).output(3);
     check_head(F64::new(), dropped, lengths);
+}
+
+/// Without an output layer the head gives the features themselves (`B x D*H`): a regression on
+/// them with `Mse`, every parameter's gradient against finite differences.
+#[test]
+fn head_without_an_output_layer_regresses_on_the_features() {
+    let backend = F64::new();
+    let mut r = rng(12);
+    let config = RnnConfig::lstm(3, 4).bidirectional(true);
+    let rnn = Rnn::new(backend, config, &mut r).unwrap();
+    let x = random_matrix(&backend, 3 * 2, 3, 1.0, &mut r);
+    let input = Input::dense(x, 2).with_lengths(vec![3, 1]);
+    let target = random_matrix(&backend, 2, 8, 1.0, &mut r);
+    let loss_of = |model: &Rnn<F64>| -> recurrent::Result<(f64, _)> {
+        let trace = model.forward(&input, None)?;
+        let features = model.last_logits(&trace)?;
+        assert_eq!(
+            backend.to_vec(&features),
+            backend.to_vec(&trace.last_hidden(&backend))
+        );
+        let (loss, d) = Mse::mean().forward(&backend, &features, &target)?;
+        Ok((loss, (trace, d)))
+    };
+    let (_, (trace, d)) = loss_of(&rnn).unwrap();
+    let grads = rnn.backward_last(&trace, &d).unwrap();
+    let mut report: Option<Report> = None;
+    for (name, p) in rnn.parameters() {
+        let r = gradcheck::check(
+            &name,
+            &backend.to_vec(p),
+            &backend.to_vec(grads.get(&name).unwrap()),
+            |v| {
+                let mut model = rnn.clone();
+                model.set_parameter(&name, v.to_vec())?;
+                Ok(loss_of(&model)?.0)
+            },
+            Options::default(),
+        );
+        let r = r.unwrap();
+        report = Some(match report {
+            Some(before) => before.merge(r),
+            None => r,
+        });
+    }
+    assert_passes("head without an output layer, Mse", &report.unwrap());
 }
