@@ -28,8 +28,9 @@ use std::sync::Arc;
 /// [`weights`](CrossEntropy::weights) (the equations are in the
 /// [module docs](crate::loss)).
 ///
-/// The gradient with respect to the logits is `p - onehot(target)` per row (divided by the row
-/// count for [`Reduction::Mean`]): softmax and cross-entropy share one backward.
+/// Without options, the gradient with respect to the logits is `p - onehot(target)` per row
+/// (divided by the row count for [`Reduction::Mean`]): softmax and cross-entropy share one
+/// backward, which a backend may fuse ([`LossKernels`]). The options run generic code.
 ///
 /// ```
 /// use recurrent::prelude::*;
@@ -161,7 +162,8 @@ impl CrossEntropy {
     /// As [`forward`](CrossEntropy::forward), counting only the rows where `mask` is `true`
     /// (the real steps of a variable-length batch, [`Trace::mask`](crate::Trace::mask)): the
     /// others take no loss and get a zero gradient, and their targets are not read. The mean
-    /// divides by the number of rows counted.
+    /// divides by the number of rows counted (with class weights, by the sum of their targets'
+    /// weights; rows of the ignored index are not counted).
     ///
     /// # Errors
     /// As [`forward`](CrossEntropy::forward); also [`Error::Shape`] if `mask` has not one entry
