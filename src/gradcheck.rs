@@ -25,6 +25,7 @@ use crate::cell::CellKernels;
 use crate::error::Result;
 use crate::loss::{CrossEntropy, LossKernels};
 use crate::model::{Gradients, Input, Rnn, State};
+use std::borrow::Borrow;
 
 /// Step and error guard of a check.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -176,10 +177,10 @@ pub fn check_rnn<B: CellKernels<Scalar = f64> + LossKernels>(
     input: &Input<B>,
     state: Option<&State<B>>,
     targets: &[usize],
-    loss: CrossEntropy,
+    loss: impl Borrow<CrossEntropy>,
     options: Options,
 ) -> Result<Report> {
-    let backend = rnn.backend();
+    let (backend, loss) = (rnn.backend(), loss.borrow());
     let state = match state {
         Some(s) => s.clone(),
         None => rnn.zero_state(input.batch()),

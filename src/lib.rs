@@ -12,7 +12,9 @@
 //!   generic cell, loss and update code ([`CellKernels`], [`LossKernels`], [`UpdateKernels`]).
 //! - `candle` (cargo feature `candle`, off by default): `Candle`, a backend on candle's tensors,
 //!   on its CPU device or (feature `cuda`) a GPU.
-//! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities and [`CrossEntropy`].
+//! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities, and the losses with their
+//!   gradients: [`CrossEntropy`] (class weights, `ignore_index`, label smoothing), [`Mse`],
+//!   [`L1`], [`Huber`], [`BceWithLogits`].
 //! - [`bptt`]: backpropagation through time over one layer.
 //! - [`truncated`]: [`Tbptt`], truncated BPTT over long streams with an update every `k1` steps
 //!   and gradients through the last `k2`.
@@ -85,7 +87,7 @@ pub use diagnostics::{GradientFlow, LayerFlow};
 pub use error::{Error, Result};
 pub use io::{StateDict, Tensor};
 pub use kernels::Kernels;
-pub use loss::{CrossEntropy, LossKernels, Reduction};
+pub use loss::{BceWithLogits, CrossEntropy, Huber, L1, LossKernels, Mse, Reduction};
 pub use model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
 pub use optim::{
     Adagrad, Adam, CosineLr, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr,

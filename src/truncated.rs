@@ -49,6 +49,7 @@ use crate::loss::{CrossEntropy, LossKernels};
 use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Trace};
 use num_traits::Float;
 use rand::Rng;
+use std::borrow::Borrow;
 
 /// Truncated BPTT over `B` parallel token streams, with a parameter update every `k1` steps and
 /// gradients flowing back `k2 >= k1` steps: TBPTT(k1, k2) (see the [module](self) docs for
@@ -279,9 +280,9 @@ impl<B: CellKernels + LossKernels> Tbptt<B> {
         rnn: &Rnn<B>,
         ids: &[usize],
         targets: &[usize],
-        loss: CrossEntropy,
+        loss: impl Borrow<CrossEntropy>,
     ) -> Result<TbpttStep<B>> {
-        self.update(rnn, ids, targets, loss, |input, state| {
+        self.update(rnn, ids, targets, loss.borrow(), |input, state| {
             rnn.forward(input, state)
         })
     }
@@ -297,10 +298,10 @@ impl<B: CellKernels + LossKernels> Tbptt<B> {
         rnn: &Rnn<B>,
         ids: &[usize],
         targets: &[usize],
-        loss: CrossEntropy,
+        loss: impl Borrow<CrossEntropy>,
         rng: &mut R,
     ) -> Result<TbpttStep<B>> {
-        self.update(rnn, ids, targets, loss, |input, state| {
+        self.update(rnn, ids, targets, loss.borrow(), |input, state| {
             rnn.forward_train(input, state, rng)
         })
     }
@@ -310,7 +311,7 @@ impl<B: CellKernels + LossKernels> Tbptt<B> {
         rnn: &Rnn<B>,
         ids: &[usize],
         targets: &[usize],
-        loss: CrossEntropy,
+        loss: &CrossEntropy,
         forward: impl FnOnce(&Input<B>, Option<&State<B>>) -> Result<Trace<B>>,
     ) -> Result<TbpttStep<B>> {
         self.check(rnn, ids, targets)?;

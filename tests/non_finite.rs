@@ -251,11 +251,11 @@ fn truncated_bptt_reports_where_an_overflow_starts_and_keeps_its_state() {
     let mut tbptt = Tbptt::new(2, 4, 1).unwrap();
     let loss = CrossEntropy::sum();
     // Two steps a window: the first two updates stay finite (h about 1e15 after step 1).
-    tbptt.step(&rnn, &[0, 1], &[1, 2], loss).unwrap();
+    tbptt.step(&rnn, &[0, 1], &[1, 2], &loss).unwrap();
     let (context, state) = (tbptt.context().to_vec(), tbptt.state().is_some());
     // The window is the 2 context steps and 2 new ones: step 3 overflows.
     tbptt
-        .step(&rnn, &[0, 1], &[1, 2], loss)
+        .step(&rnn, &[0, 1], &[1, 2], &loss)
         .non_finite("layer 1 hidden state h at step 3, batch row 0 (unit 0 is inf)");
     assert_eq!(
         (tbptt.context(), tbptt.state().is_some()),

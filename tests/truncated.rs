@@ -22,7 +22,7 @@ fn by_hand(
     state: Option<&State<F64>>,
     window: &[usize],
     targets: &[usize],
-    loss: CrossEntropy,
+    loss: &CrossEntropy,
 ) -> (f64, Gradients<F64>, Trace<F64>) {
     let backend = rnn.backend();
     let trace = rnn
@@ -72,7 +72,7 @@ impl Reference {
         rnn: &Rnn<F64>,
         ids: &[usize],
         targets: &[usize],
-        loss: CrossEntropy,
+        loss: &CrossEntropy,
     ) -> (f64, Gradients<F64>, usize) {
         self.seen.extend_from_slice(ids);
         let t = self.seen.len() / BATCH; // steps seen, 0-based window end (exclusive)
@@ -107,7 +107,7 @@ fn k1_equal_to_k2_is_the_hand_written_window_loop_bit_for_bit() {
             let mut state: Option<State<F64>> = None;
             for (w, (ids, targets)) in stream(4, steps, 2).iter().enumerate() {
                 let what = format!("{config:?}, {loss:?}, window {w}");
-                let out = tbptt.step(&rnn, ids, targets, loss).unwrap();
+                let out = tbptt.step(&rnn, ids, targets, &loss).unwrap();
                 // The loop users write today.
                 let trace = by_loop
                     .forward(&Input::ids(ids.clone(), BATCH), state.as_ref())
@@ -142,9 +142,9 @@ fn k2_above_k1_matches_the_truncated_gradient_by_hand_at_every_update() {
                 let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
                 let mut reference = Reference::new(k1, k2);
                 for (n, (ids, targets)) in stream(6, k1, 4).iter().enumerate() {
-                    let out = tbptt.step(&rnn, ids, targets, loss).unwrap();
+                    let out = tbptt.step(&rnn, ids, targets, &loss).unwrap();
                     let (value, grads, context) =
-                        reference.step(&reference_rnn, ids, targets, loss);
+                        reference.step(&reference_rnn, ids, targets, &loss);
                     let what = format!("{what}, update {n}");
                     assert_eq!(out.loss.to_bits(), value.to_bits(), "{what}: loss");
                     assert_same_grads(&what, &out.grads, &grads);
@@ -181,12 +181,12 @@ fn the_context_steps_receive_gradient() {
     assert_eq!(out.context, 3);
     // The same new steps from the state their window reached them with, but no context: k1 = k2.
     let at_new = out.trace.state_at(rnn.backend(), 2).unwrap();
-    let (_, alone, _) = by_hand(&rnn, Some(&at_new), ids, targets, CrossEntropy::sum());
+    let (_, alone, _) = by_hand(&rnn, Some(&at_new), ids, targets, &CrossEntropy::sum());
     let name = "weight_hh_l0";
     let (with, without) = (out.grads.get(name).unwrap(), alone.get(name).unwrap());
     assert_ne!(bits(with), bits(without));
     // And the loss is the same: the context only adds gradient paths, not loss terms.
-    let (value, _, _) = by_hand(&rnn, Some(&at_new), ids, targets, CrossEntropy::sum());
+    let (value, _, _) = by_hand(&rnn, Some(&at_new), ids, targets, &CrossEntropy::sum());
     assert!((out.loss - value).abs() < 1e-12, "{} vs {value}", out.loss);
     assert!(state.is_some());
 }
@@ -200,13 +200,13 @@ fn k2_above_k1_gradient_matches_finite_differences_with_the_saved_state_held() {
             let mut tbptt = Tbptt::new(k1, k2, BATCH).unwrap();
             let chunks = stream(4, k1, 8);
             for (ids, targets) in &chunks[..3] {
-                tbptt.step(&rnn, ids, targets, loss).unwrap();
+                tbptt.step(&rnn, ids, targets, &loss).unwrap();
             }
             // The fourth update: 3 steps of context, a saved state that is not zero.
             let (ids, targets) = &chunks[3];
             let (state, context) = (tbptt.state().cloned(), tbptt.context().to_vec());
             assert!(state.is_some() && context.len() == 3 * BATCH);
-            let out = tbptt.step(&rnn, ids, targets, loss).unwrap();
+            let out = tbptt.step(&rnn, ids, targets, &loss).unwrap();
             let mut window = context;
             window.extend_from_slice(ids);
             let mut report = None;
@@ -218,7 +218,7 @@ fn k2_above_k1_gradient_matches_finite_differences_with_the_saved_state_held() {
                     |v| {
                         let mut moved = rnn.clone();
                         moved.set_parameter(&name, v.to_vec())?;
-                        Ok(by_hand(&moved, state.as_ref(), &window, targets, loss).0)
+                        Ok(by_hand(&moved, state.as_ref(), &window, targets, &loss).0)
                     },
                     Options::default(),
                 )
@@ -263,7 +263,7 @@ fn first_updates_use_the_context_there_is() {
                     None,
                     &[seen.as_slice(), ids].concat(),
                     targets,
-                    CrossEntropy::mean(),
+                    &CrossEntropy::mean(),
                 );
                 assert_eq!(out.loss.to_bits(), value.to_bits(), "{what}");
                 assert_same_grads(&what, &out.grads, &grads);
@@ -324,7 +324,7 @@ fn reset_starts_from_zeros_with_no_context() {
         assert_eq!(after_reset.loss.to_bits(), fresh.loss.to_bits());
         assert_same_grads("after reset", &after_reset.grads, &fresh.grads);
         // And a fresh start is a forward pass from zeros.
-        let (value, _, _) = by_hand(&rnn, None, ids, targets, CrossEntropy::sum());
+        let (value, _, _) = by_hand(&rnn, None, ids, targets, &CrossEntropy::sum());
         assert_eq!(after_reset.loss.to_bits(), value.to_bits());
     }
 }
@@ -343,7 +343,7 @@ fn step_train_is_forward_train_in_the_window_loop() {
     for (w, (ids, targets)) in stream(3, steps, 16).iter().enumerate() {
         let loss = CrossEntropy::sum();
         let out = tbptt
-            .step_train(&rnn, ids, targets, loss, &mut rng(w as u64))
+            .step_train(&rnn, ids, targets, &loss, &mut rng(w as u64))
             .unwrap();
         let input = Input::ids(ids.clone(), BATCH);
         let trace = rnn

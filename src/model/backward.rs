@@ -16,7 +16,8 @@ impl<B: CellKernels> Rnn<B> {
     /// value of [`CrossEntropy::forward`](crate::CrossEntropy::forward).
     ///
     /// Returns the gradients of every parameter, summed over all steps and the batch, of the
-    /// dense input and of the initial state.
+    /// dense input and of the initial state. The many-to-one head's gradient (`B x V`) goes to
+    /// [`backward_last`](Rnn::backward_last) instead.
     ///
     /// # Errors
     /// [`Error::Shape`] if `d_logits` is not the shape of [`Trace::logits`], or the trace was
@@ -105,14 +106,28 @@ impl<B: CellKernels> Rnn<B> {
             ));
         }
         let mut grads = self.params.zeros_like(backend);
-        let dirs = self.config.directions();
-        let mut flows = flow.map(|f| f.prepare(self.params.layers.len(), dirs));
-        let mut d_hidden = match (&self.params.out, &mut grads.out) {
+        let d_hidden = match (&self.params.out, &mut grads.out) {
             (Some(linear), Some(g)) => {
                 output_backward(backend, linear, g, trace.top_input(), d_logits)
             }
             _ => d_logits.clone(),
         };
+        self.backward_layers(trace, d_hidden, grads, d_final, flow)
+    }
+
+    /// Backward through every layer from the top down, from `d_hidden`, the gradient of what
+    /// the output layer read (`T*B x D*H`), into `grads`, which hold the output layer's.
+    pub(super) fn backward_layers(
+        &self,
+        trace: &Trace<B>,
+        mut d_hidden: B::Matrix,
+        mut grads: Params<B>,
+        d_final: Option<&State<B>>,
+        flow: Option<&mut GradientFlow>,
+    ) -> Result<Gradients<B>> {
+        let backend = &self.backend;
+        let dirs = self.config.directions();
+        let mut flows = flow.map(|f| f.prepare(self.params.layers.len(), dirs));
         let mut d_initial = Vec::with_capacity(self.params.layers.len());
         let mut d_input = None;
         for layer in (0..trace.records.len()).rev() {
@@ -226,7 +241,7 @@ struct LayerGrads<B: Backend> {
 }
 
 /// The output layer's backward: `dW += dY^T H`, `db += colsum(dY)`; returns `dH = dY W`.
-fn output_backward<B: Backend>(
+pub(super) fn output_backward<B: Backend>(
     backend: &B,
     linear: &Linear<B>,
     grads: &mut Linear<B>,

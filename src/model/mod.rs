@@ -1,11 +1,30 @@
 //! `Rnn`: input -> stacked recurrent layers (one or two directions) -> output projection, with
 //! forward and backward.
+//!
+//! # Heads
+//!
+//! The output layer runs at every step ([`Rnn::forward`], [`Trace::logits`], `T*B x V`, and
+//! [`Rnn::backward`]), or once per sequence, on its end: the many-to-one head
+//! ([`Rnn::last_logits`], `B x V`, and [`Rnn::backward_last`]). For sequence `b` of length
+//! `len_b` (`T` without lengths) the head reads PyTorch's `h_n` of the top layer as a packed
+//! batch gives it:
+//!
+//! ```text
+//! unidirectional:  z_b = h_fwd[len_b - 1, b]                  (h_n[-1])
+//! bidirectional:   z_b = [h_fwd[len_b - 1, b], h_rev[0, b]]    (cat(h_n[-2], h_n[-1]))
+//! logits:          y_b = z_b W_hy^T + b_y
+//! ```
+//!
+//! The backward direction reads each sequence from its last real step to its first, so it
+//! ends at step 0. Backward: `dW_hy = dY^T Z`, `db_y = colsum(dY)`, `dZ = dY W_hy`, and row `b`
+//! of `dZ` enters the top layer at those two steps; BPTT runs from there.
 
 mod backward;
 mod config;
 mod data;
 mod dropout;
 pub(crate) mod finite;
+mod head;
 mod stream;
 mod trace;
 
