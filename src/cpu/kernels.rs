@@ -43,7 +43,7 @@ pub fn elementwise<T: Scalar>(
     let a = a.as_mut_slice();
     assert!(b.is_empty() || b.len() == a.len(), "elementwise: lengths");
     let len = a.len();
-    let work = Work::values("elementwise", len, if b.is_empty() { 1 } else { 2 });
+    let work = Work::product("elementwise", len, 1, if b.is_empty() { 1 } else { 2 });
     in_row_blocks(pool, Pair { a, b }, len, work, |part| {
         kernel(part.a, part.b)
     });

@@ -45,9 +45,7 @@ use std::sync::{Arc, Mutex, Weak};
 ///
 /// The threads are a pool shared by the backend's clones (a clone is cheap) and by every other
 /// `Cpu` of the same thread count; they end when the last of them is dropped. Whether a kernel
-/// splits its work across them is measured, per kernel and shape, on the machine it runs on: the
-/// first calls of each shape alternate between one thread and all, and from then on the shape
-/// is split only if that was at least 5% faster (see `src/cpu/plan.rs`).
+/// splits its work across them depends on its size (the table in `src/cpu/plan.rs`).
 #[derive(Debug, Clone)]
 pub struct Cpu<T> {
     /// `None` for one thread: everything runs on the caller's.
@@ -70,6 +68,9 @@ impl<T> Cpu<T> {
     /// more threads than there are cores), which ends when the last of them is dropped.
     pub fn with_threads(threads: usize) -> Self {
         let pool = (threads > 1).then(|| shared_pool(threads)).flatten();
+        if let Some(pool) = &pool {
+            plan::costs(pool);
+        }
         let pool = pool.map(Threads::new);
         Cpu {
             pool,

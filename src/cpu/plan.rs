@@ -1,48 +1,48 @@
 //! The threading plan: whether a kernel cuts its work into parts for the pool's threads.
 //!
-//! Cutting a kernel of `t` seconds (on one thread) into `p` parts saves up to `t (1 - 1/p)` and
-//! costs a hand-off: another thread must take its part and the caller wait for it. Both sides
-//! differ from one machine to the next, and by shape. A thread that spins between jobs (inside
-//! [`CellKernels::install`](crate::cell::CellKernels::install)'s time loops) takes one within a
-//! microsecond on some processors and several on others; a sleeping one takes tens of
-//! microseconds to wake. And `t` is not the multiply-adds alone: at batch 1 the recurrence's
-//! product streams `W_hh` from the caches, and whether `W_hh` fits one core's cache (or half of
-//! it, each of two cores' caches) decides whether a cut halves the time or only adds the
-//! hand-off. Fixed sizes tuned on one processor cut steps that then ran slower on two threads
-//! than on one on another.
+//! A cut saves at most `t (1 - 1/p)` of a kernel of `t` seconds cut into `p` parts, and costs a
+//! hand-off: another thread must take its part and the caller wait for it, within a microsecond
+//! or so when the pool's threads spin (inside
+//! [`CellKernels::install`](crate::cell::CellKernels::install)'s time loops), tens of
+//! microseconds when they sleep (outside them). The sizes below from which each kernel cuts
+//! were measured on one AMD EPYC (`benches/training_step.rs` and the `benches/compare` grid):
 //!
-//! So each kernel finds out, where it runs, for each shape. The first [`TRIALS`] calls of a kernel
-//! at a given shape (its name and sizes, the pool's thread count, and whether the pool's threads
-//! are spinning) alternate between one thread and a cut into every thread, timing each; from
-//! then on, for the rest of the process, the shape is cut only if the fastest cut call was at
-//! least [`GAIN`] faster than the fastest uncut one. So a cut is kept only where it was measured
-//! to pay on this machine, at this shape. Kernels smaller than [`MIN_TRIAL`] values never cut (a
-//! hand-off alone costs more than they take).
+//! | kernel | cut when |
+//! |---|---|
+//! | the recurrence's product, one row (`packed`, `m = 1`) | `2^19` multiply-adds |
+//! | the recurrence's product, several rows (`packed`) | `2^22` multiply-adds |
+//! | a one-row GEMM (`gemm row`) | `2^19` multiply-adds |
+//! | a GEMM (`gemm`) | `2^21` multiply-adds |
+//! | cell steps, activations, packing, bias rows, column sums, scatter-adds | `2^14` values |
+//! | element-wise kernels outside the loops (`elementwise`, `all_finite`, `update`) | `2^18` values |
+//! | a time loop on the pool with its threads spinning (`time loop`) | `2^19` multiply-adds per step |
+//!
+//! Inside the time loops the pool's threads spin, and those sizes decide. Outside them (and in
+//! loops too small to be run on the pool) a cut must also wake a sleeping thread, which costs
+//! from tens to hundreds of microseconds depending on the machine: there a kernel is cut only if
+//! its estimated time on one thread, `t`, is such that `t (1 - 1/p) >= 3 w`, with `w` the cost
+//! of a wake-up. `w` and the rates behind `t` (one multiply-add of the packed kernel, one `f32`
+//! sigmoid, one `y += a x`) are measured once per process, when the first pool starts (about 15
+//! ms). Cutting by measured costs inside the loops too, and timing trials of every kernel at
+//! every shape, were tried on an Intel Xeon and not kept: each made some cases much slower
+//! (BENCHMARKS.md, "Threading plans measured").
 //!
 //! The results do not depend on the plan: every kernel gives the same bits however it is cut.
-//! [`Threads::split_always`] skips the trials and cuts every kernel that can be cut (for tests).
+//! [`Threads::split_always`] cuts every kernel that can be cut (for tests).
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Instant;
+use super::gemm::Operand;
+use super::math::Activations;
+use super::packed::Packed;
+use crate::backend::Transpose;
+use std::hint::black_box;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-/// Calls of a shape timed before its verdict: half on one thread, half cut.
-const TRIALS: u32 = 8;
-
-/// How much faster the cut calls must have been (their fastest against the uncut calls' fastest)
-/// for the shape to be cut from then on.
-const GAIN: f64 = 0.05;
-
-/// Kernels of fewer values (multiply-adds for a product, elements otherwise) never cut: below
-/// this a kernel takes about a microsecond, less than a hand-off.
-const MIN_TRIAL: usize = 1 << 12;
-
-/// Shapes with a verdict or a trial under way, at most; beyond, new shapes stay on one thread.
-const MAX_SHAPES: usize = 4096;
+/// How much more a cut outside the loops must save than a wake-up costs.
+const MARGIN: f64 = 3.0;
 
 /// A pool of threads, and whether every kernel that can be cut is
-/// ([`Cpu::split_always`](super::Cpu::split_always)) or only where the trials found it pays.
+/// ([`Cpu::split_always`](super::Cpu::split_always)) or only from the sizes of the plan.
 #[derive(Debug, Clone)]
 pub struct Threads {
     pool: Arc<rayon::ThreadPool>,
@@ -50,7 +50,7 @@ pub struct Threads {
 }
 
 impl Threads {
-    /// `pool`, cut where the trials say.
+    /// `pool`, cut from the sizes of the plan.
     pub fn new(pool: Arc<rayon::ThreadPool>) -> Self {
         Threads {
             pool,
@@ -110,8 +110,8 @@ thread_local! {
     static AWAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `work` with this thread marked as one whose pool spins (trials of kernels called from it
-/// are kept apart from those with the pool asleep), and unmarks it after, also if `work` panics.
+/// Runs `work` with this thread marked as one whose pool spins (its kernels cut by the sizes
+/// alone), and unmarks it after, also if `work` panics.
 pub fn while_awake<R>(work: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
@@ -123,37 +123,113 @@ pub fn while_awake<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
-/// The shape as the trials tell them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Shape {
-    work: Work,
-    threads: usize,
-    awake: bool,
-}
-
-/// What the trials of a shape found so far.
+/// The measured costs, in nanoseconds.
 #[derive(Debug, Clone, Copy)]
-struct Record {
-    calls: u32,
-    /// The fastest uncut and cut calls, in seconds.
-    best: [f64; 2],
-    /// Whether to cut, once decided.
-    verdict: Option<bool>,
+pub struct Costs {
+    /// Waking a sleeping thread of the pool for a job.
+    pub wake: f64,
+    /// One multiply-add of the packed kernel, on one thread.
+    pub madd: f64,
+    /// One `f32` sigmoid: a value of a cell's step or an activation.
+    pub element: f64,
+    /// One `y += a x` on `f32`: a value of the other element-wise kernels.
+    pub stream: f64,
 }
 
-fn records() -> std::sync::MutexGuard<'static, HashMap<Shape, Record>> {
-    static RECORDS: OnceLock<Mutex<HashMap<Shape, Record>>> = OnceLock::new();
-    let records = RECORDS.get_or_init(|| Mutex::new(HashMap::new()));
-    // A panic while the map was held leaves it valid: every entry is complete.
-    records.lock().unwrap_or_else(PoisonError::into_inner)
+impl Costs {
+    /// Nanoseconds `work` takes on one thread, by these rates.
+    fn time(&self, work: &Work) -> f64 {
+        let rate = match work.kernel {
+            "packed" | "gemm" | "gemm row" | "time loop" => self.madd,
+            "lstm_step" | "lstm_step_back" | "gru_step" | "gru_step_back" | "activate" => {
+                self.element
+            }
+            _ => self.stream,
+        };
+        work.amount() as f64 * rate
+    }
 }
 
-/// How a call of a kernel runs: in how many parts, and, while its shape is on trial, a clock
-/// that records the call's time when dropped (keep it alive until the kernel is done).
-#[must_use = "the trial times the call until this is dropped"]
+/// The costs of this machine, measured on `pool` the first time they are asked for.
+pub fn costs(pool: &rayon::ThreadPool) -> Costs {
+    static COSTS: OnceLock<Costs> = OnceLock::new();
+    *COSTS.get_or_init(|| measure(pool))
+}
+
+/// Measures [`Costs`].
+fn measure(pool: &rayon::ThreadPool) -> Costs {
+    let job = Duration::from_micros(200);
+    let wake = median(15, || {
+        std::thread::sleep(Duration::from_micros(500));
+        join_overhead(pool, job)
+    });
+    Costs {
+        wake,
+        madd: madd_time(),
+        element: per_value(f32::sigmoid_slice),
+        stream: per_value(|xs| {
+            let x = black_box(0.5f32);
+            xs.iter_mut().for_each(|v| *v += x * *v);
+        }),
+    }
+}
+
+/// What `join` of two jobs of `job` each takes beyond `job`, in nanoseconds.
+fn join_overhead(pool: &rayon::ThreadPool, job: Duration) -> f64 {
+    let spin = || {
+        let start = Instant::now();
+        while start.elapsed() < job {
+            std::hint::spin_loop();
+        }
+    };
+    let start = Instant::now();
+    pool.join(spin, spin);
+    start.elapsed().saturating_sub(job).as_nanos() as f64
+}
+
+/// Nanoseconds per multiply-add of the packed kernel on this thread (`8 x 256` by `256 x 1024`).
+fn madd_time() -> f64 {
+    let (m, k, n) = (8, 256, 1024);
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.125).collect();
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 * 0.25).collect();
+    let operand = Operand {
+        data: &b,
+        rows: n,
+        cols: k,
+        transpose: Transpose::Yes,
+    };
+    let packed = Packed::new(operand, None);
+    let mut c = vec![0.0f32; m * n];
+    let time = median(9, || {
+        let start = Instant::now();
+        packed.gemm(&mut c, 1.0, black_box(&a), 0.0, None);
+        start.elapsed().as_nanos() as f64
+    });
+    black_box(&c);
+    time / (m * k * n) as f64
+}
+
+/// Nanoseconds per value of `kernel` over a few thousand `f32`s on this thread.
+fn per_value(kernel: impl Fn(&mut [f32])) -> f64 {
+    let mut xs: Vec<f32> = (0..4096).map(|i| (i % 97) as f32 * 0.01 - 0.5).collect();
+    let time = median(9, || {
+        let start = Instant::now();
+        kernel(black_box(&mut xs));
+        start.elapsed().as_nanos() as f64
+    });
+    time / xs.len() as f64
+}
+
+/// The median of `runs` results of `sample`.
+fn median(runs: usize, mut sample: impl FnMut() -> f64) -> f64 {
+    let mut xs: Vec<f64> = (0..runs).map(|_| sample()).collect();
+    xs.sort_by(f64::total_cmp);
+    xs[runs / 2]
+}
+
+/// How a call of a kernel runs: in how many parts.
 pub struct Split {
     parts: usize,
-    timing: Option<(Shape, Instant)>,
 }
 
 impl Split {
@@ -163,69 +239,56 @@ impl Split {
     }
 }
 
-impl Drop for Split {
-    fn drop(&mut self) {
-        let Some((shape, start)) = self.timing else {
-            return;
-        };
-        let seconds = start.elapsed().as_secs_f64();
-        let mut records = records();
-        if let Some(record) = records.get_mut(&shape) {
-            let slot = &mut record.best[usize::from(self.parts > 1)];
-            *slot = slot.min(seconds);
-            record.calls += 1;
-            if record.calls >= TRIALS && record.verdict.is_none() {
-                record.verdict = Some(record.best[1] < record.best[0] * (1.0 - GAIN));
-            }
-        }
+/// The work per part below which `work` is not cut, and the work below which it does not wake
+/// the pool at all (the table in the module's documentation).
+fn thresholds(work: &Work) -> (usize, usize) {
+    match work.kernel {
+        "packed" if work.sizes[0] == 1 => (1 << 19, 0),
+        "packed" => (1 << 22, 0),
+        "gemm row" | "time loop" => (1 << 19, 0),
+        "gemm" => (1 << 21, 0),
+        // Element-wise kernels outside the loops: their width is `k`, and `n` operands read.
+        "elementwise" | "all_finite" | "update" => (1 << 14, 1 << 18),
+        _ => (1 << 14, 0),
     }
 }
 
 /// How a call of `work` on `pool` runs: at most `most` parts (its rows or column blocks), as
 /// the module's documentation says.
 pub fn split(pool: Option<&Threads>, work: Work, most: usize) -> Split {
-    let uncut = Split {
-        parts: 1,
-        timing: None,
+    let Some(pool) = pool else {
+        return Split { parts: 1 };
     };
-    let Some(pool) = pool else { return uncut };
-    let threads = pool.current_num_threads().min(most);
-    if threads < 2 {
-        return uncut;
-    }
+    let threads = pool.current_num_threads().min(most).max(1);
     if pool.always {
-        return Split {
-            parts: threads,
-            timing: None,
-        };
+        return Split { parts: threads };
     }
-    if work.amount() < MIN_TRIAL {
-        return uncut;
-    }
-    let shape = Shape {
-        work,
-        threads: pool.current_num_threads(),
-        awake: AWAKE.with(std::cell::Cell::get),
+    let (per_part, wake) = thresholds(&work);
+    let [m, k, n] = work.sizes;
+    // Products count multiply-adds; element-wise kernels their rows times width (`m * k`), and
+    // the values they read and write (`m * k * n`) for waking the pool.
+    let amount = if work.kernel == "packed" || work.kernel.starts_with("gemm") {
+        m * k * n
+    } else {
+        m * k
     };
-    let mut records = records();
-    if records.len() >= MAX_SHAPES && !records.contains_key(&shape) {
-        return uncut;
+    if work.amount() < wake {
+        return Split { parts: 1 };
     }
-    let record = records.entry(shape).or_insert(Record {
-        calls: 0,
-        best: [f64::INFINITY; 2],
-        verdict: None,
-    });
-    match record.verdict {
-        Some(cut) => Split {
-            parts: if cut { threads } else { 1 },
-            timing: None,
-        },
-        // Alternating: uncut, cut, uncut, ... (a call that panicked is not counted, so the
-        // count may lag; the alternation only needs to give both their turns).
-        None => Split {
-            parts: if record.calls % 2 == 1 { threads } else { 1 },
-            timing: Some((shape, Instant::now())),
-        },
+    let parts = match work.kernel {
+        // All or nothing.
+        "gemm row" | "time loop" if amount >= per_part => threads,
+        "gemm row" | "time loop" => 1,
+        _ => threads.min(amount / per_part).max(1),
+    };
+    // Outside the loops, a kernel is cut only if that pays for the wake-up; not the choice to
+    // run a loop on the pool, which wakes the pool once for the whole loop.
+    if parts > 1 && work.kernel != "time loop" && !AWAKE.with(std::cell::Cell::get) {
+        let costs = costs(pool);
+        let saved = costs.time(&work) * (1.0 - 1.0 / parts as f64);
+        if saved < MARGIN * costs.wake {
+            return Split { parts: 1 };
+        }
     }
+    Split { parts }
 }
