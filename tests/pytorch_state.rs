@@ -176,7 +176,7 @@ fn a_converted_state_of_the_wrong_size_is_refused_by_the_model() {
     let mut rng = StdRng::seed_from_u64(0);
     let b = NaiveCpu::<f64>::default();
     let config = RnnConfig::lstm(2, 5).layers(2).bidirectional(true);
-    let rnn = Rnn::new(b.clone(), config, &mut rng).unwrap();
+    let rnn = Rnn::new(b, config, &mut rng).unwrap();
     let input = Input::dense(b.from_vec(3, 2, vec![0.1; 6]).unwrap(), 1);
     // L*D = 2 where the model has 4 layer states.
     let state = State::from_pytorch(&b, [2, 1, 5], vec![0.0; 10], Some(vec![0.0; 10])).unwrap();

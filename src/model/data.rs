@@ -261,6 +261,8 @@ impl<B: Backend> State<B> {
     ///
     /// # Errors
     /// As [`pytorch_shape`](State::pytorch_shape).
+    // `(h_n, c_n)` reads plainer in the docs than an alias a reader would have to look up.
+    #[allow(clippy::type_complexity)]
     pub fn to_pytorch(&self, backend: &B) -> Result<(Vec<B::Scalar>, Option<Vec<B::Scalar>>)> {
         let [count, batch, hidden] = self.pytorch_shape(backend)?;
         let mut h = Vec::with_capacity(count * batch * hidden);
