@@ -47,7 +47,7 @@ pub type Backend64 = NaiveCpu<f64>;
 pub fn walkthrough_model() -> recurrent::Result<Rnn<Backend64>> {
     let config = RnnConfig::rnn(4, 3).output(4).output_bias(false);
     // Every parameter is overwritten below; the seed only fills them first.
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let mut rng = StdRng::seed_from_u64(0);
     let mut rnn = Rnn::new(NaiveCpu::new(), config, &mut rng)?;
     let identity = (0..9)
         .map(|i| if i % 4 == 0 { W_HH } else { 0.0 })

@@ -78,6 +78,28 @@ fn scaled_norm(values: impl IntoIterator<Item = f64>) -> f64 {
 /// (above about `3.4e38` for `f32`) is returned as infinity; the clipping is then right to within
 /// the rounding of a scale factor that small.
 ///
+/// ```
+/// use recurrent::prelude::*;
+///
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let rnn = Rnn::new(NaiveCpu::<f64>::default(), RnnConfig::rnn(3, 5).output(3), &mut rng)?;
+/// let trace = rnn.forward(&Input::ids(vec![0, 1, 2, 0], 1), None)?;
+/// let (_, d) = CrossEntropy::sum().forward(rnn.backend(), trace.logits(), &[1, 2, 0, 1])?;
+/// let mut grads = rnn.backward(&trace, &d)?;
+/// let before = clip::norm(rnn.backend(), &grads);
+/// // Over the bound: every gradient is scaled by max_norm / norm; the norm before is returned.
+/// let max_norm = before / 4.0;
+/// assert_eq!(clip::global_norm(&mut grads, max_norm)?, before);
+/// let after = clip::norm(rnn.backend(), &grads);
+/// assert!((after - max_norm).abs() <= 1e-12 * max_norm);
+/// // Under the bound: nothing changes.
+/// let kept = grads.get("weight_hh_l0").cloned()?;
+/// assert_eq!(clip::global_norm(&mut grads, 2.0 * max_norm)?, after);
+/// assert_eq!(grads.get("weight_hh_l0")?, &kept);
+/// assert!(clip::global_norm(&mut grads, -1.0).is_err()); // not a norm
+/// # Ok::<(), recurrent::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Config`] unless `max_norm` is finite and positive; [`Error::NonFinite`] if the norm
 /// is NaN or infinite (a gradient already overflowed: scaling cannot repair it). The gradients

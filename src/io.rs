@@ -365,6 +365,22 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 /// Saves `rnn`'s parameters to `path` as a PyTorch-compatible `state_dict` in the model's
 /// scalar type, with the configuration in the metadata. Atomic (see [`StateDict::write`]).
 ///
+/// ```
+/// use recurrent::prelude::*;
+///
+/// let config = RnnConfig::lstm(3, 4).layers(2).output(3);
+/// let rnn = Rnn::new(Cpu::<f32>::default(), config, &mut StdRng::seed_from_u64(0))?;
+/// let path = std::env::temp_dir().join("recurrent_io_save_doc.safetensors");
+/// recurrent::io::save(&rnn, &path)?;
+/// // `load` reads the configuration from the names, shapes and metadata.
+/// let loaded = recurrent::io::load(Cpu::<f32>::default(), &path)?;
+/// assert_eq!(loaded.config(), rnn.config());
+/// assert_eq!(loaded.state_dict(), rnn.state_dict()); // every weight, bit for bit
+/// std::fs::remove_file(&path).ok();
+/// // In PyTorch: safetensors.torch.load_file(path) has `weight_ih_l0`, ..., `out.weight`.
+/// # Ok::<(), recurrent::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Io`] or [`Error::Format`].
 pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
@@ -376,6 +392,17 @@ pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
 /// an error, except in a training checkpoint ([`Checkpoint`](crate::Checkpoint)), whose
 /// optimiser (`optim.*`) and state (`state.*`) tensors are passed over: the model's weights are
 /// read and the rest of the checkpoint is left alone.
+///
+/// ```
+/// use recurrent::{Error, NaiveCpu};
+///
+/// let missing = std::env::temp_dir().join("recurrent_no_such_file.safetensors");
+/// let err = recurrent::io::load(NaiveCpu::<f64>::default(), &missing).unwrap_err();
+/// assert!(matches!(err, Error::Io { .. }), "{err}");
+/// assert!(err.to_string().starts_with(&missing.display().to_string()));
+/// ```
+///
+/// A model saved by [`save`] loads back unchanged (see its example).
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Format`], or [`Error::StateDict`] when the tensors do not form a

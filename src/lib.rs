@@ -73,6 +73,12 @@ mod scalar;
 pub mod softmax;
 pub mod truncated;
 
+/// The `rand` crate this crate is built on, re-exported so that a program needs no dependency of
+/// its own to make the random number generator that [`Rnn::new`], `forward_train` and
+/// [`sample::generate`] take: `recurrent::rand::rngs::StdRng`, or [`prelude::StdRng`] with
+/// [`prelude::SeedableRng`].
+pub use rand;
+
 pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 #[cfg(feature = "candle")]
 pub use candle::Candle;
@@ -99,7 +105,19 @@ pub use scalar::Scalar;
 pub use softmax::{log_softmax, softmax};
 pub use truncated::{Tbptt, TbpttStep};
 
-/// The names most programs need: `use recurrent::prelude::*;`.
+/// The names most programs need: `use recurrent::prelude::*;`, `rand`'s seeded generator
+/// included.
+///
+/// ```
+/// use recurrent::prelude::*;
+///
+/// let mut rng = StdRng::seed_from_u64(0); // the same seed, the same weights
+/// let config = RnnConfig::gru(3, 4);
+/// let a = Rnn::new(NaiveCpu::<f64>::default(), config.clone(), &mut rng)?;
+/// let b = Rnn::new(NaiveCpu::<f64>::default(), config, &mut StdRng::seed_from_u64(0))?;
+/// assert_eq!(a.state_dict(), b.state_dict());
+/// # Ok::<(), recurrent::Error>(())
+/// ```
 pub mod prelude {
     pub use crate::backend::{Backend, NaiveCpu};
     pub use crate::cell::CellKernels;
@@ -110,4 +128,6 @@ pub mod prelude {
     pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
     pub use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd, UpdateKernels};
     pub use crate::{Error, Result};
+    /// `rand`'s seedable generator and the trait that seeds it (`StdRng::seed_from_u64`).
+    pub use rand::{SeedableRng, rngs::StdRng};
 }

@@ -137,9 +137,12 @@ impl Sampler {
 /// Writes `length` characters after `prime` with a character model: `rnn` takes token ids of
 /// `vocab` and has an output layer of `vocab.len()` logits. The model reads `prime`, then each
 /// new character is chosen by `sampler` from the logits and fed back in. With an empty `prime`,
-/// the first input is a character drawn uniformly from the vocabulary (as `char-rnn` does).
+/// the first input is a character drawn uniformly from the vocabulary (as `char-rnn` does); it
+/// is not part of the text.
 ///
-/// Returns the new characters only, not `prime`. Runs on a [`Stream`] of batch 1: the model's
+/// Returns `prime` followed by the `length` new characters, the whole text as char-rnn's
+/// `sample.lua` prints it and as Hugging Face's `generate` returns the prompt with its
+/// continuation (`text[prime.len()..]` is the new part). Runs on a [`Stream`] of batch 1: the model's
 /// steps allocate nothing; each character copies its row of logits out of the backend.
 ///
 /// # Errors
@@ -176,7 +179,8 @@ pub fn generate<B: CellKernels, R: Rng + ?Sized>(
         None => rng.random_range(0..vocab.len()),
     };
     let mut row = Vec::with_capacity(vocab.len());
-    let mut text = String::with_capacity(length);
+    let mut text = String::with_capacity(prime.len() + length);
+    text.push_str(prime);
     for _ in 0..length {
         let logits = rnn.step(&mut stream, &[next])?;
         row.clear();

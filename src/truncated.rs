@@ -67,28 +67,34 @@ use std::borrow::Borrow;
 /// have not arrived.
 ///
 /// ```
-/// use rand::SeedableRng;
 /// use recurrent::prelude::*;
 /// use recurrent::{Corpus, Tbptt};
 ///
 /// # fn main() -> recurrent::Result<()> {
 /// let ids: Vec<usize> = "abcabcabdabcabcabd".bytes().map(|b| usize::from(b - b'a')).collect();
-/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let mut rng = StdRng::seed_from_u64(0);
 /// let mut rnn = Rnn::new(NaiveCpu::<f64>::default(), RnnConfig::gru(4, 8).output(4), &mut rng)?;
-/// let mut sgd = Sgd::new(0.1)?;
+/// let mut sgd = Sgd::for_model(&rnn, 0.1)?;
 /// // Two streams, an update every 2 steps, gradients through the last 5.
 /// let (k1, k2, batch) = (2, 5, 2);
 /// let corpus = Corpus::new(ids, batch, k1)?; // windows of k1 steps that continue one another
 /// let mut tbptt = Tbptt::new(k1, k2, batch)?;
-/// for window in corpus.windows() {
-///     if window.reset {
-///         tbptt.reset();
+/// let mut pass_losses = vec![];
+/// for _pass in 0..30 {
+///     let mut total = 0.0;
+///     for window in corpus.windows() {
+///         if window.reset {
+///             tbptt.reset();
+///         }
+///         let mut out = tbptt.step(&rnn, &window.inputs, &window.targets, CrossEntropy::mean())?;
+///         clip::global_norm(&mut out.grads, 5.0)?;
+///         sgd.step(&mut rnn, &out.grads)?;
+///         total += out.loss;
 ///     }
-///     let mut out = tbptt.step(&rnn, &window.inputs, &window.targets, CrossEntropy::mean())?;
-///     clip::global_norm(&mut out.grads, 5.0)?;
-///     sgd.step(&mut rnn, &out.grads)?;
+///     pass_losses.push(total);
 /// }
 /// assert_eq!(tbptt.context_steps(), 3); // k2 - k1 steps kept for the next update
+/// assert!(pass_losses[29] < 0.8 * pass_losses[0], "{pass_losses:?}"); // it learns the streams
 /// # Ok(())
 /// # }
 /// ```

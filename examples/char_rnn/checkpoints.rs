@@ -246,8 +246,8 @@ pub fn encode_corpus(vocab: &Vocab, text: &str, corpus: &Path, resumed: bool) ->
 mod tests {
     use super::*;
     use crate::args::parse_from;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
+    use recurrent::rand::SeedableRng;
+    use recurrent::rand::rngs::StdRng;
 
     fn args(flags: &[&str]) -> Args {
         parse_from(std::iter::once("char_rnn").chain(flags.iter().copied())).unwrap()

@@ -33,9 +33,9 @@ mod report;
 mod train;
 
 use args::{Args, BackendArg};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use recurrent::prelude::*;
+use recurrent::rand::SeedableRng;
+use recurrent::rand::rngs::StdRng;
 use recurrent::sample::{Sampler, generate};
 use std::path::Path;
 use std::sync::Arc;
@@ -144,7 +144,7 @@ fn sample_only<B: Kernels<Scalar = f32>>(args: &Args, backend: B, length: usize)
             other => other.into(),
         }
     })?;
-    println!("{prime}{text}");
+    println!("{text}"); // the prime and what follows it
     Ok(Outcome::Finished)
 }
 

@@ -1,10 +1,10 @@
 //! The task, the training runs and the recorded gradient flow behind the figures.
 
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use recurrent::Kernels;
 use recurrent::diagnostics::{self, GradientFlow, Iteration};
 use recurrent::prelude::*;
+use recurrent::rand::rngs::StdRng;
+use recurrent::rand::{RngExt, SeedableRng};
 use recurrent::{CellKind, LayerFlow, Nonlinearity, Scalar};
 use std::fmt;
 

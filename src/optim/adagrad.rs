@@ -5,6 +5,7 @@ use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::model::Rnn;
 
 /// Adagrad: every entry's step is scaled by the root of the sum of its squared gradients.
 ///
@@ -137,6 +138,29 @@ impl<B: Backend> Adagrad<B> {
     /// [`Error::Config`](crate::Error::Config) unless `lr` is finite and positive.
     pub fn min_char_rnn(lr: f64) -> Result<Self> {
         Self::new(lr)?.eps(1e-8)?.eps_inside_sqrt(true)
+    }
+
+    /// [`Adagrad::new`] for the backend of `rnn`, as PyTorch's `torch.optim.Adagrad(model.parameters(), lr=lr)`: the
+    /// optimiser's backend type is then known without an annotation, where `Adagrad::new(lr)` alone
+    /// needs one (`Adagrad::<Cpu<f32>>::new(lr)`) until a [`step`](crate::Optimizer::step) on the
+    /// model tells it. The optimiser keeps nothing of `rnn`; its buffers are made at the first
+    /// step, as with `new`.
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    ///
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// let rnn = Rnn::new(Cpu::<f32>::default(), RnnConfig::gru(3, 8), &mut rng)?;
+    /// let opt = Adagrad::for_model(&rnn, 0.05)?.lr_decay(1e-3)?;
+    /// assert_eq!((opt.lr(), opt.step_count()), (0.05, 0));
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) unless `lr` is finite and positive.
+    pub fn for_model(rnn: &Rnn<B>, lr: f64) -> Result<Self> {
+        let _ = rnn;
+        Self::new(lr)
     }
 
     fn set(self, what: &str, change: impl FnOnce(AdagradHyper) -> AdagradHyper) -> Result<Self> {

@@ -5,6 +5,7 @@ use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::model::Rnn;
 
 /// Adam, `torch.optim.Adam` (Kingma & Ba, 2015), with AMSGrad and, through
 /// [`Adam::adamw`], `torch.optim.AdamW`:
@@ -133,6 +134,29 @@ impl<B: Backend> Adam<B> {
         Self::new(lr)?
             .weight_decay(0.01)?
             .decoupled_weight_decay(true)
+    }
+
+    /// [`Adam::new`] for the backend of `rnn`, as PyTorch's `torch.optim.Adam(model.parameters(), lr=lr)`: the
+    /// optimiser's backend type is then known without an annotation, where `Adam::new(lr)` alone
+    /// needs one (`Adam::<Cpu<f32>>::new(lr)`) until a [`step`](crate::Optimizer::step) on the
+    /// model tells it. The optimiser keeps nothing of `rnn`; its buffers are made at the first
+    /// step, as with `new`.
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    ///
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// let rnn = Rnn::new(Cpu::<f32>::default(), RnnConfig::gru(3, 8), &mut rng)?;
+    /// let opt = Adam::for_model(&rnn, 0.05)?.weight_decay(1e-4)?;
+    /// assert_eq!((opt.lr(), opt.step_count()), (0.05, 0));
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) unless `lr` is finite and positive.
+    pub fn for_model(rnn: &Rnn<B>, lr: f64) -> Result<Self> {
+        let _ = rnn;
+        Self::new(lr)
     }
 
     fn set(self, what: &str, change: impl FnOnce(AdamHyper) -> AdamHyper) -> Result<Self> {

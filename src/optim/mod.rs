@@ -8,18 +8,22 @@
 //! | [`RmsProp`] | `RMSprop` (momentum, centred, weight decay) | `square_avg`, `grad_avg`, `momentum_buffer` |
 //! | [`Adam`] | `Adam` (AMSGrad, weight decay); [`Adam::adamw`]: `AdamW` | `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` |
 //!
+//! Each is made with `new(lr)` and builder methods for the other hyperparameters, or with
+//! `for_model(&rnn, lr)` ([`Sgd::for_model`], ...), PyTorch's `SGD(model.parameters(), lr=...)`:
+//! the optimiser's backend type then comes from the model, where `new` alone leaves it to be
+//! inferred from a later [`step`](Optimizer::step) (or written, `Sgd::<Cpu<f32>>::new(lr)`).
+//!
 //! Every optimiser implements [`Optimizer`]: [`step`](Optimizer::step), the learning rate
 //! ([`lr`](Optimizer::lr), [`set_lr`](Optimizer::set_lr), which a [`Schedule`] such as
 //! [`StepLr`], [`ExponentialLr`] or [`CosineLr`] drives), and checkpoints
 //! ([`state_dict`](Optimizer::state_dict), [`load_state_dict`](Optimizer::load_state_dict)).
 //!
 //! ```
-//! # use rand::SeedableRng;
 //! use recurrent::prelude::*;
 //!
-//! # let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! # let mut rng = StdRng::seed_from_u64(0);
 //! let mut rnn = Rnn::new(Cpu::<f64>::default(), RnnConfig::gru(4, 8).output(4), &mut rng)?;
-//! let mut adam = Adam::new(1e-2)?;
+//! let mut adam = Adam::for_model(&rnn, 1e-2)?;
 //! let (input, targets) = (Input::ids(vec![0, 1, 2, 2], 1), [1, 2, 2, 3]);
 //! for _ in 0..10 {
 //!     let trace = rnn.forward(&input, None)?;

@@ -5,6 +5,7 @@ use super::check;
 use super::state::{Engine, Hyper, Metadata, text};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::model::Rnn;
 
 /// Stochastic gradient descent, `torch.optim.SGD`: with weight decay `wd`, momentum `mu`,
 /// dampening `tau` and, on request, Nesterov momentum,
@@ -120,6 +121,29 @@ impl<B: Backend> Sgd<B> {
             weight_decay: 0.0,
         };
         Ok(Sgd(Engine::new(hyper.validated()?)))
+    }
+
+    /// [`Sgd::new`] for the backend of `rnn`, as PyTorch's `torch.optim.SGD(model.parameters(), lr=lr)`: the
+    /// optimiser's backend type is then known without an annotation, where `Sgd::new(lr)` alone
+    /// needs one (`Sgd::<Cpu<f32>>::new(lr)`) until a [`step`](crate::Optimizer::step) on the
+    /// model tells it. The optimiser keeps nothing of `rnn`; its buffers are made at the first
+    /// step, as with `new`.
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    ///
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// let rnn = Rnn::new(Cpu::<f32>::default(), RnnConfig::gru(3, 8), &mut rng)?;
+    /// let opt = Sgd::for_model(&rnn, 0.05)?.momentum(0.9)?;
+    /// assert_eq!((opt.lr(), opt.step_count()), (0.05, 0));
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) unless `lr` is finite and positive.
+    pub fn for_model(rnn: &Rnn<B>, lr: f64) -> Result<Self> {
+        let _ = rnn;
+        Self::new(lr)
     }
 
     fn set(self, what: &str, change: impl FnOnce(SgdHyper) -> SgdHyper) -> Result<Self> {
