@@ -17,7 +17,8 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 {
     echo "cpu: $(lscpu | awk -F': +' '/^Model name/ { print $2; exit }'); cores: $(nproc)"
     echo "load average before (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "before: $before ($(md5sum < "$before" | cut -c1-12)); after: $after ($(md5sum < "$after" | cut -c1-12))"
+    # File names only: a path of this machine has no place in a committed log.
+    echo "before: $(basename "$before") ($(md5sum < "$before" | cut -c1-12)); after: $(basename "$after") ($(md5sum < "$after" | cut -c1-12))"
 } | tee "$out/machine.txt"
 run() { # run LABEL BIN N: one full grid, with what the rest of the machine took meanwhile
     local label=$1 bin=$2 n=$3 t0 b0 own0 b1 own1
