@@ -12,31 +12,13 @@ mod common;
 #[path = "common/vec_backend.rs"]
 mod vec_backend;
 
-use common::{F64, random_ids, random_matrix, rng};
+use common::{F64, TOLERANCE, assert_passes, random_ids, random_matrix, rng};
 use recurrent::gradcheck::{self, Options, Report};
 use recurrent::{
     Cell, CellKind, CellState, CrossEntropy, GruCell, Input, Kernels, LstmCell, Nonlinearity, Rnn,
     RnnCell, RnnConfig, State,
 };
 use vec_backend::VecBackend;
-
-const TOLERANCE: f64 = 1e-6;
-
-fn assert_passes(what: &str, report: &Report) {
-    println!(
-        "{what}: {} entries, worst relative error {:.3e} at {} (analytic {:.9e}, numeric {:.9e})",
-        report.checked, report.worst, report.worst_at, report.analytic, report.numeric
-    );
-    assert!(report.checked > 0, "{what}: nothing was checked");
-    assert!(
-        report.worst < TOLERANCE,
-        "{what}: worst relative error {:.3e} at {} (analytic {}, numeric {})",
-        report.worst,
-        report.worst_at,
-        report.analytic,
-        report.numeric
-    );
-}
 
 /// A cell of `kind` from its four parameters, in PyTorch's order.
 fn rebuild<B: Kernels<Scalar = f64>>(

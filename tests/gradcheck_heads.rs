@@ -10,29 +10,13 @@ mod common;
 #[path = "common/vec_backend.rs"]
 mod vec_backend;
 
-use common::{F64, random_ids, random_matrix, rng};
+use common::{F64, assert_passes, random_ids, random_matrix, rng};
 use rand::RngExt;
 use recurrent::gradcheck::{self, Options, Report};
 use recurrent::{
     Backend, BceWithLogits, CrossEntropy, Huber, Input, Kernels, L1, Mse, Reduction, Rnn, RnnConfig,
 };
 use vec_backend::VecBackend;
-
-const TOLERANCE: f64 = 1e-6;
-
-fn assert_passes(what: &str, report: &Report) {
-    println!(
-        "{what}: {} entries, worst relative error {:.3e} at {} (analytic {:.9e}, numeric {:.9e})",
-        report.checked, report.worst, report.worst_at, report.analytic, report.numeric
-    );
-    assert!(report.checked > 0, "{what}: nothing was checked");
-    assert!(
-        report.worst < TOLERANCE,
-        "{what}: worst relative error {:.3e} at {}",
-        report.worst,
-        report.worst_at
-    );
-}
 
 /// `(loss, gradient)` of a loss at `x` (`rows x cols`, row-major).
 type LossFn<'a> = dyn Fn(&[f64]) -> recurrent::Result<(f64, Vec<f64>)> + 'a;

@@ -4,7 +4,7 @@
 //! elements, and the time loops run on a thread of the pool.
 
 use super::math::Activations;
-use super::plan::{self, Work};
+use super::plan::{self, Kernel, Work};
 use super::{Cpu, MatMul, cells, kernels, math, with_threads_awake};
 use crate::backend::{Backend, DenseMatrix};
 use crate::cell::{CellKernels, StepBuffers, check_step_shapes};
@@ -38,7 +38,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::values("lstm_step", rows, 4 * hidden),
+            Work::values(Kernel::CellStep, rows, 4 * hidden, 1),
             cells::lstm_step,
         )
     }
@@ -70,7 +70,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::values("lstm_step_back", rows, 4 * hidden),
+            Work::values(Kernel::CellStep, rows, 4 * hidden, 1),
             cells::lstm_step_back,
         )
     }
@@ -99,7 +99,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::values("gru_step", rows, 3 * hidden),
+            Work::values(Kernel::CellStep, rows, 3 * hidden, 1),
             cells::gru_step,
         )
     }
@@ -131,7 +131,7 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
             pool,
             step,
             rows,
-            Work::values("gru_step_back", rows, 3 * hidden),
+            Work::values(Kernel::CellStep, rows, 3 * hidden, 1),
             cells::gru_step_back,
         )
     }
@@ -139,7 +139,11 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
     fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
             Some(pool) => {
-                let split = plan::split(Some(pool), Work::product("time loop", step_work, 1, 1), 2);
+                let split = plan::split(
+                    Some(pool),
+                    Work::product(Kernel::TimeLoop, step_work, 1, 1),
+                    2,
+                );
                 if split.parts() > 1 {
                     pool.install(|| with_threads_awake(pool, work))
                 } else {
@@ -212,7 +216,7 @@ impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {
             pool,
             block,
             len,
-            Work::values("update", len, width),
+            Work::values(Kernel::Elementwise, len, width, 1),
             |mut b| math::update(rule, b.p, b.g, &mut b.state),
         )
     }

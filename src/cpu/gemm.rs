@@ -12,7 +12,7 @@
 #![allow(unsafe_code)]
 
 use super::cells::{Blocks, in_parts};
-use super::plan::{self, Threads, Work};
+use super::plan::{self, Kernel, Threads, Work};
 use crate::backend::Transpose;
 
 /// Element types `matrixmultiply` has kernels for.
@@ -154,7 +154,7 @@ pub fn gemm<T: MatMul>(
         // rows of `W` (the recurrence's matrix-vector product, the whole step at batch 1).
         let split = plan::split(
             pool.filter(|_| m == 1),
-            Work::product("gemm row", 1, k, n),
+            Work::product(Kernel::GemmRow, 1, k, n),
             n,
         );
         match pool {
@@ -171,7 +171,7 @@ pub fn gemm<T: MatMul>(
         }
         return;
     }
-    let split = plan::split(pool, Work::product("gemm", m, k, n), m);
+    let split = plan::split(pool, Work::product(Kernel::Gemm, m, k, n), m);
     let parts = split.parts();
     match pool {
         Some(pool) if parts > 1 => {

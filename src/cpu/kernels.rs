@@ -3,7 +3,7 @@
 //! kernels are in [`cells`](super::cells).
 
 use super::cells::{RowBlock, in_row_blocks};
-use super::plan::{Threads, Work};
+use super::plan::{Kernel, Threads, Work};
 use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +21,7 @@ pub fn all_finite<T: Scalar>(values: &[T], pool: Option<&Threads>) -> bool {
         a: &mut [][..],
         b: values,
     };
-    let work = Work::values("all_finite", values.len(), 1);
+    let work = Work::values(Kernel::Elementwise, values.len(), 1, 1);
     in_row_blocks(pool, block, values.len(), work, |part: Pair<'_, T>| {
         let mut blocks = part.b.chunks_exact(FINITE_BLOCK);
         if !(blocks.by_ref().all(finite) && finite(blocks.remainder())) {
@@ -43,7 +43,12 @@ pub fn elementwise<T: Scalar>(
     let a = a.as_mut_slice();
     assert!(b.is_empty() || b.len() == a.len(), "elementwise: lengths");
     let len = a.len();
-    let work = Work::product("elementwise", len, 1, if b.is_empty() { 1 } else { 2 });
+    let work = Work::values(
+        Kernel::Elementwise,
+        len,
+        1,
+        if b.is_empty() { 1 } else { 2 },
+    );
     in_row_blocks(pool, Pair { a, b }, len, work, |part| {
         kernel(part.a, part.b)
     });
@@ -142,7 +147,7 @@ pub fn add_row<T: Scalar>(m: &mut DenseMatrix<T>, row: &DenseMatrix<T>, pool: Op
         pool,
         block,
         rows,
-        Work::values("add_row", rows, cols),
+        Work::values(Kernel::Rows, rows, cols, 1),
         |b| {
             for r in b.m.chunks_exact_mut(cols) {
                 for (v, &b) in r.iter_mut().zip(row) {
@@ -175,7 +180,7 @@ pub fn add_column_sums<T: Scalar>(
         pool,
         block,
         cols,
-        Work::values("add_column_sums", rows, cols),
+        Work::values(Kernel::Rows, rows, cols, 1),
         |b| {
             let width = b.out.len();
             for r in m.chunks_exact(cols) {
@@ -285,7 +290,7 @@ pub fn scatter_add_columns<T: Scalar>(
             first: 0,
         },
         rows,
-        Work::values("scatter_add_columns", rows, ids.len()),
+        Work::values(Kernel::Rows, rows, ids.len(), 1),
         |b| {
             let (table, offset) = (b.rows.m, b.first);
             let mine = table.len() / cols;

@@ -355,7 +355,7 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
             cols,
         };
         let pool = self.pool.as_ref();
-        let work = plan::Work::values("activate", rows, cols);
+        let work = plan::Work::values(plan::Kernel::Activate, rows, cols, 1);
         match act {
             Activation::Tanh => cells::in_row_blocks(pool, block, rows, work, |b| {
                 T::tanh_slice(b.m);

@@ -18,7 +18,7 @@
 
 use super::cells::{Blocks, in_row_blocks};
 use super::gemm::{MatMul, Operand};
-use super::plan::{self, Threads, Work};
+use super::plan::{self, Kernel, Threads, Work};
 use crate::backend::Transpose;
 
 /// `op(B)` in panels of [`Packed::width`] columns, ready for [`Packed::gemm`].
@@ -213,7 +213,7 @@ impl<T: MatMul> Packed<T> {
         let mut data = vec![T::default(); panels * k * nr];
         if k > 0 {
             let block = Blocks::new(&mut data, k * nr);
-            let work = Work::values("pack", panels, k * nr);
+            let work = Work::values(Kernel::Rows, panels, k * nr, 1);
             in_row_blocks(pool, block, panels, work, |block| {
                 let panels = block.data.chunks_exact_mut(k * nr);
                 for (p, panel) in (block.first..).zip(panels) {
@@ -253,7 +253,7 @@ impl<T: MatMul> Packed<T> {
         }
         let (_, nr) = blocking(self.isa, size_of::<T>());
         let panels = n.div_ceil(nr);
-        let split = plan::split(pool, Work::product("packed", m, k, n), panels);
+        let split = plan::split(pool, Work::product(Kernel::Packed, m, k, n), panels);
         let parts = split.parts();
         // Every row of `C` cut where a part's columns begin: each part is whole panels, its
         // columns of every row. Split by columns, each thread reads only its panels of `op(B)`

@@ -75,33 +75,79 @@ impl std::ops::Deref for Threads {
     }
 }
 
-/// A kernel at a shape: its name (one per kernel, so that two kernels of the same sizes are
-/// timed apart) and up to three sizes, whose product is its amount of work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The kinds of kernel the plan tells apart: each has its size from which it is cut (the table
+/// in the module's documentation) and the measured rate its time is estimated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// The recurrence's product on the packed `W_hh`.
+    Packed,
+    /// A one-row GEMM, cut by columns.
+    GemmRow,
+    /// A GEMM, cut by rows.
+    Gemm,
+    /// A time loop run on the pool (its size: one step's multiply-adds).
+    TimeLoop,
+    /// A cell's fused step, forward or backward.
+    CellStep,
+    /// A sigmoid or tanh over a matrix.
+    Activate,
+    /// Row kernels: packing, bias rows, column sums, scatter-adds.
+    Rows,
+    /// Element-wise kernels called outside the loops: arithmetic, the finiteness check, the
+    /// optimiser's update.
+    Elementwise,
+}
+
+impl Kernel {
+    /// Work per part below which it is not cut, and values below which it does not wake the
+    /// pool at all.
+    fn thresholds(self, rows: usize) -> (usize, usize) {
+        match self {
+            Kernel::Packed if rows == 1 => (1 << 19, 0),
+            Kernel::Packed => (1 << 22, 0),
+            Kernel::GemmRow | Kernel::TimeLoop => (1 << 19, 0),
+            Kernel::Gemm => (1 << 21, 0),
+            Kernel::Elementwise => (1 << 14, 1 << 18),
+            Kernel::CellStep | Kernel::Activate | Kernel::Rows => (1 << 14, 0),
+        }
+    }
+}
+
+/// A kernel at a shape: a product `m x k` by `k x n` (work: its multiply-adds), or values in
+/// `rows x width` read and written by `operands` (work: `rows x width`; the values moved,
+/// `rows x width x operands`, decide whether it wakes the pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Work {
-    kernel: &'static str,
-    sizes: [usize; 3],
+    kernel: Kernel,
+    /// `m`, or `rows`.
+    rows: usize,
+    /// What is cut, in its unit.
+    amount: usize,
+    /// What is read and written, in values (the amount for a product).
+    moved: usize,
 }
 
 impl Work {
     /// A product `m x k` by `k x n`.
-    pub fn product(kernel: &'static str, m: usize, k: usize, n: usize) -> Self {
+    pub fn product(kernel: Kernel, m: usize, k: usize, n: usize) -> Self {
+        let amount = m.saturating_mul(k).saturating_mul(n);
         Work {
             kernel,
-            sizes: [m, k, n],
+            rows: m,
+            amount,
+            moved: amount,
         }
     }
 
-    /// An element-wise kernel over `rows x width` values.
-    pub fn values(kernel: &'static str, rows: usize, width: usize) -> Self {
+    /// An element-wise kernel over `rows x width` values, `operands` of them read or written.
+    pub fn values(kernel: Kernel, rows: usize, width: usize, operands: usize) -> Self {
+        let amount = rows.saturating_mul(width);
         Work {
             kernel,
-            sizes: [rows, width, 1],
+            rows,
+            amount,
+            moved: amount.saturating_mul(operands),
         }
-    }
-
-    fn amount(&self) -> usize {
-        self.sizes.iter().fold(1, |a, &s| a.saturating_mul(s))
     }
 }
 
@@ -140,13 +186,11 @@ impl Costs {
     /// Nanoseconds `work` takes on one thread, by these rates.
     fn time(&self, work: &Work) -> f64 {
         let rate = match work.kernel {
-            "packed" | "gemm" | "gemm row" | "time loop" => self.madd,
-            "lstm_step" | "lstm_step_back" | "gru_step" | "gru_step_back" | "activate" => {
-                self.element
-            }
-            _ => self.stream,
+            Kernel::Packed | Kernel::Gemm | Kernel::GemmRow | Kernel::TimeLoop => self.madd,
+            Kernel::CellStep | Kernel::Activate => self.element,
+            Kernel::Rows | Kernel::Elementwise => self.stream,
         };
-        work.amount() as f64 * rate
+        work.amount as f64 * rate
     }
 }
 
@@ -239,20 +283,6 @@ impl Split {
     }
 }
 
-/// The work per part below which `work` is not cut, and the work below which it does not wake
-/// the pool at all (the table in the module's documentation).
-fn thresholds(work: &Work) -> (usize, usize) {
-    match work.kernel {
-        "packed" if work.sizes[0] == 1 => (1 << 19, 0),
-        "packed" => (1 << 22, 0),
-        "gemm row" | "time loop" => (1 << 19, 0),
-        "gemm" => (1 << 21, 0),
-        // Element-wise kernels outside the loops: their width is `k`, and `n` operands read.
-        "elementwise" | "all_finite" | "update" => (1 << 14, 1 << 18),
-        _ => (1 << 14, 0),
-    }
-}
-
 /// How a call of `work` on `pool` runs: at most `most` parts (its rows or column blocks), as
 /// the module's documentation says.
 pub fn split(pool: Option<&Threads>, work: Work, most: usize) -> Split {
@@ -263,27 +293,19 @@ pub fn split(pool: Option<&Threads>, work: Work, most: usize) -> Split {
     if pool.always {
         return Split { parts: threads };
     }
-    let (per_part, wake) = thresholds(&work);
-    let [m, k, n] = work.sizes;
-    // Products count multiply-adds; element-wise kernels their rows times width (`m * k`), and
-    // the values they read and write (`m * k * n`) for waking the pool.
-    let amount = if work.kernel == "packed" || work.kernel.starts_with("gemm") {
-        m * k * n
-    } else {
-        m * k
-    };
-    if work.amount() < wake {
+    let (per_part, wake) = work.kernel.thresholds(work.rows);
+    if work.moved < wake {
         return Split { parts: 1 };
     }
     let parts = match work.kernel {
         // All or nothing.
-        "gemm row" | "time loop" if amount >= per_part => threads,
-        "gemm row" | "time loop" => 1,
-        _ => threads.min(amount / per_part).max(1),
+        Kernel::GemmRow | Kernel::TimeLoop if work.amount >= per_part => threads,
+        Kernel::GemmRow | Kernel::TimeLoop => 1,
+        _ => threads.min(work.amount / per_part).max(1),
     };
     // Outside the loops, a kernel is cut only if that pays for the wake-up; not the choice to
     // run a loop on the pool, which wakes the pool once for the whole loop.
-    if parts > 1 && work.kernel != "time loop" && !AWAKE.with(std::cell::Cell::get) {
+    if parts > 1 && work.kernel != Kernel::TimeLoop && !AWAKE.with(std::cell::Cell::get) {
         let costs = costs(pool);
         let saved = costs.time(&work) * (1.0 - 1.0 / parts as f64);
         if saved < MARGIN * costs.wake {

@@ -9,6 +9,28 @@ use rand::{RngExt, SeedableRng};
 use recurrent::Kernels;
 use recurrent::{NaiveCpu, Rnn, RnnConfig, Scalar};
 
+/// The largest relative error a finite-difference gradient check may find (f64, central
+/// differences).
+pub const TOLERANCE: f64 = 1e-6;
+
+/// Prints a gradient check's report and asserts that it checked something and stayed within
+/// [`TOLERANCE`].
+pub fn assert_passes(what: &str, report: &recurrent::gradcheck::Report) {
+    println!(
+        "{what}: {} entries, worst relative error {:.3e} at {} (analytic {:.9e}, numeric {:.9e})",
+        report.checked, report.worst, report.worst_at, report.analytic, report.numeric
+    );
+    assert!(report.checked > 0, "{what}: nothing was checked");
+    assert!(
+        report.worst < TOLERANCE,
+        "{what}: worst relative error {:.3e} at {} (analytic {}, numeric {})",
+        report.worst,
+        report.worst_at,
+        report.analytic,
+        report.numeric
+    );
+}
+
 /// The reference backend in f64, where gradient checks run.
 pub type F64 = NaiveCpu<f64>;
 
