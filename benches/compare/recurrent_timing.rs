@@ -4,7 +4,9 @@
 //!
 //! The grid: vocabulary 65, token-id input, sequence 64, hidden 128 / 256 / 512, batch 1 and 32,
 //! cells rnn / lstm / gru; plus min-char-rnn's shape (rnn, hidden 100, sequence 25, batch 1). All
-//! on `Cpu::<f32>::new()` (every available core; `RECURRENT_THREADS=n` sets the count). For each case, two operations:
+//! on `Cpu::<f32>::new()` (every available core; `RECURRENT_THREADS=n` sets the count), or, built
+//! with `--features candle` and run with `RECURRENT_BACKEND=candle`, on `Candle::<f32>::cpu()`
+//! (the lines then say `"impl":"recurrent-candle"`). For each case, two operations:
 //!
 //! - `train`: forward, summed cross-entropy, BPTT, global-norm clipping at 5, an SGD update;
 //! - `forward`: the forward pass alone (`Rnn::forward`, logits and the caches BPTT would need).
@@ -38,7 +40,7 @@ use median::median_seconds;
 
 const VOCAB: usize = 65;
 
-/// The backend under test: every core, or `RECURRENT_THREADS` of them.
+/// `Cpu`: every core, or `RECURRENT_THREADS` of them.
 fn backend() -> Cpu<f32> {
     match std::env::var("RECURRENT_THREADS")
         .ok()
@@ -103,16 +105,16 @@ fn grid() -> Vec<Case> {
 }
 
 /// A model, a batch of token ids and their targets: `seq * batch` of each, time-major.
-struct Setup {
-    rnn: Rnn<Cpu<f32>>,
-    input: Input<Cpu<f32>>,
+struct Setup<B: Backend> {
+    rnn: Rnn<B>,
+    input: Input<B>,
     targets: Vec<usize>,
 }
 
-fn setup(case: &Case) -> Setup {
+fn setup<B: Kernels<Scalar = f32>>(backend: B, case: &Case) -> Setup<B> {
     let mut rng = StdRng::seed_from_u64(7);
     let config = (case.make)(VOCAB, case.hidden).output(VOCAB);
-    let rnn = Rnn::new(backend(), config, &mut rng).expect("valid config");
+    let rnn = Rnn::new(backend, config, &mut rng).expect("valid config");
     let n = case.seq * case.batch;
     let ids = (0..n).map(|_| rng.random_range(0..VOCAB)).collect();
     let targets = (0..n).map(|_| rng.random_range(0..VOCAB)).collect();
@@ -124,7 +126,7 @@ fn setup(case: &Case) -> Setup {
 }
 
 /// One training step; returns the loss before the update.
-fn train_step(s: &mut Setup, sgd: &mut Sgd<Cpu<f32>>) -> f32 {
+fn train_step<B: Kernels<Scalar = f32>>(s: &mut Setup<B>, sgd: &mut Sgd<B>) -> f32 {
     let trace = s.rnn.forward(&s.input, None).expect("valid input");
     let (loss, d_logits) = CrossEntropy::sum()
         .forward(s.rnn.backend(), trace.logits(), &s.targets)
@@ -135,20 +137,22 @@ fn train_step(s: &mut Setup, sgd: &mut Sgd<Cpu<f32>>) -> f32 {
     loss
 }
 
-fn print_case(case: &Case, op: &str, median_s: f64, extra: &str) {
+fn print_case(name: &str, case: &Case, op: &str, median_s: f64, extra: &str) {
     println!(
-        "{{\"impl\":\"recurrent\",\"cell\":\"{}\",\"hidden\":{},\"batch\":{},\"seq\":{},\
+        "{{\"impl\":\"{name}\",\"cell\":\"{}\",\"hidden\":{},\"batch\":{},\"seq\":{},\
          \"op\":\"{op}\",\"median_s\":{median_s:.9}{extra}}}",
         case.cell, case.hidden, case.batch, case.seq
     );
 }
 
-fn run_case(case: &Case, filter: &str) {
+/// Times `case` on `backend`, printing one line per operation whose id holds `filter`; `name`
+/// is the line's `impl`.
+fn run_case<B: Kernels<Scalar = f32>>(backend: B, name: &str, case: &Case, filter: &str) {
     let (train_id, forward_id) = (case.id("train"), case.id("forward"));
     if !train_id.contains(filter) && !forward_id.contains(filter) {
         return;
     }
-    let mut s = setup(case);
+    let mut s = setup(backend, case);
     if train_id.contains(filter) {
         // A small rate keeps the weights near their initialisation over thousands of steps.
         let mut sgd = Sgd::new(1e-3).expect("valid rate");
@@ -158,6 +162,7 @@ fn run_case(case: &Case, filter: &str) {
             black_box(train_step(&mut s, &mut sgd));
         });
         print_case(
+            name,
             case,
             "train",
             median,
@@ -168,7 +173,7 @@ fn run_case(case: &Case, filter: &str) {
         let median = median_seconds(|| {
             black_box(s.rnn.forward(&s.input, None).expect("valid input"));
         });
-        print_case(case, "forward", median, "");
+        print_case(name, case, "forward", median, "");
     }
 }
 
@@ -225,6 +230,23 @@ fn check_product(
     }
 }
 
+#[cfg(feature = "candle")]
+fn run_on_candle(case: &Case, filter: &str) {
+    run_case(
+        recurrent::Candle::<f32>::cpu(),
+        "recurrent-candle",
+        case,
+        filter,
+    );
+}
+
+#[cfg(not(feature = "candle"))]
+fn run_on_candle(_: &Case, _: &str) {
+    panic!(
+        "RECURRENT_BACKEND=candle needs the build's feature `candle`: cargo bench --features candle --bench compare"
+    );
+}
+
 fn main() {
     // `cargo bench -- ARGS` adds `--bench`; every flag is ignored, the first word is the filter.
     let filter = std::env::args()
@@ -236,8 +258,13 @@ fn main() {
         backend().threads(),
         env!("CARGO_PKG_VERSION")
     );
+    let on_candle = std::env::var("RECURRENT_BACKEND").is_ok_and(|b| b == "candle");
     for case in grid() {
-        run_case(&case, &filter);
+        if on_candle {
+            run_on_candle(&case, &filter);
+        } else {
+            run_case(backend(), "recurrent", &case, &filter);
+        }
     }
     if "gemm_peak".contains(filter.as_str()) {
         gemm_peak();
