@@ -62,7 +62,9 @@ fn cases(dict: &StateDict, suffix: &str) -> Vec<String> {
 }
 
 fn num(opts: &BTreeMap<String, String>, key: &str) -> f64 {
-    opts[key].parse().unwrap_or_else(|_| panic!("{key} = {}", opts[key]))
+    opts[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {}", opts[key]))
 }
 
 fn count(opts: &BTreeMap<String, String>, key: &str) -> u64 {
@@ -87,7 +89,10 @@ fn check_warmup(schedule: &dyn Schedule, warmup: u64, want: &StateDict, case: &s
         };
         assert_eq!(ours, exact, "{case}: step {epoch}");
         let relative = (ours - s).abs() / s;
-        assert!(relative <= RECURSIVE, "{case}: step {epoch}: {ours} against {s}");
+        assert!(
+            relative <= RECURSIVE,
+            "{case}: step {epoch}: {ours} against {s}"
+        );
         worst = worst.max(relative);
     }
     worst
@@ -104,15 +109,30 @@ fn warmup_gives_torchs_sequential_lr() {
             "cosine" => {
                 let inner = CosineLr::new(lr, count(&o, "t_max")).unwrap();
                 let inner = inner.eta_min(num(&o, "eta_min")).unwrap();
-                check_warmup(&Warmup::new(inner, steps, start).unwrap(), steps, &want, &case)
+                check_warmup(
+                    &Warmup::new(inner, steps, start).unwrap(),
+                    steps,
+                    &want,
+                    &case,
+                )
             }
             "step" => {
                 let inner = StepLr::new(lr, count(&o, "step_size"), num(&o, "gamma")).unwrap();
-                check_warmup(&Warmup::new(inner, steps, start).unwrap(), steps, &want, &case)
+                check_warmup(
+                    &Warmup::new(inner, steps, start).unwrap(),
+                    steps,
+                    &want,
+                    &case,
+                )
             }
             "exponential" => {
                 let inner = ExponentialLr::new(lr, num(&o, "gamma")).unwrap();
-                check_warmup(&Warmup::new(inner, steps, start).unwrap(), steps, &want, &case)
+                check_warmup(
+                    &Warmup::new(inner, steps, start).unwrap(),
+                    steps,
+                    &want,
+                    &case,
+                )
             }
             other => panic!("unknown inner schedule {other}"),
         };
@@ -165,7 +185,10 @@ fn plateau(o: &BTreeMap<String, String>) -> ReduceLrOnPlateau {
     if o["mode"] == "max" {
         s = s.mode(PlateauMode::Max);
     }
-    s = s.factor(num(o, "factor")).unwrap().patience(count(o, "patience"));
+    s = s
+        .factor(num(o, "factor"))
+        .unwrap()
+        .patience(count(o, "patience"));
     if o.get("threshold_mode").map(String::as_str) == Some("abs") {
         s = s.threshold_mode(ThresholdMode::Abs).unwrap();
     }
@@ -214,7 +237,10 @@ fn reduce_on_plateau_follows_torch_step_by_step() {
             assert_eq!(schedule.last_epoch(), epoch as u64 + 1, "{at}: last_epoch");
         }
         assert!(cuts >= 1, "{case}: the fixture cuts the rate at least once");
-        println!("plateau {case}: {} steps to the bit, {cuts} cuts", metrics.len());
+        println!(
+            "plateau {case}: {} steps to the bit, {cuts} cuts",
+            metrics.len()
+        );
         checked += 1;
     }
     assert_eq!(checked, 8);
@@ -290,12 +316,23 @@ fn one_cycle_peaks_at_max_lr_and_ends_at_min_lr() {
             let rates: Vec<f64> = (0..100).map(|e| s.lr_at(e)).collect();
             let peak = rates.iter().cloned().fold(0.0, f64::max);
             // PyTorch's cosine gives `end + (start - end)` at the start: not always `start`.
-            assert!((rates[0] - initial).abs() <= 1e-15 * initial, "{}", rates[0]);
+            assert!(
+                (rates[0] - initial).abs() <= 1e-15 * initial,
+                "{}",
+                rates[0]
+            );
             assert_eq!(peak, 0.2, "{anneal:?}, three phases {three_phase}");
             assert_eq!(rates[29], 0.2);
             // The linear anneal's `(end - start) * 1 + start` rounds at the scale of max_lr.
-            assert!((rates[99] - min).abs() <= 1e-16 * 0.2, "{} against {min}", rates[99]);
-            assert!(rates[29..].windows(2).all(|w| w[1] <= w[0]), "falls after the peak");
+            assert!(
+                (rates[99] - min).abs() <= 1e-16 * 0.2,
+                "{} against {min}",
+                rates[99]
+            );
+            assert!(
+                rates[29..].windows(2).all(|w| w[1] <= w[0]),
+                "falls after the peak"
+            );
         }
     }
 }
