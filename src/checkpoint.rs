@@ -153,7 +153,9 @@
 //! has that parameter's shape, and the state's shape. Any failure is an `Err`, never a panic,
 //! and there is no half-loaded checkpoint. The optimiser's buffers are checked once more, against
 //! the kind of optimiser and its buffer names, by [`Checkpoint::restore_optimizer`] (or
-//! [`Optimizer::load_state_dict`]), which changes nothing on error.
+//! [`Optimizer::load_state_dict`]), which changes nothing on error. A schedule's state is read
+//! and checked by [`Checkpoint::restore_schedule`] (or [`StatefulSchedule::load_state_dict`]),
+//! which changes nothing on error either.
 
 mod file;
 

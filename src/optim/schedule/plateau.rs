@@ -368,9 +368,9 @@ mod saved {
         })
     }
 
-    /// The schedule in `dict`: its hyperparameters through the builders' checks, then its state,
-    /// checked against them.
-    pub(super) fn read(dict: &StateDict) -> Result<ReduceLrOnPlateau> {
+    /// The kind and hyperparameters in `dict` (no tensors), with the rate saved, through the
+    /// builders' checks.
+    fn hyperparameters(dict: &StateDict) -> Result<ReduceLrOnPlateau> {
         if let Some(name) = dict.names().next() {
             return Err(Error::StateDict {
                 missing: vec![],
@@ -397,7 +397,8 @@ mod saved {
             "threshold_mode",
             [("rel", ThresholdMode::Rel), ("abs", ThresholdMode::Abs)],
         )?;
-        let schedule = ReduceLrOnPlateau::new(parse(dict, "lr", number)?)?
+        // Abs first, so that the threshold is checked against the saved mode, not the default.
+        ReduceLrOnPlateau::new(parse(dict, "lr", number)?)?
             .mode(mode)
             .factor(parse(dict, "factor", number)?)?
             .patience(parse(dict, "patience", count)?)
@@ -406,7 +407,14 @@ mod saved {
             .threshold_mode(threshold_mode)?
             .cooldown(parse(dict, "cooldown", count)?)
             .min_lr(parse(dict, "min_lr", number)?)?
-            .eps(parse(dict, "eps", number)?)?;
+            .eps(parse(dict, "eps", number)?)
+    }
+
+    /// The schedule in `dict`: its hyperparameters through the builders' checks, then its state,
+    /// checked against them.
+    pub(super) fn read(dict: &StateDict) -> Result<ReduceLrOnPlateau> {
+        let schedule = hyperparameters(dict)?;
+        let (number, count) = ("a number", "a count");
         let best: f64 = parse(dict, "best", number)?;
         let worst = schedule.best;
         if !(best.is_finite() || best == worst) {
@@ -422,33 +430,21 @@ mod saved {
             last_epoch: parse(dict, "last_epoch", count)?,
             ..schedule
         };
-        let limits = [
-            (
-                "num_bad_epochs",
-                state.num_bad_epochs,
-                "patience",
-                state.patience,
-            ),
-            (
-                "cooldown_counter",
-                state.cooldown_counter,
-                "cooldown",
-                state.cooldown,
-            ),
-            (
-                "num_bad_epochs",
-                state.num_bad_epochs,
-                "last_epoch",
-                state.last_epoch,
-            ),
-        ];
-        for (what, value, limit, bound) in limits {
-            if value > bound {
-                return Err(Error::config(format!(
-                    "{NAME} state dict: {what} ({value}) cannot exceed {limit} ({bound})"
-                )));
-            }
-        }
+        let at_most = |what: &str, value: u64, limit: &str, bound: u64| match value > bound {
+            true => Err(Error::config(format!(
+                "{NAME} state dict: {what} ({value}) cannot exceed {limit} ({bound})"
+            ))),
+            false => Ok(()),
+        };
+        let bad = state.num_bad_epochs;
+        at_most("num_bad_epochs", bad, "patience", state.patience)?;
+        at_most("num_bad_epochs", bad, "last_epoch", state.last_epoch)?;
+        at_most(
+            "cooldown_counter",
+            state.cooldown_counter,
+            "cooldown",
+            state.cooldown,
+        )?;
         Ok(state)
     }
 }
