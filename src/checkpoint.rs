@@ -92,6 +92,8 @@
 //!   PyTorch with `model.load_state_dict(safetensors.torch.load_file(path), strict=False)`;
 //! - the optimiser's buffers under `optim.` and their names in
 //!   [`Optimizer::state_dict`] (`optim.weight_hh_l0.exp_avg`, ...);
+//! - a stateful schedule's tensors under `schedule.`, should it have any
+//!   ([`ReduceLrOnPlateau`](crate::optim::ReduceLrOnPlateau) has none);
 //! - the carried hidden state, if saved: `state.h` and, for the LSTM, `state.c`, each
 //!   `[L*D, B, H]` as PyTorch's `(h_n, c_n)`.
 //!
@@ -104,6 +106,7 @@
 //! | `recurrent.input_size`, `recurrent.hidden_size`, `recurrent.num_layers`, `recurrent.bidirectional`, `recurrent.bias`, `recurrent.output_size` (a count or `none`), `recurrent.output_bias` | the rest of the [`RnnConfig`](crate::RnnConfig) under PyTorch's argument names: the model is built from them and the tensors checked against it, so a missing tensor is reported instead of read as another model |
 //! | `recurrent.vocab` | the vocabulary, if saved ([`Vocab::to_metadata`]) |
 //! | `optim.optimizer`, `optim.step`, `optim.lr`, ... | the optimiser's kind, step count and hyperparameters, its state dict's metadata under `optim.` |
+//! | `schedule.schedule`, `schedule.best`, `schedule.lr`, ... | a [`StatefulSchedule`]'s kind, hyperparameters and state, if saved ([`with_schedule`](Checkpoint::with_schedule)): its state dict's metadata under `schedule.`; absent in older files |
 //! | `recurrent.seed`, `recurrent.step`, `recurrent.epoch`, `recurrent.window` | the [`Progress`] |
 //! | `recurrent.best_val_loss` | [`Progress::best_val_loss`], if there is one |
 //! | `user.{key}` | the caller's [`metadata`](Checkpoint::metadata) |
@@ -119,7 +122,11 @@
 //!
 //! - the weights, the optimiser's buffers, step count and hyperparameters (the learning rate
 //!   included), the carried state, and where the run is (epoch, window) are saved exactly;
-//! - a [`Schedule`](crate::optim::Schedule) is a function of the epoch and holds nothing;
+//! - a [`Schedule`](crate::optim::Schedule) is a function of the epoch (or step) and holds
+//!   nothing: build it as the run did and give it the saved count; a [`StatefulSchedule`]
+//!   ([`ReduceLrOnPlateau`](crate::optim::ReduceLrOnPlateau)) is saved with
+//!   [`with_schedule`](Checkpoint::with_schedule) and restored with
+//!   [`restore_schedule`](Checkpoint::restore_schedule);
 //! - randomness is not saved but derived: `rand`'s generators cannot be serialised, so each
 //!   update draws from a generator made for it, [`step_rng`]`(seed, step)`
 //!   ([`Progress::rng`]), and the run saves only its seed and step. Draw everything random of
@@ -146,7 +153,9 @@
 //! has that parameter's shape, and the state's shape. Any failure is an `Err`, never a panic,
 //! and there is no half-loaded checkpoint. The optimiser's buffers are checked once more, against
 //! the kind of optimiser and its buffer names, by [`Checkpoint::restore_optimizer`] (or
-//! [`Optimizer::load_state_dict`]), which changes nothing on error.
+//! [`Optimizer::load_state_dict`]), which changes nothing on error. A schedule's state is read
+//! and checked by [`Checkpoint::restore_schedule`] (or [`StatefulSchedule::load_state_dict`]),
+//! which changes nothing on error either.
 
 mod file;
 
@@ -158,9 +167,9 @@ use crate::backend::Backend;
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::io::StateDict;
-use crate::io::checkpoint_layout::{OPTIM, USER, model_part};
+use crate::io::checkpoint_layout::{OPTIM, SCHEDULE, USER, model_part};
 use crate::model::{Rnn, State};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, StatefulSchedule};
 use num_traits::Float;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -267,6 +276,8 @@ pub struct Checkpoint<B: Backend> {
     pub rnn: Rnn<B>,
     /// The optimiser's [`state_dict`](Optimizer::state_dict), for the model's parameters.
     pub optimizer: StateDict,
+    /// A stateful schedule's [`state_dict`](StatefulSchedule::state_dict), if one was saved.
+    pub schedule: Option<StateDict>,
     /// Where the run is.
     pub progress: Progress,
     /// The vocabulary of a character model.
@@ -285,6 +296,7 @@ impl<B: Backend> Checkpoint<B> {
         Checkpoint {
             rnn,
             optimizer: optimizer.state_dict(),
+            schedule: None,
             progress,
             vocab: None,
             state: None,
@@ -305,6 +317,14 @@ impl<B: Backend> Checkpoint<B> {
         self
     }
 
+    /// The same checkpoint with the state of `schedule` (a
+    /// [`ReduceLrOnPlateau`](crate::optim::ReduceLrOnPlateau)), to
+    /// [`restore_schedule`](Checkpoint::restore_schedule) on resuming.
+    pub fn with_schedule<S: StatefulSchedule + ?Sized>(mut self, schedule: &S) -> Self {
+        self.schedule = Some(schedule.state_dict());
+        self
+    }
+
     /// The same checkpoint with one more metadata entry (replacing one of the same key).
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
@@ -320,6 +340,23 @@ impl<B: Backend> Checkpoint<B> {
     /// have; `optimizer` is unchanged then.
     pub fn restore_optimizer<O: Optimizer<B> + ?Sized>(&self, optimizer: &mut O) -> Result<()> {
         optimizer.load_state_dict(&self.rnn, &self.optimizer)
+    }
+
+    /// Restores the saved schedule state into `schedule`:
+    /// [`StatefulSchedule::load_state_dict`]. Build `schedule` as the run built it (its
+    /// hyperparameters are replaced by the saved ones).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the checkpoint holds no schedule (saved without
+    /// [`with_schedule`](Checkpoint::with_schedule), or by an older version); otherwise as
+    /// [`StatefulSchedule::load_state_dict`]. `schedule` is unchanged on error.
+    pub fn restore_schedule<S: StatefulSchedule + ?Sized>(&self, schedule: &mut S) -> Result<()> {
+        match &self.schedule {
+            Some(dict) => schedule.load_state_dict(dict),
+            None => Err(Error::config(
+                "the checkpoint holds no schedule state (it was saved without `with_schedule`)",
+            )),
+        }
     }
 
     /// Writes the checkpoint to `path`, atomically (see the [module documentation](self)).
@@ -366,6 +403,9 @@ impl<B: Backend> Checkpoint<B> {
         }
         for (key, value) in self.optimizer.metadata() {
             dict.set_metadata(format!("{OPTIM}{key}"), value.clone());
+        }
+        if let Some(schedule) = &self.schedule {
+            file::write_prefixed(schedule, SCHEDULE, &mut dict);
         }
         if let Some(state) = &self.state {
             file::write_state(&self.rnn, state, &mut dict);
@@ -420,6 +460,11 @@ impl<B: Backend> Checkpoint<B> {
         let rnn = Rnn::from_state_dict(backend, config, &model_part(dict), true)?;
         let optimizer = file::prefixed(dict, OPTIM);
         file::check_optimizer(&rnn, &optimizer)?;
+        let schedule = file::prefixed(dict, SCHEDULE);
+        let schedule = match schedule.metadata().is_empty() && schedule.names().count() == 0 {
+            true => None, // saved without a schedule, or before schedules were saved
+            false => Some(schedule),
+        };
         let state = file::read_state(&rnn, dict)?;
         let metadata = dict
             .metadata()
@@ -429,6 +474,7 @@ impl<B: Backend> Checkpoint<B> {
         Ok(Checkpoint {
             rnn,
             optimizer,
+            schedule,
             progress,
             vocab,
             state,

@@ -96,8 +96,8 @@ pub use kernels::Kernels;
 pub use loss::{BceWithLogits, CrossEntropy, Huber, L1, LossKernels, Mse, Reduction};
 pub use model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
 pub use optim::{
-    Adagrad, Adam, CosineLr, ExponentialLr, Optimizer, RmsProp, Schedule, Sgd, StepLr,
-    UpdateKernels, UpdateRule,
+    Adagrad, Adam, CosineLr, ExponentialLr, OneCycleLr, Optimizer, ReduceLrOnPlateau, RmsProp,
+    Schedule, Sgd, StatefulSchedule, StepLr, UpdateKernels, UpdateRule, Warmup,
 };
 pub use params::{Linear, Params};
 pub use sample::Sampler;
@@ -126,7 +126,9 @@ pub mod prelude {
     pub use crate::kernels::Kernels;
     pub use crate::loss::{CrossEntropy, LossKernels};
     pub use crate::model::{Gradients, Input, Rnn, RnnConfig, State, Stream, Trace};
-    pub use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd, UpdateKernels};
+    pub use crate::optim::{
+        Adagrad, Adam, Optimizer, RmsProp, Schedule, Sgd, StatefulSchedule, UpdateKernels,
+    };
     pub use crate::{Error, Result};
     /// `rand`'s seedable generator and the trait that seeds it (`StdRng::seed_from_u64`).
     pub use rand::{SeedableRng, rngs::StdRng};

@@ -63,6 +63,14 @@ use std::borrow::Borrow;
 /// To stop and go on later, save [`context`](Tbptt::context) and [`state`](Tbptt::state) with
 /// the checkpoint and start again with [`resume`](Tbptt::resume).
 ///
+/// For more streams than fit in memory, give each group of streams its own `Tbptt` (each holds
+/// its own streams' state and context), run their [`step`](Tbptt::step)s with the same weights,
+/// and sum their gradients with [`Gradients::accumulate`] before one optimiser step: with
+/// [`CrossEntropy::sum`] the sum is the gradient of the `Tbptt` over all the streams (scale it
+/// by one over the tokens counted for the mean; see the
+/// [recipe](crate::optim::accumulate)). `Tbptt` itself needs no accumulation path: it never
+/// updates the model, so the windows of one group can also be accumulated over several steps.
+///
 /// Only token-id input and unidirectional models: a backward direction would need steps that
 /// have not arrived.
 ///

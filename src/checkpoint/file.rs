@@ -36,6 +36,17 @@ pub(super) fn prefixed(dict: &StateDict, prefix: &str) -> StateDict {
     part
 }
 
+/// Adds `part`'s tensors and metadata to `dict`, each name with `prefix` in front.
+pub(super) fn write_prefixed(part: &StateDict, prefix: &str, dict: &mut StateDict) {
+    for name in part.names() {
+        let tensor = part.get(name).expect("a listed name").clone();
+        dict.insert(format!("{prefix}{name}"), tensor);
+    }
+    for (key, value) in part.metadata() {
+        dict.set_metadata(format!("{prefix}{key}"), value.clone());
+    }
+}
+
 fn missing_metadata(key: String) -> Error {
     Error::StateDict {
         missing: vec![format!("metadata {key}")],

@@ -12,6 +12,8 @@ pub const FORMAT_KEY: &str = "recurrent.checkpoint";
 
 /// The prefix of the optimiser's tensors and metadata.
 pub(crate) const OPTIM: &str = "optim.";
+/// The prefix of a stateful schedule's metadata (and tensors, should one have any).
+pub(crate) const SCHEDULE: &str = "schedule.";
 /// The prefix of the carried state's tensors.
 pub(crate) const STATE: &str = "state.";
 /// The prefix of the caller's metadata.
@@ -22,12 +24,12 @@ pub(crate) fn is_checkpoint(dict: &StateDict) -> bool {
     dict.metadata().contains_key(FORMAT_KEY)
 }
 
-/// The model's part of a checkpoint: every tensor but the optimiser's and the state's, and all
-/// the metadata.
+/// The model's part of a checkpoint: every tensor but the optimiser's, the schedule's and the
+/// state's, and all the metadata.
 pub(crate) fn model_part(dict: &StateDict) -> StateDict {
     let mut model = StateDict::new();
     for name in dict.names() {
-        if !(name.starts_with(OPTIM) || name.starts_with(STATE)) {
+        if ![OPTIM, SCHEDULE, STATE].iter().any(|p| name.starts_with(p)) {
             model.insert(name, dict.get(name).expect("a listed name").clone());
         }
     }

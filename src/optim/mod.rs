@@ -15,7 +15,8 @@
 //!
 //! Every optimiser implements [`Optimizer`]: [`step`](Optimizer::step), the learning rate
 //! ([`lr`](Optimizer::lr), [`set_lr`](Optimizer::set_lr), which a [`Schedule`] such as
-//! [`StepLr`], [`ExponentialLr`] or [`CosineLr`] drives), and checkpoints
+//! [`StepLr`], [`ExponentialLr`], [`CosineLr`], [`Warmup`] or [`OneCycleLr`] drives, or
+//! [`ReduceLrOnPlateau`] from a metric), and checkpoints
 //! ([`state_dict`](Optimizer::state_dict), [`load_state_dict`](Optimizer::load_state_dict)).
 //!
 //! ```
@@ -35,6 +36,9 @@
 //! assert_eq!(adam.step_count(), 10);
 //! # Ok::<(), recurrent::Error>(())
 //! ```
+//!
+//! Gradients of several windows can be summed before one step, for batches larger than memory:
+//! [`Gradients::accumulate`] and [`Gradients::scale`] ([recipe](accumulate)).
 //!
 //! # Exactness
 //!
@@ -101,6 +105,7 @@
 //! - Not offered: `maximize`, `foreach`, `fused`, `capturable`, `differentiable`, sparse
 //!   gradients, complex parameters.
 
+pub mod accumulate;
 mod adagrad;
 mod adam;
 mod check;
@@ -113,7 +118,10 @@ mod update;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use rmsprop::RmsProp;
-pub use schedule::{CosineLr, ExponentialLr, Schedule, StepLr};
+pub use schedule::{
+    Anneal, CosineLr, ExponentialLr, OneCycleLr, PlateauMode, ReduceLrOnPlateau, Schedule,
+    StatefulSchedule, StepLr, ThresholdMode, Warmup,
+};
 pub use sgd::Sgd;
 pub use update::{UpdateKernels, UpdateRule};
 pub(crate) use update::{apply as apply_update, check_operands as check_update_operands};

@@ -1,37 +1,8 @@
-//! Learning-rate schedules: the learning rate as a function of the epoch (or step) count.
+//! The decaying schedules: [`StepLr`], [`ExponentialLr`], [`CosineLr`].
 
-use super::{Optimizer, check};
-use crate::backend::Backend;
+use super::Schedule;
 use crate::error::{Error, Result};
-
-/// A learning rate for every epoch: `lr_at(e)` is the rate to train with once `e` epochs (or
-/// steps, whichever the caller counts) are complete, `lr_at(0)` the initial one.
-///
-/// A schedule holds no state: call [`apply`](Schedule::apply) before each epoch with the number
-/// of epochs done, and a resumed run gets the same rates. [`StepLr`]'s and [`ExponentialLr`]'s
-/// rates are products of the factor, one multiplication per decay, as PyTorch's schedulers
-/// compute them epoch by epoch, so they agree with `scheduler.step()` to the last bit;
-/// [`CosineLr`] is PyTorch's closed form (see there).
-pub trait Schedule {
-    /// The learning rate once `epoch` epochs are complete.
-    fn lr_at(&self, epoch: u64) -> f64;
-
-    /// Sets `optimizer`'s learning rate to [`lr_at(epoch)`](Schedule::lr_at).
-    ///
-    /// # Errors
-    /// [`Error::Config`] if the rate is 0: decayed to it (underflow after very many decays), or
-    /// a [`CosineLr`] with `eta_min` 0 at `t_max` (and its odd multiples).
-    fn apply<B: Backend, O: Optimizer<B> + ?Sized>(
-        &self,
-        optimizer: &mut O,
-        epoch: u64,
-    ) -> Result<()>
-    where
-        Self: Sized,
-    {
-        optimizer.set_lr(self.lr_at(epoch))
-    }
-}
+use crate::optim::check;
 
 /// `base_lr` times `gamma` multiplied in `decays` times, stopping early at 0.
 fn decayed(base_lr: f64, gamma: f64, decays: u64) -> f64 {
