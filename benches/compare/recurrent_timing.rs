@@ -6,7 +6,9 @@
 //! cells rnn / lstm / gru; plus min-char-rnn's shape (rnn, hidden 100, sequence 25, batch 1). All
 //! on `Cpu::<f32>::new()` (every available core; `RECURRENT_THREADS=n` sets the count), or, built
 //! with `--features candle` and run with `RECURRENT_BACKEND=candle`, on `Candle::<f32>::cpu()`
-//! (the lines then say `"impl":"recurrent-candle"`). For each case, two operations:
+//! (the lines then say `"impl":"recurrent-candle"`; with `--features cuda` and
+//! `RECURRENT_CANDLE_CUDA=<ordinal>` too, on that GPU: `"recurrent-candle-cuda"`). For each case,
+//! two operations:
 //!
 //! - `train`: forward, summed cross-entropy, BPTT, global-norm clipping at 5, an SGD update;
 //! - `forward`: the forward pass alone (`Rnn::forward`, logits and the caches BPTT would need).
@@ -230,8 +232,18 @@ fn check_product(
     }
 }
 
+/// `Candle<f32>` on candle's CPU device, or, built with `--features cuda` and run with
+/// `RECURRENT_CANDLE_CUDA=<ordinal>`, on that GPU (`scripts/gpu_check.sh`).
 #[cfg(feature = "candle")]
 fn run_on_candle(case: &Case, filter: &str) {
+    #[cfg(feature = "cuda")]
+    if let Ok(ordinal) = std::env::var("RECURRENT_CANDLE_CUDA") {
+        let ordinal = ordinal
+            .parse()
+            .expect("RECURRENT_CANDLE_CUDA is a device ordinal");
+        let backend = recurrent::Candle::<f32>::cuda(ordinal).expect("the CUDA device opens");
+        return run_case(backend, "recurrent-candle-cuda", case, filter);
+    }
     run_case(
         recurrent::Candle::<f32>::cpu(),
         "recurrent-candle",

@@ -123,6 +123,10 @@ pub struct Args {
     /// needs `--features candle`)
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     pub backend: BackendArg,
+    /// With `--backend candle`: candle's CUDA device of this ordinal instead of its CPU device
+    /// (needs `--features cuda` and the CUDA toolkit)
+    #[arg(long, value_parser = whole::<usize>)]
+    pub cuda: Option<usize>,
     /// Print every update's training loss in full (`step N loss X`), to compare two runs
     #[arg(long)]
     pub print_losses: bool,

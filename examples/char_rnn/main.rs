@@ -70,6 +70,9 @@ fn run(args: &Args) -> Res<Outcome> {
     if args.backend == BackendArg::Candle {
         return run_on_candle(args);
     }
+    if args.cuda.is_some() {
+        return Err("--cuda chooses candle's device: it needs --backend candle".into());
+    }
     let backend = match args.threads {
         Some(n) => Cpu::<f32>::with_threads(n),
         None => Cpu::new(),
@@ -83,11 +86,35 @@ fn run(args: &Args) -> Res<Outcome> {
 
 #[cfg(feature = "candle")]
 fn run_on_candle(args: &Args) -> Res<Outcome> {
-    let backend = recurrent::Candle::<f32>::cpu();
+    let (backend, engine) = match args.cuda {
+        None => (
+            recurrent::Candle::<f32>::cpu(),
+            "candle, CPU device".to_owned(),
+        ),
+        Some(ordinal) => (
+            candle_cuda(ordinal)?,
+            format!("candle, CUDA device {ordinal}"),
+        ),
+    };
     match args.sample {
         Some(length) => sample_only(args, backend, length),
-        None => train::train(args, backend, "candle, CPU device", &*stop_on_ctrl_c()?),
+        None => train::train(args, backend, &engine, &*stop_on_ctrl_c()?),
     }
+}
+
+/// candle's CUDA device `ordinal`, or why not.
+#[cfg(feature = "cuda")]
+fn candle_cuda(ordinal: usize) -> Res<recurrent::Candle<f32>> {
+    Ok(recurrent::Candle::cuda(ordinal)?)
+}
+
+#[cfg(all(feature = "candle", not(feature = "cuda")))]
+fn candle_cuda(_: usize) -> Res<recurrent::Candle<f32>> {
+    Err(
+        "--cuda needs the crate's feature `cuda` (and the CUDA toolkit): \
+         cargo run --release --features cuda --example char_rnn -- --backend candle --cuda 0"
+            .into(),
+    )
 }
 
 #[cfg(not(feature = "candle"))]

@@ -205,3 +205,17 @@ fn zero_steps_save_the_initial_model() {
     assert_eq!((step_of(&best), step_of(&last)), (0, 0));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cuda_without_its_backend_or_feature_is_refused() {
+    let dir = temp("cuda");
+    let message = crate::run(&args(&dir, &["--cuda", "0"])).unwrap_err();
+    assert!(message.to_string().starts_with("--cuda "), "{message}");
+    // Without the feature `cuda`, the candle backend refuses the device, naming the feature.
+    if cfg!(not(feature = "cuda")) {
+        let on_candle = args(&dir, &["--backend", "candle", "--cuda", "0"]);
+        let message = crate::run(&on_candle).unwrap_err().to_string();
+        assert!(message.contains("feature `"), "{message}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
