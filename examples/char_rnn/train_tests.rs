@@ -219,3 +219,33 @@ fn cuda_without_its_backend_or_feature_is_refused() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 15's check: 50 updates of the default model (a 2-layer LSTM of 128 on the default
+/// corpus, RMSprop, clipping, exponential decay) give the same losses on `Candle` as on `Cpu`,
+/// within 1e-5 relative (f32). Run by `.ci/run`'s candle step.
+#[cfg(feature = "candle")]
+#[test]
+fn fifty_updates_of_the_default_model_agree_on_candle_and_cpu() {
+    let dir = temp("candle");
+    let save = dir.join("m.safetensors");
+    let args = parse_from(["char_rnn", "--steps", "50", "--save", s(&save)]).unwrap();
+    fn losses<B: Kernels<Scalar = f32>>(args: &Args, backend: B) -> Vec<f32> {
+        let schedule = LrSchedule::of(args).unwrap();
+        let mut run = Run::prepare(args, backend).unwrap();
+        let mut window = Window::default();
+        (0..50)
+            .map(|_| run.update(&mut window, &schedule).unwrap())
+            .collect()
+    }
+    let on_cpu = losses(&args, Cpu::<f32>::new());
+    let on_candle = losses(&args, recurrent::Candle::<f32>::cpu());
+    let worst = on_cpu
+        .iter()
+        .zip(&on_candle)
+        .map(|(a, b)| ((a - b) / a).abs())
+        .fold(0.0_f32, f32::max);
+    println!("50 updates: worst relative difference of the losses {worst:.2e}");
+    assert!(worst <= 1e-5, "Cpu {on_cpu:?}\ncandle {on_candle:?}");
+    assert!(on_cpu[49] < on_cpu[0], "the loss falls: {on_cpu:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
