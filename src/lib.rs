@@ -90,7 +90,7 @@ pub use checkpoint::{Checkpoint, Progress};
 pub use cpu::Cpu;
 pub use data::{Corpus, Vocab, Window, Windows};
 pub use diagnostics::{GradientFlow, LayerFlow};
-pub use error::{Error, Result};
+pub use error::{Error, IoSource, Result};
 pub use io::{StateDict, Tensor};
 pub use kernels::Kernels;
 pub use loss::{BceWithLogits, CrossEntropy, Huber, L1, LossKernels, Mse, Reduction};
