@@ -29,8 +29,10 @@ pub(crate) use model::{dtype_of, is_bias, torch_shape};
 
 pub(crate) use atomic::write_atomic;
 
-/// The element types this crate reads and writes.
+/// The element types this crate reads and writes. Non-exhaustive: `F16` and `BF16` files may be
+/// read one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Dtype {
     /// 32-bit float.
     F32,
