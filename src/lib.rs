@@ -78,6 +78,11 @@ pub mod truncated;
 /// [`sample::generate`] take: `recurrent::rand::rngs::StdRng`, or [`prelude::StdRng`] with
 /// [`prelude::SeedableRng`].
 pub use rand;
+/// The `rand_distr` crate this crate draws its initial weights with, re-exported for the
+/// distributions a program needs beside it (`recurrent::rand_distr::StandardNormal` for
+/// `randn`-style weights, as `examples/min_char_rnn.rs` draws them), at the version this crate
+/// was built with.
+pub use rand_distr;
 
 pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 #[cfg(feature = "candle")]
