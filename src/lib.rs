@@ -26,7 +26,8 @@
 //!   step and layer, each step's share of every weight gradient, the norm before and after
 //!   clipping) and the spectral norms of `W_hh` that decide vanishing or exploding.
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
-//!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
+//!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT);
+//!   [`data::eval_windows`] for an evaluation that scores every target once.
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
 //! - [`checkpoint`]: a training run in one file ([`Checkpoint`]: model, vocabulary, optimiser
 //!   state, carried state, [`Progress`]), resumed bit for bit.
