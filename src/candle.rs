@@ -46,6 +46,12 @@ use std::marker::PhantomData;
 ///
 /// Build it with [`Candle::cpu`], or `Candle::cuda` with the feature `cuda`; the module's
 /// documentation has an example and says which devices were tested.
+///
+/// # Panics
+///
+/// Its [`Backend`] methods panic, naming the operation, where every backend's do (operands of
+/// the wrong shape, an index out of range: see the trait), and also where candle itself fails
+/// (a device out of memory, a lost GPU), which the trait's methods cannot return as an `Err`.
 #[derive(Debug, Clone)]
 pub struct Candle<T> {
     device: Device,
