@@ -301,7 +301,8 @@ fn io_errors_keep_the_kind_and_the_operating_systems_error() {
     let rnn = model(RnnConfig::rnn(3, 2).output(3), 72);
     let loaded = io::load(NaiveCpu::<f64>::new(), &missing).unwrap_err();
     let read = StateDict::read(&missing).unwrap_err();
-    for err in [&loaded, &read] {
+    let checkpoint = recurrent::Checkpoint::load(NaiveCpu::<f64>::new(), &missing).unwrap_err();
+    for err in [&loaded, &read, &checkpoint] {
         assert_eq!(err.io_kind(), Some(ErrorKind::NotFound), "{err:?}");
         assert_eq!(io_source(err).kind(), ErrorKind::NotFound);
         // The message is the source's, after the path.
