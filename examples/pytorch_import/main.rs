@@ -177,36 +177,26 @@ fn compute<B: Kernels>(
         .map_err(|e| format!("running the model: {e}"))?;
     let logits = to_f64(&backend, trace.logits());
     let width = logits.len() / (steps * batch);
-    let _ = writeln!(report, "\noutput, shape ({steps}, {batch}, {width}):");
-    for (r, row) in logits.chunks(width).enumerate() {
-        let _ = writeln!(report, "  [{}, {}] {}", r / batch, r % batch, fmt::<B>(row));
-    }
+    rows::<B>(report, "output", &logits, [steps, batch, width]);
     let (h_n, _) = trace
         .final_state()
         .to_pytorch(&backend)
         .map_err(|e| e.to_string())?;
     let h_n: Vec<f64> = h_n.into_iter().map(Scalar::to_f64).collect();
     let hidden = config.hidden_size();
-    let _ = writeln!(
+    rows::<B>(
         report,
-        "\nh_n, shape ({}, {batch}, {hidden}):",
-        h_n.len() / (batch * hidden)
+        "h_n",
+        &h_n,
+        [h_n.len() / (batch * hidden), batch, hidden],
     );
-    for (r, row) in h_n.chunks(hidden).enumerate() {
-        let _ = writeln!(report, "  [{}, {}] {}", r / batch, r % batch, fmt::<B>(row));
-    }
     let mut worst = None;
     for (name, ours) in [("logits", &logits), ("h_n", &h_n)] {
         let theirs = data.get(name).or_else(|| dict.get(name));
-        if let Some(theirs) = theirs
-            .and_then(|t| t.floats())
-            .filter(|t| t.len() == ours.len())
-        {
-            let diff = ours
-                .iter()
-                .zip(theirs)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+        let theirs = theirs.and_then(|t| t.floats());
+        if let Some(theirs) = theirs.filter(|t| t.len() == ours.len()) {
+            let diff = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs());
+            let diff = diff.fold(0.0, f64::max);
             let _ = writeln!(
                 report,
                 "largest difference from PyTorch's {name}: {diff:.1e}"
@@ -215,6 +205,19 @@ fn compute<B: Kernels>(
         }
     }
     Ok(worst)
+}
+
+/// `values` of PyTorch's shape `(n, B, W)`, one row per `[i, b]`.
+fn rows<B: Backend>(
+    report: &mut String,
+    name: &str,
+    values: &[f64],
+    [n, batch, width]: [usize; 3],
+) {
+    let _ = writeln!(report, "\n{name}, shape ({n}, {batch}, {width}):");
+    for (r, row) in values.chunks(width).enumerate() {
+        let _ = writeln!(report, "  [{}, {}] {}", r / batch, r % batch, fmt::<B>(row));
+    }
 }
 
 /// The input sequence with its lengths, its initial state, and its `(T, B)`.
