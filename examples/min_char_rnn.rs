@@ -27,11 +27,11 @@
 //! `tests/min_char_rnn.rs` runs [`MinCharRnn`] from this file against a numpy reference of the
 //! same loop.
 
-use rand_distr::StandardNormal;
 use recurrent::Kernels;
 use recurrent::prelude::*;
 use recurrent::rand::rngs::StdRng;
 use recurrent::rand::{Rng, RngExt, SeedableRng};
+use recurrent::rand_distr::StandardNormal;
 use recurrent::{Sampler, Vocab};
 use std::path::PathBuf;
 use std::process::ExitCode;

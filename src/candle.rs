@@ -20,11 +20,12 @@
 //! # Example
 //!
 //! ```
+//! use recurrent::prelude::{SeedableRng, StdRng};
 //! use recurrent::{Backend, Candle, Input, Rnn, RnnConfig};
 //!
 //! let backend = Candle::<f32>::cpu();
 //! let config = RnnConfig::lstm(5, 8).output(5);
-//! let rnn = Rnn::new(backend.clone(), config, &mut rand::rng()).unwrap();
+//! let rnn = Rnn::new(backend.clone(), config, &mut StdRng::seed_from_u64(0)).unwrap();
 //! let trace = rnn.forward(&Input::ids(vec![1, 2, 3], 1), None).unwrap();
 //! // Three steps of batch 1, five logits each; `to_vec` copies them to the host.
 //! assert_eq!(backend.shape(trace.logits()), (3, 5));
@@ -45,6 +46,12 @@ use std::marker::PhantomData;
 ///
 /// Build it with [`Candle::cpu`], or `Candle::cuda` with the feature `cuda`; the module's
 /// documentation has an example and says which devices were tested.
+///
+/// # Panics
+///
+/// Its [`Backend`] methods panic, naming the operation, where every backend's do (operands of
+/// the wrong shape, an index out of range: see the trait), and also where candle itself fails
+/// (a device out of memory, a lost GPU), which the trait's methods cannot return as an `Err`.
 #[derive(Debug, Clone)]
 pub struct Candle<T> {
     device: Device,

@@ -3,7 +3,6 @@
 //! resumed run continues bit for bit as if it had not stopped.
 //!
 //! ```
-//! use rand::SeedableRng;
 //! use recurrent::checkpoint::{Checkpoint, Progress};
 //! use recurrent::data::{Corpus, Vocab};
 //! use recurrent::prelude::*;
@@ -46,7 +45,7 @@
 //! let config = RnnConfig::lstm(vocab.len(), 16).layers(2).dropout(0.2).output(vocab.len());
 //! let seed = 7;
 //! let fresh = || {
-//!     let mut init = rand::rngs::StdRng::seed_from_u64(seed);
+//!     let mut init = StdRng::seed_from_u64(seed);
 //!     Rnn::new(B::default(), config.clone(), &mut init)
 //! };
 //!

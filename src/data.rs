@@ -1,11 +1,12 @@
 //! Text as token ids: [`Vocab`] maps characters to ids and back, [`Corpus`] cuts a long id
 //! sequence into the time-major windows that truncated BPTT trains on, and [`split`] keeps the
-//! end of a text for validation, as Karpathy's `char-rnn` does.
+//! end of a text for validation, as Karpathy's `char-rnn` does. [`eval_windows`] reads a
+//! validation text as one stream with a short last window, so that every character is scored
+//! exactly once.
 //!
 //! A training pass over a corpus, carrying the hidden state from one window to the next:
 //!
 //! ```
-//! use rand::SeedableRng;
 //! use recurrent::data::{Corpus, Vocab, split};
 //! use recurrent::prelude::*;
 //!
@@ -19,7 +20,7 @@
 //! let corpus = Corpus::new(train, 2, 6)?;
 //! assert_eq!(corpus.len(), 3);
 //!
-//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut rng = StdRng::seed_from_u64(0);
 //! let config = RnnConfig::lstm(vocab.len(), 16).output(vocab.len());
 //! let mut rnn = Rnn::new(NaiveCpu::<f32>::default(), config, &mut rng)?;
 //! let mut sgd = Sgd::new(0.1)?;
@@ -41,7 +42,9 @@
 //! ```
 
 mod corpus;
+mod eval;
 mod vocab;
 
 pub use corpus::{Corpus, Window, Windows, split};
+pub use eval::{EvalWindows, eval_windows};
 pub use vocab::Vocab;

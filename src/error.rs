@@ -5,6 +5,8 @@
 //! loop can be fixed from the message alone.
 
 use std::fmt;
+use std::io::ErrorKind;
+use std::sync::Arc;
 
 /// Errors returned by `recurrent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +64,19 @@ pub enum Error {
         /// Where it was found.
         what: String,
     },
-    /// A file could not be read or written.
+    /// A file could not be read or written. [`Error::io_kind`] gives the operating system's
+    /// [`ErrorKind`] (`NotFound`, `PermissionDenied`, ...), and [`source`](std::error::Error::source)
+    /// the [`std::io::Error`] itself.
+    ///
+    /// Non-exhaustive: match it with `Error::Io { path, .. }`.
+    #[non_exhaustive]
     Io {
         /// The file.
         path: String,
-        /// What the operating system said.
+        /// What the operating system said (the source's message).
         message: String,
+        /// The [`std::io::Error`], shared so that `Error` stays `Clone`.
+        source: IoSource,
     },
     /// Stored data is not valid: bytes that should be a `safetensors` file, or a saved
     /// vocabulary string ([`Vocab::from_metadata`](crate::Vocab::from_metadata)).
@@ -116,6 +125,65 @@ impl Error {
     }
 }
 
+/// The [`std::io::Error`] behind an [`Error::Io`], behind an [`Arc`] so that [`Error`] can be
+/// cloned. Two are equal when their [`ErrorKind`]s and messages are: an `io::Error` has no
+/// equality of its own.
+#[derive(Debug, Clone)]
+pub struct IoSource(Arc<std::io::Error>);
+
+impl IoSource {
+    /// The operating system's error.
+    pub fn get(&self) -> &std::io::Error {
+        &self.0
+    }
+
+    /// Its kind, as [`std::io::Error::kind`].
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind()
+    }
+}
+
+impl PartialEq for IoSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoSource {}
+
+impl Error {
+    /// An [`Error::Io`] on `path`, keeping `source`.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            message: source.to_string(),
+            source: IoSource(Arc::new(source)),
+        }
+    }
+
+    /// The [`ErrorKind`] of an [`Error::Io`] (`None` for every other variant): `NotFound` for
+    /// a missing file, `PermissionDenied`, `IsADirectory` for a directory given as a file on
+    /// Unix, and so on.
+    ///
+    /// ```
+    /// use recurrent::NaiveCpu;
+    /// use std::io::ErrorKind;
+    ///
+    /// let missing = std::env::temp_dir().join("recurrent_io_kind_doc.safetensors");
+    /// let err = recurrent::io::load(NaiveCpu::<f64>::default(), &missing).unwrap_err();
+    /// assert_eq!(err.io_kind(), Some(ErrorKind::NotFound));
+    /// // The operating system's error is the source.
+    /// let source = std::error::Error::source(&err).expect("an io::Error");
+    /// assert!(source.downcast_ref::<std::io::Error>().is_some());
+    /// ```
+    pub fn io_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -152,7 +220,7 @@ impl fmt::Display for Error {
                 u32::from(*character)
             ),
             Error::NonFinite { what } => write!(f, "{what} holds a NaN or infinite value"),
-            Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::Io { path, message, .. } => write!(f, "{path}: {message}"),
             Error::Format { message } => write!(f, "{message}"),
             Error::StateDict {
                 missing,
@@ -174,7 +242,16 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// The [`std::io::Error`] of an [`Error::Io`]; `None` for the other variants, whose
+    /// message says all there is.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source.get()),
+            _ => None,
+        }
+    }
+}
 
 /// Checks that every id is below `bound`, naming the first offender.
 pub(crate) fn check_ids(what: &str, ids: &[usize], bound: usize) -> Result<()> {

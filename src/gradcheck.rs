@@ -28,12 +28,28 @@ use crate::model::{Gradients, Input, Rnn, State};
 use std::borrow::Borrow;
 
 /// Step and error guard of a check.
+///
+/// Non-exhaustive, so that options can be added: make one with [`Options::new`] or
+/// [`Options::default`], then set fields.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Options {
     /// The finite-difference step.
     pub eps: f64,
     /// The least denominator of the relative error.
     pub floor: f64,
+}
+
+impl Options {
+    /// A finite-difference step `eps` and the least denominator `floor` of the relative error.
+    ///
+    /// ```
+    /// let options = recurrent::gradcheck::Options::new(1e-4, 1e-3);
+    /// assert_eq!((options.eps, options.floor), (1e-4, 1e-3));
+    /// ```
+    pub fn new(eps: f64, floor: f64) -> Self {
+        Options { eps, floor }
+    }
 }
 
 impl Default for Options {
@@ -49,7 +65,9 @@ impl Default for Options {
 }
 
 /// The outcome of a check: how many entries were compared and the worst relative error.
+/// Non-exhaustive: more may be reported later.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Report {
     /// Number of entries compared.
     pub checked: usize,

@@ -29,8 +29,10 @@ pub(crate) use model::{dtype_of, is_bias, torch_shape};
 
 pub(crate) use atomic::write_atomic;
 
-/// The element types this crate reads and writes.
+/// The element types this crate reads and writes. Non-exhaustive: `F16` and `BF16` files may be
+/// read one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Dtype {
     /// 32-bit float.
     F32,
@@ -292,7 +294,7 @@ impl StateDict {
     /// [`from_bytes`](StateDict::from_bytes).
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(&bytes)
     }
 
@@ -355,13 +357,6 @@ impl StateDict {
     }
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// Saves `rnn`'s parameters to `path` as a PyTorch-compatible `state_dict` in the model's
 /// scalar type, with the configuration in the metadata. Atomic (see [`StateDict::write`]).
 ///
@@ -409,7 +404,7 @@ pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
 /// model.
 pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
     let path = path.as_ref();
-    from_bytes(backend, &fs::read(path).map_err(|e| io_error(path, e))?)
+    from_bytes(backend, &fs::read(path).map_err(|e| Error::io(path, e))?)
 }
 
 /// [`load`] from the bytes of a file already in memory (downloaded, embedded with

@@ -19,8 +19,9 @@ use crate::optim::UpdateKernels;
 ///     Ok(rnn.backend().to_vec(trace.logits()))
 /// }
 /// # use recurrent::{Backend, NaiveCpu, RnnConfig};
+/// # use recurrent::prelude::{SeedableRng, StdRng};
 /// # let config = RnnConfig::lstm(5, 8).output(5);
-/// # let rnn = Rnn::new(NaiveCpu::<f64>::new(), config, &mut rand::rng()).unwrap();
+/// # let rnn = Rnn::new(NaiveCpu::<f64>::new(), config, &mut StdRng::seed_from_u64(0)).unwrap();
 /// # assert_eq!(last_logits(&rnn, vec![1, 2, 3]).unwrap().len(), 15);
 /// ```
 pub trait Kernels: CellKernels + LossKernels + UpdateKernels {}

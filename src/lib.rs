@@ -26,7 +26,8 @@
 //!   step and layer, each step's share of every weight gradient, the norm before and after
 //!   clipping) and the spectral norms of `W_hh` that decide vanishing or exploding.
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
-//!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT).
+//!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT);
+//!   [`data::eval_windows`] for an evaluation that scores every target once.
 //! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
 //! - [`checkpoint`]: a training run in one file ([`Checkpoint`]: model, vocabulary, optimiser
 //!   state, carried state, [`Progress`]), resumed bit for bit.
@@ -78,6 +79,11 @@ pub mod truncated;
 /// [`sample::generate`] take: `recurrent::rand::rngs::StdRng`, or [`prelude::StdRng`] with
 /// [`prelude::SeedableRng`].
 pub use rand;
+/// The `rand_distr` crate this crate draws its initial weights with, re-exported for the
+/// distributions a program needs beside it (`recurrent::rand_distr::StandardNormal` for
+/// `randn`-style weights, as `examples/min_char_rnn.rs` draws them), at the version this crate
+/// was built with.
+pub use rand_distr;
 
 pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 #[cfg(feature = "candle")]
@@ -90,7 +96,7 @@ pub use checkpoint::{Checkpoint, Progress};
 pub use cpu::Cpu;
 pub use data::{Corpus, Vocab, Window, Windows};
 pub use diagnostics::{GradientFlow, LayerFlow};
-pub use error::{Error, Result};
+pub use error::{Error, IoSource, Result};
 pub use io::{StateDict, Tensor};
 pub use kernels::Kernels;
 pub use loss::{BceWithLogits, CrossEntropy, Huber, L1, LossKernels, Mse, Reduction};

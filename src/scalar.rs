@@ -5,9 +5,19 @@ use rand_distr::uniform::SampleUniform;
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 
-/// A floating-point element type: implemented for `f32` and `f64`.
+mod sealed {
+    /// Implemented for `f32` and `f64` only, so that no other crate can implement
+    /// [`Scalar`](super::Scalar).
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point element type: implemented for `f32` and `f64`, and sealed: no other type can
+/// implement it (the kernels, the file formats and the tolerances of the tests are written for
+/// those two), so methods can be added to it without breaking anyone.
 pub trait Scalar:
-    Float + Debug + Display + Default + Sum + SampleUniform + Send + Sync + 'static
+    sealed::Sealed + Float + Debug + Display + Default + Sum + SampleUniform + Send + Sync + 'static
 {
     /// Converts an `f64` constant, rounding to nearest for `f32`.
     fn of(x: f64) -> Self;

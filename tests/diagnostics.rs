@@ -500,22 +500,10 @@ fn spectral_estimates_refuse_bad_arguments() {
     );
     assert!(diagnostics::largest_singular_value(&b, &wide, opts).is_ok());
     let bad = [
-        Iteration {
-            max_iterations: 0,
-            ..opts
-        },
-        Iteration {
-            tolerance: 0.0,
-            ..opts
-        },
-        Iteration {
-            tolerance: f64::NAN,
-            ..opts
-        },
-        Iteration {
-            tolerance: -1.0,
-            ..opts
-        },
+        Iteration::new(0, opts.tolerance),
+        Iteration::new(opts.max_iterations, 0.0),
+        Iteration::new(opts.max_iterations, f64::NAN),
+        Iteration::new(opts.max_iterations, -1.0),
     ];
     for options in bad {
         let e = diagnostics::largest_singular_value(&b, &square, options).unwrap_err();

@@ -290,10 +290,7 @@ fn check_model<B: Kernels<Scalar = f64>>(backend: &B, case: &Case, seed: u64) ->
                 .collect(),
         )
     });
-    let options = Options {
-        eps: case.eps,
-        ..Options::default()
-    };
+    let options = Options::new(case.eps, Options::default().floor);
     gradcheck::check_rnn(
         &rnn,
         &input,
@@ -474,7 +471,7 @@ fn gradcheck_refuses_a_step_or_floor_that_cannot_measure() {
         (1e-3, 0.0),
         (1e-3, f64::INFINITY),
     ] {
-        let options = Options { eps, floor };
+        let options = Options::new(eps, floor);
         let result = gradcheck::check("p", &[1.0], &[1.0], f, options);
         assert!(
             matches!(result, Err(recurrent::Error::Config { .. })),

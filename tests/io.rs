@@ -284,3 +284,57 @@ fn saving_is_reproducible_to_the_byte() {
     let text = br#"{"__metadata__":{"a":"1","b":"{}"}}"#;
     assert_eq!(&bytes[8..8 + text.len()], text);
 }
+
+/// The `std::io::Error` under an [`Error::Io`], through `source()`.
+fn io_source(err: &Error) -> &std::io::Error {
+    std::error::Error::source(err)
+        .unwrap_or_else(|| panic!("no source: {err:?}"))
+        .downcast_ref::<std::io::Error>()
+        .unwrap_or_else(|| panic!("the source is not an io::Error: {err:?}"))
+}
+
+#[test]
+fn io_errors_keep_the_kind_and_the_operating_systems_error() {
+    use std::io::ErrorKind;
+    let dir = TempDir::new("io_kind");
+    let missing = dir.path("missing.safetensors");
+    let rnn = model(RnnConfig::rnn(3, 2).output(3), 72);
+    let loaded = io::load(NaiveCpu::<f64>::new(), &missing).unwrap_err();
+    let read = StateDict::read(&missing).unwrap_err();
+    let checkpoint = recurrent::Checkpoint::load(NaiveCpu::<f64>::new(), &missing).unwrap_err();
+    for err in [&loaded, &read, &checkpoint] {
+        assert_eq!(err.io_kind(), Some(ErrorKind::NotFound), "{err:?}");
+        assert_eq!(io_source(err).kind(), ErrorKind::NotFound);
+        // The message is the source's, after the path.
+        let expected = format!("{}: {}", missing.display(), io_source(err));
+        assert_eq!(err.to_string(), expected);
+    }
+    // A directory where a file is expected: reading and writing both say so.
+    let folder = dir.path("folder.safetensors");
+    std::fs::create_dir(&folder).unwrap();
+    let read = io::load(NaiveCpu::<f64>::new(), &folder).unwrap_err();
+    let written = io::save(&rnn, &folder).unwrap_err();
+    for err in [&read, &written] {
+        let kind = err.io_kind().unwrap_or_else(|| panic!("not Io: {err:?}"));
+        assert_eq!(io_source(err).kind(), kind);
+        #[cfg(unix)]
+        assert_eq!(kind, ErrorKind::IsADirectory, "{err}");
+        #[cfg(not(unix))]
+        assert_ne!(kind, ErrorKind::NotFound, "{err}");
+    }
+    // A path with no file name.
+    let rootless = io::save(&rnn, "..").unwrap_err();
+    assert_eq!(
+        rootless.io_kind(),
+        Some(ErrorKind::InvalidInput),
+        "{rootless}"
+    );
+    assert_eq!(rootless.to_string(), "..: not a file path");
+    // Other variants have neither.
+    let other = StateDict::from_bytes(b"not safetensors").unwrap_err();
+    assert_eq!(other.io_kind(), None);
+    assert!(std::error::Error::source(&other).is_none());
+    // Clones compare equal and share the source.
+    assert_eq!(loaded.clone(), loaded);
+    assert_ne!(loaded, written);
+}

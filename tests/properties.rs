@@ -163,7 +163,7 @@ proptest! {
         let relu = case.kind == CellKind::Rnn(Nonlinearity::Relu);
         let check = |eps| {
             let options = match relu {
-                true => Options { eps, floor: 1e-3 },
+                true => Options::new(eps, 1e-3),
                 false => Options::default(),
             };
             gradcheck::check_rnn(

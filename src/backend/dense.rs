@@ -40,25 +40,35 @@ impl<T: Copy + 'static> Drop for DenseMatrix<T> {
 
 impl<T: Copy + Default + 'static> DenseMatrix<T> {
     /// A `rows x cols` matrix of `T::default()` (zero for floats).
+    ///
+    /// # Panics
+    /// If `rows * cols` overflows `usize`, or the allocation fails.
     pub fn zeros(rows: usize, cols: usize) -> Self {
+        let len = rows
+            .checked_mul(cols)
+            .unwrap_or_else(|| panic!("DenseMatrix::zeros: {rows} x {cols} overflows usize"));
         DenseMatrix {
             rows,
             cols,
-            data: spare::take(rows * cols),
+            data: spare::take(len),
         }
     }
 
     /// A matrix from row-major `data`.
     ///
     /// # Errors
-    /// [`Error::Shape`] if `data.len() != rows * cols`.
+    /// [`Error::Shape`] if `data.len() != rows * cols` (or `rows * cols` overflows `usize`).
     pub fn from_vec(rows: usize, cols: usize, data: Vec<T>) -> Result<Self> {
-        if data.len() != rows * cols {
-            return Err(Error::shape(
-                format!("matrix data for a {rows} x {cols} matrix"),
-                rows * cols,
-                data.len(),
-            ));
+        if rows.checked_mul(cols) != Some(data.len()) {
+            let expected = match rows.checked_mul(cols) {
+                Some(n) => n.to_string(),
+                None => format!("{rows} * {cols}, more than usize holds"),
+            };
+            return Err(Error::Shape {
+                what: format!("matrix data for a {rows} x {cols} matrix"),
+                expected,
+                given: data.len().to_string(),
+            });
         }
         Ok(DenseMatrix { rows, cols, data })
     }
@@ -89,18 +99,45 @@ impl<T: Copy + Default + 'static> DenseMatrix<T> {
     }
 
     /// Row `r` as a slice.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row(&self, r: usize) -> &[T] {
+        self.check_row("row", r);
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
 
     /// Row `r` as a mutable slice.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row_mut(&mut self, r: usize) -> &mut [T] {
+        self.check_row("row_mut", r);
         &mut self.data[r * self.cols..(r + 1) * self.cols]
     }
 
     /// Element `(r, c)`.
+    ///
+    /// # Panics
+    /// If `r >= rows` or `c >= cols` (a column past the end is not read from the next row).
     pub fn get(&self, r: usize, c: usize) -> T {
+        self.check_row("get", r);
+        assert!(
+            c < self.cols,
+            "DenseMatrix::get: column {c} of a {} x {} matrix",
+            self.rows,
+            self.cols
+        );
         self.data[r * self.cols + c]
+    }
+
+    fn check_row(&self, op: &str, r: usize) {
+        assert!(
+            r < self.rows,
+            "DenseMatrix::{op}: row {r} of a {} x {} matrix",
+            self.rows,
+            self.cols
+        );
     }
 
     /// Consumes the matrix, returning its row-major elements.
@@ -285,5 +322,59 @@ mod tests {
         assert!(smaller.as_slice().iter().all(|&v| v == 0.0));
         release_spare_buffers();
         assert_eq!(spare::kept_f32(), 0);
+    }
+
+    /// Reads past an edge panic with the method's name and the shape; a column past the end
+    /// is not taken from the next row.
+    #[test]
+    fn out_of_range_reads_panic_with_the_shape() {
+        let m = DenseMatrix::from_vec(2, 3, vec![0.0f64, 1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert_eq!((m.row(1), m.get(1, 2)), (&[3.0, 4.0, 5.0][..], 5.0));
+        let message = |f: &dyn Fn()| {
+            let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+            err.downcast_ref::<String>().cloned().unwrap_or_default()
+        };
+        assert_eq!(
+            message(&|| {
+                m.get(0, 3);
+            }),
+            "DenseMatrix::get: column 3 of a 2 x 3 matrix"
+        );
+        assert_eq!(
+            message(&|| {
+                m.get(2, 0);
+            }),
+            "DenseMatrix::get: row 2 of a 2 x 3 matrix"
+        );
+        assert_eq!(
+            message(&|| {
+                m.row(2);
+            }),
+            "DenseMatrix::row: row 2 of a 2 x 3 matrix"
+        );
+        let mut m = m;
+        let text = message(&|| {
+            m.clone().row_mut(5);
+        });
+        assert_eq!(text, "DenseMatrix::row_mut: row 5 of a 2 x 3 matrix");
+        m.row_mut(0)[0] = 9.0;
+        assert_eq!(
+            message(&|| {
+                DenseMatrix::<f32>::zeros(usize::MAX, 2);
+            }),
+            format!("DenseMatrix::zeros: {} x 2 overflows usize", usize::MAX)
+        );
+    }
+
+    /// A shape whose element count overflows is an `Err`, not a wrapped count that happens to
+    /// match the data.
+    #[test]
+    fn from_vec_refuses_an_overflowing_shape() {
+        let big = 1usize << (usize::BITS / 2);
+        // big * big wraps to 0 in release arithmetic: it must not pass for an empty matrix.
+        let err = DenseMatrix::<f64>::from_vec(big, big, Vec::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("more than usize holds"), "{text}");
+        assert!(DenseMatrix::<f64>::from_vec(2, 3, vec![0.0; 5]).is_err());
     }
 }

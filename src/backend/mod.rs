@@ -35,7 +35,7 @@ use crate::error::Result;
 use crate::scalar::Scalar;
 use std::fmt::Debug;
 
-/// Whether a GEMM operand is used as stored or transposed.
+/// Whether a GEMM operand is used as stored or transposed (exhaustive: BLAS's two cases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transpose {
     /// Use the matrix as stored: `op(A) = A`.
@@ -58,6 +58,10 @@ impl Transpose {
 ///
 /// Derivatives are taken from the function's output `y`, as the backward pass has it saved:
 /// `tanh' = 1 - y^2`, `sigmoid' = y (1 - y)`, `relu' = [y > 0]`, `identity' = 1`.
+///
+/// Exhaustive on purpose: every backend implements every activation
+/// ([`Backend::activate`]), so a new one would be a breaking change for backends whatever
+/// the attribute said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// `y = x`.
@@ -73,9 +77,18 @@ pub enum Activation {
 /// The matrix operations for one scalar type: every other part of the crate is generic code
 /// over these 25 methods (and the GEMM's prepared operand).
 ///
-/// Each method's doc gives its shapes. Kernels assume their shapes were checked by the caller: public entry points of the crate
-/// validate user data and return [`Error`](crate::Error); a shape mismatch that reaches a kernel
-/// is a bug in the crate and panics with the kernel's name.
+/// Each method's doc gives its shapes. Kernels assume their shapes were checked by the caller:
+/// public entry points of the crate validate user data and return [`Error`](crate::Error); a
+/// shape mismatch that reaches a kernel is a bug in the crate and panics with the kernel's name.
+///
+/// # Panics
+///
+/// Called directly, a method panics when its operands do not have the shapes its doc gives
+/// (each method's `# Panics` section says which), or when an index is out of range; the
+/// crate's backends name the method in the message. Only [`from_vec`](Backend::from_vec)
+/// returns an `Err` for a wrong length, because it takes user data. A backend of your own
+/// should do the same: check, and panic with the method's name, rather than compute on a
+/// mismatch.
 pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// The element type, `f32` or `f64`.
     type Scalar: Scalar;
@@ -84,6 +97,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     type Matrix: Clone + Debug + Send + Sync;
 
     /// A `rows x cols` matrix of zeros.
+    ///
+    /// # Panics
+    /// If `rows * cols` overflows `usize` or the memory cannot be allocated.
     fn zeros(&self, rows: usize, cols: usize) -> Self::Matrix;
 
     /// A `rows x cols` matrix from row-major `data`.
@@ -104,6 +120,10 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// (a NaN in it does not propagate).
     ///
     /// Shapes: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `k = 0` gives `beta * C`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit: the columns of `op(A)` differ from the rows of `op(B)`, or `C`
+    /// is not `m x n`.
     // The BLAS signature, argument for argument, so that it reads as the BLAS call it is.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -132,6 +152,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// `C <- alpha * A * op(B) + beta * C` for `op(B)` prepared by
     /// [`prepare_rhs`](Backend::prepare_rhs): [`gemm`](Backend::gemm) with `A` not transposed,
     /// the same semantics and the same results up to rounding.
+    ///
+    /// # Panics
+    /// As [`gemm`](Backend::gemm), if the shapes do not fit.
     fn gemm_prepared(
         &self,
         c: &mut Self::Matrix,
@@ -143,6 +166,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     /// Copies `count` rows of `src` starting at `src_row` over the rows of `dst` starting at
     /// `dst_row`. Both have the same number of columns.
+    ///
+    /// # Panics
+    /// If the column counts differ, or either row range runs past its matrix.
     fn copy_rows(
         &self,
         dst: &mut Self::Matrix,
@@ -155,6 +181,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// Copies the column block `src_col .. src_col + width` of `src` over the block
     /// `dst_col .. dst_col + width` of `dst`, for every row. Both have the same number of rows.
     /// This joins the two directions of a bidirectional layer and splits their gradient.
+    ///
+    /// # Panics
+    /// If the row counts differ, or either column block runs past its matrix.
     fn copy_columns(
         &self,
         dst: &mut Self::Matrix,
@@ -166,28 +195,49 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     /// Row gather: row `r` of `out` (`n x c`, `n = rows.len()`) becomes row `rows[r]` of `src`
     /// (`m x c`). Indices are below `m`.
+    ///
+    /// # Panics
+    /// If `out` is not `rows.len() x c`, or an index is not below `m`.
     fn gather_rows(&self, out: &mut Self::Matrix, src: &Self::Matrix, rows: &[usize]);
 
     /// Element-wise product in place: `a <- a * b`, same shapes.
+    ///
+    /// # Panics
+    /// If the shapes differ.
     fn mul(&self, a: &mut Self::Matrix, b: &Self::Matrix);
 
     /// Embedding lookup on a weight stored as PyTorch stores `weight_ih`, `(R, V)`:
     /// row `r` of `out` (`n x R`, `n = ids.len()`) becomes column `ids[r]` of `table`.
     ///
     /// This is `onehot(ids) * table^T` without the one-hot matrix. Ids are below `V`.
+    ///
+    /// # Panics
+    /// If `out` is not `ids.len() x R`, or an id is not below `V`.
     fn gather_columns(&self, out: &mut Self::Matrix, table: &Self::Matrix, ids: &[usize]);
 
     /// The gradient of [`gather_columns`](Backend::gather_columns): for every `r`, column
     /// `ids[r]` of `table` (`R x V`) gains row `r` of `src` (`n x R`). Repeated ids accumulate.
+    ///
+    /// # Panics
+    /// If `src` is not `ids.len() x R`, or an id is not below `V`.
     fn scatter_add_columns(&self, table: &mut Self::Matrix, ids: &[usize], src: &Self::Matrix);
 
     /// Broadcast add of a bias: every row of `m` (`n x c`) gains `row` (`1 x c`).
+    ///
+    /// # Panics
+    /// If `row` is not `1 x c`.
     fn add_row(&self, m: &mut Self::Matrix, row: &Self::Matrix);
 
     /// Column sums, accumulated: `acc[0, j] += sum_r m[r, j]`; `acc` is `1 x c`.
+    ///
+    /// # Panics
+    /// If `acc` is not `1 x c`.
     fn add_column_sums(&self, acc: &mut Self::Matrix, m: &Self::Matrix);
 
     /// `y <- y + alpha * x`, same shapes.
+    ///
+    /// # Panics
+    /// If the shapes differ.
     fn axpy(&self, y: &mut Self::Matrix, alpha: Self::Scalar, x: &Self::Matrix);
 
     /// `m <- alpha * m`.
@@ -214,6 +264,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     /// The activation's backward pass from its saved output: `d <- d * act'(x)`, with the
     /// derivative computed from `y = act(x)` (see [`Activation`]).
+    ///
+    /// # Panics
+    /// If `d` and `y` have different shapes.
     fn activate_backward(&self, d: &mut Self::Matrix, y: &Self::Matrix, act: Activation);
 
     /// Softmax of every row in place, shifted by the row maximum so that no `exp` overflows.
@@ -225,11 +278,17 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// Per-row gather of single entries: `out[r, 0] = src[r, cols[r]]` for every row `r` of
     /// `src` (`n x c`); `out` is `n x 1`. Columns are below `c`. (PyTorch's
     /// `src.gather(1, cols)`; the cross-entropy reads the log-probability of each target.)
+    ///
+    /// # Panics
+    /// If `cols.len()` is not `n`, `out` is not `n x 1`, or a column is not below `c`.
     fn gather_per_row(&self, out: &mut Self::Matrix, src: &Self::Matrix, cols: &[usize]);
 
     /// The gradient of [`gather_per_row`](Backend::gather_per_row): `dst[r, cols[r]] += src[r, 0]`
     /// for every row `r` of `dst` (`n x c`); `src` is `n x 1`. (PyTorch's
     /// `dst.scatter_add_(1, cols, src)`.)
+    ///
+    /// # Panics
+    /// If `cols.len()` is not `n`, `src` is not `n x 1`, or a column is not below `c`.
     fn scatter_add_per_row(&self, dst: &mut Self::Matrix, cols: &[usize], src: &Self::Matrix);
 }
 

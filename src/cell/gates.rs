@@ -12,6 +12,9 @@ use crate::backend::Backend;
 /// gated cells their activated gates (LSTM: i, f, g, o; GRU: r, z, n) and, for the GRU, the
 /// recurrent projection `hh` whose `n` block the reset gate multiplied. The Elman cell needs only
 /// the new state: its derivative comes from the output, `1 - h_t^2` for tanh.
+///
+/// Only the state is public: what the backward step reads besides it is the crate's own, and
+/// a cache is made only by [`Cell::step_forward`](super::Cell::step_forward).
 #[derive(Debug, Clone)]
 pub struct StepCache<B: Backend> {
     /// The state after the step.
@@ -32,7 +35,13 @@ pub struct StepCache<B: Backend> {
 ///
 /// This is the interface of [`CellKernels`]: each of its methods documents which of these it
 /// reads and writes. `B` is the batch, `H` the hidden size, `G` the cell's number of gates.
+///
+/// The fields stay public because they are that interface: a backend of another crate
+/// overrides a kernel by reading and writing them. The struct is `#[non_exhaustive]`, made
+/// only by [`StepBuffers::new`], so that a buffer can be added without breaking such a
+/// backend.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StepBuffers<B: Backend> {
     /// `x_t W_ih^T + b_ih`, `B x G*H`.
     pub xp: B::Matrix,

@@ -16,6 +16,12 @@ use crate::scalar::Scalar;
 ///
 /// Each method reads and writes the fields of [`StepBuffers`] it names; `B` is the batch and
 /// `H` the hidden size.
+///
+/// # Panics
+///
+/// The four step methods panic, naming the step, if the buffers they read and write do not
+/// have the shapes given (`buf` made by [`StepBuffers::new`] for the cell's kind, batch and
+/// hidden size has them all).
 pub trait CellKernels: Backend {
     /// The LSTM step forward (see [`LstmCell`](crate::LstmCell)): from `xp`, `hh` (`B x 4H`)
     /// and `c_prev` (`B x H`), writes the activated `gates` (`B x 4H`, order i, f, g, o), `c`

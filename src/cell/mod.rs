@@ -166,10 +166,16 @@ pub trait Cell<B: CellKernels>: Sync {
     /// `hh` and the previous state, the gates and the new state (see [`StepBuffers`]). These
     /// are the cell's equations (`rnn.rs`, `lstm.rs`, `gru.rs` beside this file), or the
     /// backend's fused kernel of them ([`CellKernels`]).
+    ///
+    /// # Panics
+    /// If `buf` does not have the shapes of this cell's step (see [`CellKernels`]).
     fn forward_gates(&self, backend: &B, buf: &mut StepBuffers<B>);
 
     /// The element-wise part of a step backward, in place on `buf`: from `dh`, `dc` and what
     /// the forward step saved, `d_xp`, `d_hh`, `dh_direct` and `dc_prev`.
+    ///
+    /// # Panics
+    /// As [`forward_gates`](Cell::forward_gates).
     fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>);
 
     /// One step: from input `x` (`B x I`) and the previous state, the new state and its cache.

@@ -46,6 +46,40 @@ use std::sync::{Arc, Mutex, Weak};
 /// The threads are a pool shared by the backend's clones (a clone is cheap) and by every other
 /// `Cpu` of the same thread count; they end when the last of them is dropped. Whether a kernel
 /// splits its work across them depends on its size (the table in `src/cpu/plan.rs`).
+///
+/// ```
+/// use recurrent::prelude::*;
+/// use recurrent::Transpose;
+///
+/// let two = Cpu::<f64>::with_threads(2);
+/// assert!((1..=2).contains(&two.threads())); // 1 if the system refused to start a thread
+/// assert_eq!(Cpu::<f64>::with_threads(0).threads(), 1); // at least one: the caller's
+/// // A clone, and any other `Cpu` of two threads, runs on the same pool.
+/// let same_pool = Cpu::<f64>::with_threads(2);
+/// assert_eq!(same_pool.threads(), two.threads());
+///
+/// // Threads change the speed, never the bits: one thread, two, and two splitting every
+/// // kernel whatever its size give the same product.
+/// let product = |backend: &Cpu<f64>| -> recurrent::Result<Vec<f64>> {
+///     let a = backend.from_vec(3, 4, (0..12).map(|v| v as f64 / 7.0).collect())?;
+///     let b = backend.from_vec(5, 4, (0..20).map(|v| (v as f64).sin()).collect())?;
+///     let mut c = backend.zeros(3, 5);
+///     backend.gemm(&mut c, 1.0, &a, Transpose::No, &b, Transpose::Yes, 0.0); // A B^T
+///     Ok(backend.to_vec(&c))
+/// };
+/// let one = product(&Cpu::with_threads(1))?;
+/// assert_eq!(product(&two)?, one);
+/// assert_eq!(product(&two.clone().split_always())?, one);
+/// // The storage is `NaiveCpu`'s: its matrices work on both, and the reference agrees.
+/// let naive = NaiveCpu::<f64>::new();
+/// let a = naive.from_vec(3, 4, (0..12).map(|v| v as f64 / 7.0).collect())?;
+/// let b = naive.from_vec(5, 4, (0..20).map(|v| (v as f64).sin()).collect())?;
+/// let mut c = naive.zeros(3, 5);
+/// naive.gemm(&mut c, 1.0, &a, Transpose::No, &b, Transpose::Yes, 0.0);
+/// let reference = naive.to_vec(&c);
+/// assert!(one.iter().zip(&reference).all(|(x, y)| (x - y).abs() <= 1e-15 * y.abs().max(1.0)));
+/// # Ok::<(), recurrent::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Cpu<T> {
     /// `None` for one thread: everything runs on the caller's.

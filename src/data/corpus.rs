@@ -182,8 +182,10 @@ impl fmt::Debug for Corpus {
     }
 }
 
-/// One window of a [`Corpus`]: `T` steps of `B` streams, time-major.
+/// One window of a [`Corpus`]: `T` steps of `B` streams, time-major. Non-exhaustive: it may
+/// carry more later.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Window {
     /// Its position in the pass, `k`.
     pub index: usize,
@@ -250,10 +252,23 @@ impl FusedIterator for Windows<'_> {}
 /// items, as `char-rnn` keeps the end of its text (5% by default) for validation. Nothing is
 /// shuffled: the validation text is text the model has not seen, not a sample of it.
 ///
+/// Rounding: `N * val_fraction` is computed in `f64` and rounded to the nearest integer, a half
+/// away from zero (Rust's [`f64::round`]), so on a tie the validation part gets the odd item
+/// (`N = 5`, `0.5`: 3 validation, 2 training); the training part is the rest, `N - val`. The
+/// product is rounded first: `25.0 * 0.58` is `14.499999999999998` in `f64`, not 14.5, so it
+/// gives 14 validation items, not 15.
+///
 /// ```
 /// # fn main() -> recurrent::Result<()> {
-/// let (train, val) = recurrent::data::split((0..100).collect(), 0.05)?;
+/// use recurrent::data::split;
+/// let (train, val) = split((0..100).collect(), 0.05)?;
 /// assert_eq!((train.len(), val), (95, vec![95, 96, 97, 98, 99]));
+/// let (train, val) = split((0..5).collect(), 0.5)?; // 2.5 rounds up: validation gets it
+/// assert_eq!((train, val), (vec![0, 1], vec![2, 3, 4]));
+/// let (train, val) = split((0..7).collect(), 0.3)?; // 2.1 rounds down
+/// assert_eq!((train.len(), val.len()), (5, 2));
+/// let (train, val) = split((0..25).collect(), 0.58)?; // 14.499999999999998 in f64
+/// assert_eq!((train.len(), val.len()), (11, 14));
 /// # Ok(())
 /// # }
 /// ```

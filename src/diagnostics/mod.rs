@@ -211,8 +211,9 @@ impl GradientFlow {
 /// What clipping by global norm did to one set of gradients: the record
 /// [`GradientFlow::record_clip`] keeps, made by
 /// [`clip::global_norm_recorded`](crate::clip::global_norm_recorded). Also reachable as
-/// `recurrent::clip::ClipRecord`.
+/// `recurrent::clip::ClipRecord`. Non-exhaustive: it may record more later.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ClipRecord {
     /// The threshold.
     pub max_norm: f64,

@@ -23,7 +23,11 @@ use crate::scalar::Scalar;
 
 /// How long an iterative estimate runs: at most `max_iterations` rounds, stopping earlier once
 /// a round changes the estimate by no more than `tolerance` times itself.
+///
+/// Non-exhaustive, so that settings can be added: make one with [`Iteration::new`] or
+/// [`Iteration::default`], then set fields.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Iteration {
     /// The most rounds to run, at least 1.
     pub max_iterations: usize,
@@ -42,6 +46,20 @@ impl Default for Iteration {
 }
 
 impl Iteration {
+    /// At most `max_iterations` rounds, stopping at a relative change of `tolerance` (checked
+    /// where it is used).
+    ///
+    /// ```
+    /// let it = recurrent::diagnostics::Iteration::new(50, 1e-8);
+    /// assert_eq!((it.max_iterations, it.tolerance), (50, 1e-8));
+    /// ```
+    pub fn new(max_iterations: usize, tolerance: f64) -> Self {
+        Iteration {
+            max_iterations,
+            tolerance,
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if self.max_iterations == 0 || !(self.tolerance.is_finite() && self.tolerance > 0.0) {
             return Err(Error::config(format!(

@@ -53,14 +53,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// [`write_atomic`] with its steps given.
 fn write_atomic_with(path: &Path, bytes: &[u8], steps: &mut impl Steps) -> Result<()> {
-    let io_error = |e| super::io_error(path, e);
+    let io_error = |e| Error::io(path, e);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().ok_or_else(|| Error::Io {
-        path: path.display().to_string(),
-        message: "not a file path".to_string(),
+    let name = path.file_name().ok_or_else(|| {
+        let e = io::Error::new(io::ErrorKind::InvalidInput, "not a file path");
+        Error::io(path, e)
     })?;
     let (tmp, mut file) = create_temporary(dir, &name.to_string_lossy()).map_err(io_error)?;
     let written = steps

@@ -53,6 +53,9 @@ pub trait LossKernels: Backend {
     /// returns the sum over rows of `-ln softmax(logits[r])[targets[r]]`. Targets are below `V`
     /// (checked by the caller).
     ///
+    /// # Panics
+    /// If `targets.len()` is not `n`, `grad` is not `n x V`, or a target is not below `V`.
+    ///
     /// The default: `ln p` by [`log_softmax_rows`](Backend::log_softmax_rows), the targets'
     /// entries picked by [`gather_per_row`](Backend::gather_per_row) and summed; `p` by
     /// [`softmax_rows`](Backend::softmax_rows), and `-1` added at each target by

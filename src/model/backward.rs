@@ -51,11 +51,10 @@ impl<B: CellKernels> Rnn<B> {
     /// reused across training steps describes the last call alone.
     ///
     /// ```
-    /// # use rand::SeedableRng;
     /// # use recurrent::prelude::*;
     /// use recurrent::diagnostics::GradientFlow;
     /// # fn main() -> recurrent::Result<()> {
-    /// # let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// # let mut rng = StdRng::seed_from_u64(0);
     /// let rnn = Rnn::new(Cpu::<f64>::default(), RnnConfig::rnn(4, 8).output(4), &mut rng)?;
     /// let trace = rnn.forward(&Input::ids(vec![0, 1, 2, 3], 1), None)?;
     /// let (_, d_logits) = CrossEntropy::sum().forward(rnn.backend(), trace.logits(), &[1, 2, 3, 0])?;

@@ -104,10 +104,9 @@ impl<B: CellKernels> Rnn<B> {
     /// classes that is `T*B x V` more work than the head needs, one GEMM.
     ///
     /// ```
-    /// # use rand::SeedableRng;
     /// # use recurrent::prelude::*;
     /// # fn main() -> recurrent::Result<()> {
-    /// # let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// # let mut rng = StdRng::seed_from_u64(0);
     /// let config = RnnConfig::gru(4, 8).bidirectional(true).output(3); // 3 classes
     /// let rnn = Rnn::new(NaiveCpu::<f64>::default(), config, &mut rng)?;
     /// let input = Input::ids(vec![0, 1, 2, 3, 1, 0], 2).with_lengths(vec![3, 2]);

@@ -18,11 +18,10 @@ use num_traits::{One, Zero};
 /// Steps run in inference mode: no dropout.
 ///
 /// ```
-/// use rand::SeedableRng;
 /// use recurrent::prelude::*;
 ///
 /// # fn main() -> recurrent::Result<()> {
-/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let mut rng = StdRng::seed_from_u64(0);
 /// let rnn = Rnn::new(Cpu::<f32>::new(), RnnConfig::lstm(4, 8).output(4), &mut rng)?;
 /// let mut stream = rnn.stream(1)?;
 /// for id in [0, 1, 2] {

@@ -114,10 +114,9 @@ impl<B: Backend> Trace<B> {
     /// `k2`-step window to the next update.
     ///
     /// ```
-    /// # use rand::SeedableRng;
     /// # use recurrent::prelude::*;
     /// # fn main() -> recurrent::Result<()> {
-    /// # let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// # let mut rng = StdRng::seed_from_u64(0);
     /// let rnn = Rnn::new(NaiveCpu::<f64>::default(), RnnConfig::lstm(4, 3).layers(2), &mut rng)?;
     /// let ids = vec![0, 1, 2, 3, 2, 1]; // T = 3 steps of batch 2
     /// let trace = rnn.forward(&Input::ids(ids.clone(), 2), None)?;

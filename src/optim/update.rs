@@ -42,6 +42,10 @@ pub trait UpdateKernels: Backend {
     /// by `rule` (see [`UpdateRule`] for each rule's formulas) from `grad` (`r x c`), reading
     /// and writing the rule's `state` buffers (`r x c` each, in the order and number
     /// [`UpdateRule::state_names`] gives).
+    ///
+    /// # Panics
+    /// If `grad` or a state buffer is not `r x c`, or `state` does not hold as many buffers as
+    /// the rule has; the message names the kernel.
     fn update(
         &self,
         rule: &UpdateRule,

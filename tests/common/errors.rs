@@ -273,7 +273,9 @@ impl<T: Debug> BadInput for Result<T> {
         let err = self.expect_err("a bad path must give an Err");
         let shown = path.display().to_string();
         match &err {
-            Error::Io { path: p, message } => {
+            Error::Io {
+                path: p, message, ..
+            } => {
                 assert_eq!(p, &shown, "path of: {err}");
                 assert!(!message.is_empty(), "no reason given: {err:?}");
             }

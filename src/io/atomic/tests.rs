@@ -110,6 +110,7 @@ fn assert_clean_failure(test: &str, fault: Fault, message: &str) {
         Err(Error::Io {
             path: p,
             message: m,
+            ..
         }) => {
             assert_eq!(p, path.display().to_string());
             assert!(m.contains(message), "{m}");
