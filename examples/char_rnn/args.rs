@@ -99,6 +99,11 @@ pub struct Args {
     /// Start a new run even if `--save` exists (it is overwritten at the first evaluation)
     #[arg(long)]
     pub force: bool,
+    /// Append a CSV row at every evaluation to this file (`step,epoch,update_seconds,
+    /// wall_seconds,train_loss,val_loss,best`; the header when the file is new or empty): the log
+    /// behind a quality claim
+    #[arg(long)]
+    pub log: Option<PathBuf>,
     /// Write this many characters (at least 1) from a checkpoint (`--resume`, else `--save`)
     /// and exit
     #[arg(long, value_parser = at_least_one::<usize>)]

@@ -4,6 +4,8 @@
 
 use crate::checkpoints::Files;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -196,5 +198,54 @@ mod tests {
             "interrupted at step 42: saved m.last.safetensors; go on with --resume \
              m.last.safetensors"
         );
+    }
+}
+
+/// `--log`: one CSV row per evaluation, appended (a resumed run goes on in the same file), with
+/// full-precision losses so that two runs can be compared to the bit.
+pub struct CsvLog {
+    file: File,
+    path: String,
+}
+
+impl CsvLog {
+    /// The columns, in order.
+    pub const HEADER: &'static str =
+        "step,epoch,update_seconds,wall_seconds,train_loss,val_loss,best";
+
+    /// Opens `path` for appending, writing the header if the file is new or empty; the error
+    /// names the flag.
+    pub fn open(path: &Path) -> Result<CsvLog, String> {
+        let fail = |e: std::io::Error| format!("--log {}: {e}", path.display());
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(fail)?;
+        if file.metadata().map_err(fail)?.len() == 0 {
+            writeln!(file, "{}", Self::HEADER).map_err(fail)?;
+        }
+        let path = path.display().to_string();
+        Ok(CsvLog { file, path })
+    }
+
+    /// The row of an evaluation at `step`; the validation loss is empty when there is none.
+    pub fn row(
+        &mut self,
+        tally: &Tally,
+        step: u64,
+        epoch: f64,
+        wall: Duration,
+        best: bool,
+    ) -> Result<(), String> {
+        let val = tally.val.map_or(String::new(), |v| format!("{v:.9e}"));
+        writeln!(
+            self.file,
+            "{step},{epoch:.4},{:.3},{:.3},{:.9e},{val},{best}",
+            tally.training.as_secs_f64(),
+            wall.as_secs_f64(),
+            tally.loss,
+        )
+        .map_err(|e| format!("--log {}: {e}", self.path))
     }
 }

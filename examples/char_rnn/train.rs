@@ -7,7 +7,7 @@
 
 use crate::args::{Args, CellArg, OptimizerArg, ScheduleArg};
 use crate::checkpoints::{self, Files};
-use crate::report::{self, Tally};
+use crate::report::{self, CsvLog, Tally};
 use crate::{Res, read_text, sampler};
 use indicatif::ProgressBar;
 use recurrent::checkpoint::{Checkpoint, Progress};
@@ -84,6 +84,10 @@ struct Run<'a, B: Kernels<Scalar = f32>> {
     tally: Tally,
     /// Whether this run wrote the best checkpoint.
     best_saved: bool,
+    /// `--log`'s file, if given.
+    log: Option<CsvLog>,
+    /// When the run started (for the log's wall-clock column).
+    started: Instant,
 }
 
 /// Trains as `args` say until `--steps`, the time budget or `stop`.
@@ -150,6 +154,7 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
             .into());
         }
         checkpoints::check_writable(&files)?;
+        let log = args.log.as_deref().map(CsvLog::open).transpose()?;
         let corpus = args
             .corpus
             .clone()
@@ -194,6 +199,8 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
             loss: CrossEntropy::mean(),
             tally: Tally::default(),
             best_saved: false,
+            log,
+            started: Instant::now(),
         })
     }
 
@@ -303,6 +310,11 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
             None => true, // no validation: the last checkpoint is the best
         };
         self.save(best)?;
+        let epoch = self.progress.step as f64 / self.train_data.len() as f64;
+        if let Some(log) = &mut self.log {
+            let wall = self.started.elapsed();
+            log.row(&self.tally, self.progress.step, epoch, wall, best)?;
+        }
         if !sample {
             return Ok(String::new());
         }
@@ -310,7 +322,6 @@ impl<'a, B: Kernels<Scalar = f32>> Run<'a, B> {
         let seed = self.args.seed.wrapping_add(self.progress.step);
         let mut rng = StdRng::seed_from_u64(seed);
         let text = generate(&self.rnn, &self.vocab, "", 200, &mut sampler, &mut rng)?;
-        let epoch = self.progress.step as f64 / self.train_data.len() as f64;
         let line = report::evaluation(&self.tally, self.progress.step, epoch, best);
         Ok(format!("{line}\n{text}\n"))
     }

@@ -249,3 +249,42 @@ fn fifty_updates_of_the_default_model_agree_on_candle_and_cpu() {
     assert!(on_cpu[49] < on_cpu[0], "the loss falls: {on_cpu:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_log_gets_a_row_per_evaluation_and_a_resumed_run_appends() {
+    let dir = temp("log");
+    let (best, last, log) = (
+        dir.join("m.safetensors"),
+        dir.join("m.last.safetensors"),
+        dir.join("log.csv"),
+    );
+    let flags = ["--eval-every", "2", "--save", s(&best), "--log", s(&log)];
+    run(
+        &args(&dir, &[&["--steps", "4"], &flags[..]].concat()),
+        false,
+    )
+    .unwrap();
+    let resumed = [&["--steps", "6", "--resume", s(&last)], &flags[..]].concat();
+    run(&args(&dir, &resumed), false).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], report::CsvLog::HEADER, "{text}");
+    let steps: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["2", "4", "6"],
+        "one header, then steps 2, 4 and 6: {text}"
+    );
+    for line in &lines[1..] {
+        assert_eq!(line.split(',').count(), 7, "{line}");
+    }
+    // A log that cannot be written stops the run before it trains, naming the flag.
+    let blocked = dir.join("m.safetensors").join("log.csv");
+    let bad = ["--force", "--save", s(&best), "--log", s(&blocked)];
+    let message = run(&args(&dir, &bad), false).unwrap_err().to_string();
+    assert!(message.starts_with("--log "), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
