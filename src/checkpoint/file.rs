@@ -19,6 +19,10 @@ const BIDIRECTIONAL: &str = "recurrent.bidirectional";
 const BIAS: &str = "recurrent.bias";
 const OUTPUT_SIZE: &str = "recurrent.output_size";
 const OUTPUT_BIAS: &str = "recurrent.output_bias";
+/// The embedding's width, or `none`; absent in files written before embeddings existed.
+const EMBEDDING_DIM: &str = "recurrent.embedding_dim";
+/// Whether the output weight is the embedding's; absent in files before embeddings existed.
+const TIE_WEIGHTS: &str = "recurrent.tie_weights";
 
 /// The tensors and metadata of `dict` whose names start with `prefix`, without it.
 pub(super) fn prefixed(dict: &StateDict, prefix: &str) -> StateDict {
@@ -98,6 +102,9 @@ pub(super) fn write_config(config: &RnnConfig, dict: &mut StateDict) {
     for (key, value) in entries {
         dict.set_metadata(key, value);
     }
+    let embedding = config.embedding_dim();
+    dict.set_metadata(EMBEDDING_DIM, embedding.map_or("none".into(), |d| d.to_string()));
+    dict.set_metadata(TIE_WEIGHTS, config.ties_weights().to_string());
 }
 
 /// The configuration in `dict`'s metadata: `cell`, `nonlinearity`, `dropout` and
@@ -152,9 +159,18 @@ pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
             Some(_) => parse(dict, "output_dropout", "a number")?,
         })
         .output_bias(parse(dict, OUTPUT_BIAS, boolean)?);
-    Ok(match output {
+    let config = match output {
         Some(size) => config.output(size),
         None => config,
+    };
+    // Files written before embeddings existed have neither key: no embedding, not tied.
+    let config = match meta.get(EMBEDDING_DIM).map(String::as_str) {
+        None | Some("none") => config,
+        Some(_) => config.embedding(input, parse(dict, EMBEDDING_DIM, "a count or none")?),
+    };
+    Ok(match meta.get(TIE_WEIGHTS) {
+        None => config,
+        Some(_) => config.tie_weights(parse(dict, TIE_WEIGHTS, boolean)?),
     })
 }
 

@@ -144,6 +144,12 @@ impl<B: CellKernels> Rnn<B> {
                 d => d_input = d,
             }
         }
+        // With an embedding, the first layer's input gradient goes to the rows it read.
+        if let (Some(table), Some(ids)) = (grads.embedding_mut(), trace.input.as_ids()) {
+            if let Some(d_rows) = d_input.take() {
+                scatter_add_rows(backend, table, ids, &d_rows);
+            }
+        }
         Ok(Gradients {
             backend: backend.clone(),
             params: grads,
@@ -177,7 +183,7 @@ impl<B: CellKernels> Rnn<B> {
                 (Some((_, reversed)), Some(rows)) if dir == 1 => {
                     (reversed.as_layer_input(), Some(rows))
                 }
-                _ if layer == 0 => (trace.input.layer_input(), None),
+                _ if layer == 0 => (trace.first_input(), None),
                 _ => (
                     LayerInput::Dense(trace.records[layer - 1].next_input()),
                     None,
@@ -273,4 +279,22 @@ pub(super) fn output_backward<B: Backend>(
         B::Scalar::zero(),
     );
     d_h
+}
+
+/// The gradient of the embedding lookup: for every `r`, row `ids[r]` of `table` (`V x E`) gains
+/// row `r` of `src` (`n x E`); repeated ids accumulate. Summed on the host, as the backend has
+/// no row scatter: one read of `src` and one of a `V x E` update, once per backward pass.
+fn scatter_add_rows<B: Backend>(backend: &B, table: &mut B::Matrix, ids: &[usize], src: &B::Matrix) {
+    let (rows, cols) = backend.shape(table);
+    let values = backend.to_vec(src);
+    let mut delta = vec![B::Scalar::zero(); rows * cols];
+    for (row, &id) in values.chunks_exact(cols).zip(ids) {
+        for (d, &v) in delta[id * cols..][..cols].iter_mut().zip(row) {
+            *d = *d + v;
+        }
+    }
+    let delta = backend
+        .from_vec(rows, cols, delta)
+        .expect("rows * cols values");
+    backend.axpy(table, B::Scalar::one(), &delta);
 }

@@ -28,6 +28,9 @@ pub struct RnnConfig {
     output: Option<usize>,
     bias: bool,
     output_bias: bool,
+    /// The embedding's width `E`, when token ids go through `embedding.weight` `(V, E)`.
+    embedding: Option<usize>,
+    tie_weights: bool,
 }
 
 impl RnnConfig {
@@ -45,6 +48,8 @@ impl RnnConfig {
             output: None,
             bias: true,
             output_bias: true,
+            embedding: None,
+            tie_weights: false,
         }
     }
 
@@ -99,6 +104,38 @@ impl RnnConfig {
         self
     }
 
+    /// Puts an embedding in front of the first layer, PyTorch's `nn.Embedding(vocab, dim)`:
+    /// `embedding.weight` `(vocab, dim)`, whose row `id` is what the first layer reads for token
+    /// `id`. The model's input is then token ids below `vocab`
+    /// ([`input_size`](RnnConfig::input_size) becomes `vocab`, replacing the size given to the
+    /// constructor) and the first layer is `dim` wide
+    /// ([`layer_input_size(0)`](RnnConfig::layer_input_size)). Initialised as PyTorch
+    /// initialises `nn.Embedding`: every entry `N(0, 1)`.
+    ///
+    /// ```
+    /// use recurrent::RnnConfig;
+    /// // Ids below 1000, 64-wide embeddings, an LSTM of 64 units, logits tied to the embedding.
+    /// let config = RnnConfig::lstm(1000, 64).embedding(1000, 64).output(1000).tie_weights(true);
+    /// assert_eq!((config.input_size(), config.layer_input_size(0)), (1000, 64));
+    /// assert_eq!(config.embedding_dim(), Some(64));
+    /// ```
+    pub fn embedding(mut self, vocab: usize, dim: usize) -> Self {
+        self.input_size = vocab;
+        self.embedding = Some(dim);
+        self
+    }
+
+    /// Whether the output weight is the embedding's (weight tying, Press & Wolf 2017; Inan et
+    /// al. 2017): `out.weight` `(V, D*H)` and `embedding.weight` `(V, E)` are one matrix, so
+    /// the model needs an [`embedding`](RnnConfig::embedding), an [`output`](RnnConfig::output)
+    /// of the vocabulary's size, and `E = D*H`. The one weight's gradient is the sum of its two
+    /// uses; optimisers and clipping see it once, under `embedding.weight`; a state dict holds
+    /// it under both names, as PyTorch's does. Default false.
+    pub fn tie_weights(mut self, tie: bool) -> Self {
+        self.tie_weights = tie;
+        self
+    }
+
     /// The Elman cell's non-linearity; ignored by LSTM and GRU, which have none to choose.
     pub fn nonlinearity(mut self, nonlinearity: Nonlinearity) -> Self {
         if let CellKind::Rnn(_) = self.kind {
@@ -124,9 +161,20 @@ impl RnnConfig {
         self.kind
     }
 
-    /// Input width `I` (vocabulary size for token ids).
+    /// Input width `I` (vocabulary size for token ids): with an
+    /// [`embedding`](RnnConfig::embedding), its vocabulary `V`.
     pub fn input_size(&self) -> usize {
         self.input_size
+    }
+
+    /// The embedding's width `E`, if token ids go through an embedding.
+    pub fn embedding_dim(&self) -> Option<usize> {
+        self.embedding
+    }
+
+    /// Whether the output weight is tied to the embedding.
+    pub fn ties_weights(&self) -> bool {
+        self.tie_weights
     }
 
     /// Hidden units `H` per layer and direction.
@@ -169,16 +217,18 @@ impl RnnConfig {
         self.output
     }
 
-    /// Input width of layer `layer`: `I` for the first, `D*H` above it.
+    /// Input width of layer `layer`: `I` (or the embedding's width `E`) for the first, `D*H`
+    /// above it.
     pub fn layer_input_size(&self, layer: usize) -> usize {
         match layer {
-            0 => self.input_size,
+            0 => self.embedding.unwrap_or(self.input_size),
             _ => self.directions() * self.hidden_size,
         }
     }
 
     /// Every parameter's PyTorch name and shape (biases `(1, n)`), in `state_dict()` order,
-    /// without allocating them.
+    /// without allocating them. A tied weight is listed under both its names, `embedding.weight`
+    /// first and `out.weight`, as PyTorch's `state_dict()` holds it.
     ///
     /// # Errors
     /// [`Error::Config`] if a shape's element count does not fit in memory's address range.
@@ -191,9 +241,12 @@ impl RnnConfig {
         };
         let gh = self.kind.gates().checked_mul(hidden).ok_or_else(too_big)?;
         let mut shapes = Vec::new();
+        if let Some(dim) = self.embedding {
+            shapes.push(("embedding.weight".to_string(), (self.input_size, dim)));
+        }
         for layer in 0..self.layers {
             let input = match layer {
-                0 => self.input_size,
+                0 => self.layer_input_size(0),
                 _ => dirs.checked_mul(hidden).ok_or_else(too_big)?,
             };
             for dir in 0..dirs {
@@ -233,6 +286,7 @@ impl RnnConfig {
             ("hidden size", self.hidden_size),
             ("layer count", self.layers),
             ("output size", self.output.unwrap_or(1)),
+            ("embedding width", self.embedding.unwrap_or(1)),
         ];
         if let Some((what, value)) = sizes.iter().find(|(_, value)| *value == 0) {
             return Err(Error::config(format!(
@@ -249,6 +303,38 @@ impl RnnConfig {
                 )));
             }
         }
+        self.validate_tying()?;
         self.parameter_shapes().map(|_| ())
+    }
+
+    /// Checks that tied weights have an embedding and an output layer of the same shape.
+    fn validate_tying(&self) -> Result<()> {
+        if !self.tie_weights {
+            return Ok(());
+        }
+        let Some(dim) = self.embedding else {
+            return Err(Error::config(
+                "tie_weights needs an embedding to tie the output weight to: add \
+                 .embedding(vocab, dim)",
+            ));
+        };
+        let width = self.directions() * self.hidden_size;
+        match self.output {
+            None => Err(Error::config(format!(
+                "tie_weights needs an output layer of the vocabulary's size: add .output({})",
+                self.input_size
+            ))),
+            Some(size) if size != self.input_size => Err(Error::config(format!(
+                "tied weights: the output size {size} must equal the embedding's vocabulary {}",
+                self.input_size
+            ))),
+            Some(_) if dim != width => Err(Error::config(format!(
+                "tied weights: the embedding width {dim} must equal the top layer's width \
+                 D*H = {} * {} = {width}, which out.weight reads",
+                self.directions(),
+                self.hidden_size
+            ))),
+            Some(_) => Ok(()),
+        }
     }
 }

@@ -70,8 +70,13 @@ impl<B: Backend> Rnn<B> {
     /// uniform in `[-1/sqrt(H), 1/sqrt(H)]` (`nn.Linear`: `1/sqrt(D*H)`), drawn from `rng` in
     /// `state_dict()` order.
     ///
+    /// With an [embedding](RnnConfig::embedding), `embedding.weight` is drawn first, `N(0, 1)`
+    /// as `nn.Embedding`; a [tied](RnnConfig::tie_weights) output layer draws only its bias.
+    ///
     /// # Errors
-    /// [`Error::Config`] if a size or the layer count is zero or dropout is not in `[0, 1)`.
+    /// [`Error::Config`] if a size or the layer count is zero, dropout is not in `[0, 1)`, or
+    /// tied weights do not fit (no embedding or output layer, an output size other than the
+    /// vocabulary, or an embedding width other than the top layer's `D*H`).
     pub fn new<R: Rng + ?Sized>(backend: B, config: RnnConfig, rng: &mut R) -> Result<Self> {
         config.validate()?;
         let (kind, hidden, dirs) = (config.kind(), config.hidden_size(), config.directions());
@@ -83,11 +88,20 @@ impl<B: Backend> Rnn<B> {
                 layers.push(cell);
             }
         }
+        let embedding = match config.embedding_dim() {
+            Some(dim) => Some(normal(&backend, config.input_size(), dim, rng)?),
+            None => None,
+        };
+        // A tied output layer's weight is the embedding: it is kept there, once.
+        let (embedding, tied) = match config.ties_weights() {
+            true => (None, embedding),
+            false => (embedding, None),
+        };
         let out = match config.output_size() {
             Some(size) => Some(init_linear(
                 &backend,
-                dirs * hidden,
-                size,
+                (dirs * hidden, size),
+                tied,
                 config.has_output_bias(),
                 rng,
             )?),
@@ -95,12 +109,14 @@ impl<B: Backend> Rnn<B> {
         };
         Ok(Rnn {
             backend,
-            config,
             params: Params {
+                embedding,
                 layers,
                 directions: dirs,
                 out,
+                tied: config.ties_weights(),
             },
+            config,
             version: new_version(),
         })
     }
@@ -226,14 +242,16 @@ impl<B: CellKernels> Rnn<B> {
         if let Some(lengths) = lengths {
             check_lengths(lengths, batch, steps)?;
         }
+        let embedded = self.embed(input)?;
         let bidirectional = self.config.directions() == 2;
         let reversal = bidirectional.then(|| time_reversal(steps, batch, lengths));
         let layers = self.config.num_layers();
         let mut records: Vec<LayerRecord<B>> = Vec::with_capacity(layers);
         for layer in 0..layers {
-            let layer_input = match records.last() {
-                None => input.layer_input(),
-                Some(below) => LayerInput::Dense(below.next_input()),
+            let layer_input = match (records.last(), &embedded) {
+                (None, Some(rows)) => LayerInput::Dense(rows),
+                (None, None) => input.layer_input(),
+                (Some(below), _) => LayerInput::Dense(below.next_input()),
             };
             let index = layer * self.config.directions();
             let run_direction = |dir: usize, input: LayerInput<'_, B>| {
@@ -276,11 +294,36 @@ impl<B: CellKernels> Rnn<B> {
         });
         Ok(Trace {
             input: input.clone(),
+            embedded,
             records,
             reversal,
             mask,
             logits,
         })
+    }
+
+    /// The embedding's rows for the input's token ids, `T*B x E`, or `None` for a model without
+    /// an embedding. The ids were checked against the vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for dense input to a model with an embedding.
+    fn embed(&self, input: &Input<B>) -> Result<Option<B::Matrix>> {
+        let Some(table) = self.params.embedding() else {
+            return Ok(None);
+        };
+        let Some(ids) = input.as_ids() else {
+            let width = input.as_dense().map(|x| self.backend.shape(x).1);
+            return Err(Error::config(format!(
+                "this model has an embedding of {} tokens: its input is token ids \
+                 (Input::ids), given dense rows of width {}",
+                self.config.input_size(),
+                width.unwrap_or_default()
+            )));
+        };
+        let (_, dim) = self.backend.shape(table);
+        let mut rows = self.backend.zeros(ids.len(), dim);
+        self.backend.gather_rows(&mut rows, table, ids);
+        Ok(Some(rows))
     }
 
     /// In training mode, drops out a layer's output: between layers at the dropout probability,
@@ -395,23 +438,50 @@ fn project_output<B: Backend>(backend: &B, linear: &Linear<B>, h: &B::Matrix) ->
     y
 }
 
-/// `nn.Linear(fan_in, size)` initialised as PyTorch does: uniform in `[-1/sqrt(fan_in), ..]`.
+/// `nn.Linear(fan_in, size)` initialised as PyTorch does: uniform in `[-1/sqrt(fan_in), ..]`;
+/// with `tied`, that matrix is the weight (of the same shape, checked by the configuration)
+/// and only the bias is drawn.
 fn init_linear<B: Backend, R: Rng + ?Sized>(
     backend: &B,
-    fan_in: usize,
-    size: usize,
+    (fan_in, size): (usize, usize),
+    tied: Option<B::Matrix>,
     bias: bool,
     rng: &mut R,
 ) -> Result<Linear<B>> {
     let bound = 1.0 / (fan_in as f64).sqrt();
+    let weight = match tied {
+        Some(weight) => weight,
+        None => uniform(backend, size, fan_in, bound, rng)?,
+    };
     Ok(Linear {
-        weight: uniform(backend, size, fan_in, bound, rng)?,
+        weight,
         bias: if bias {
             Some(uniform(backend, 1, size, bound, rng)?)
         } else {
             None
         },
     })
+}
+
+/// A `rows x cols` matrix of `N(0, 1)` entries: `nn.Embedding`'s initialisation.
+fn normal<B: Backend, R: Rng + ?Sized>(
+    backend: &B,
+    rows: usize,
+    cols: usize,
+    rng: &mut R,
+) -> Result<B::Matrix> {
+    use rand_distr::{Distribution, StandardNormal};
+    use crate::scalar::Scalar;
+    let count = rows * cols;
+    let mut data = Vec::new();
+    data.try_reserve_exact(count).map_err(|e| {
+        Error::config(format!("cannot allocate a {rows} x {cols} embedding: {e}"))
+    })?;
+    data.extend((0..count).map(|_| {
+        let v: f64 = StandardNormal.sample(rng);
+        B::Scalar::of(v)
+    }));
+    backend.from_vec(rows, cols, data)
 }
 
 /// Draws a dropout mask of `rows x cols` at probability `p`: [`dropout::mask`] from the

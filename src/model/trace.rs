@@ -2,7 +2,7 @@
 
 use super::data::{Input, InputData, State};
 use crate::backend::Backend;
-use crate::bptt::LayerTrace;
+use crate::bptt::{LayerInput, LayerTrace};
 use crate::error::{Error, Result};
 use crate::params::Params;
 
@@ -59,6 +59,9 @@ pub(crate) fn time_reversal(steps: usize, batch: usize, lengths: Option<&[usize]
 #[derive(Debug, Clone)]
 pub struct Trace<B: Backend> {
     pub(crate) input: Input<B>,
+    /// The embedding's rows for the input's ids, `T*B x E`, for a model with an embedding:
+    /// what the first layer read.
+    pub(crate) embedded: Option<B::Matrix>,
     pub(crate) records: Vec<LayerRecord<B>>,
     /// The time reversal of the input's rows, for bidirectional models.
     pub(crate) reversal: Option<Vec<usize>>,
@@ -84,6 +87,21 @@ impl<B: Backend> Trace<B> {
             .last()
             .expect("a model has at least one layer")
             .output()
+    }
+
+    /// What the first layer read: the embedded rows for a model with an embedding, otherwise
+    /// the model's input.
+    pub(crate) fn first_input(&self) -> LayerInput<'_, B> {
+        match &self.embedded {
+            Some(rows) => LayerInput::Dense(rows),
+            None => self.input.layer_input(),
+        }
+    }
+
+    /// The embedding's rows for the input's token ids (`T*B x E`, time-major), what the first
+    /// layer read; `None` for a model without an embedding.
+    pub fn embedded(&self) -> Option<&B::Matrix> {
+        self.embedded.as_ref()
     }
 
     /// What the output projection read: [`hidden`](Trace::hidden), after output dropout in
