@@ -101,7 +101,7 @@
 //! |-----|-------|
 //! | `recurrent.checkpoint` | the format version, `1` ([`FORMAT_VERSION`]); marks the file as a checkpoint |
 //! | `cell`, `nonlinearity`, `dropout`, `output_dropout`, `format` | as [`Rnn::state_dict`] writes them: the cell (`RNN`, `LSTM`, `GRU`), the Elman non-linearity, the dropout probabilities (between layers; before the output layer, absent in older files: 0), `pt` |
-//! | `recurrent.input_size`, `recurrent.hidden_size`, `recurrent.num_layers`, `recurrent.bidirectional`, `recurrent.bias`, `recurrent.output_size` (a count or `none`), `recurrent.output_bias` | the rest of the [`RnnConfig`](crate::RnnConfig) under PyTorch's argument names: the model is built from them and the tensors checked against it, so a missing tensor is reported instead of read as another model |
+//! | `recurrent.input_size`, `recurrent.hidden_size`, `recurrent.num_layers`, `recurrent.bidirectional`, `recurrent.bias`, `recurrent.output_size` (a count or `none`), `recurrent.output_bias`; for a model with an embedding `recurrent.embedding_dim` and `recurrent.tie_weights` | the rest of the [`RnnConfig`](crate::RnnConfig) under PyTorch's argument names: the model is built from them and the tensors checked against it, so a missing tensor is reported instead of read as another model |
 //! | `recurrent.vocab` | the vocabulary, if saved ([`Vocab::to_metadata`]) |
 //! | `optim.optimizer`, `optim.step`, `optim.lr`, ... | the optimiser's kind, step count and hyperparameters, its state dict's metadata under `optim.` |
 //! | `recurrent.seed`, `recurrent.step`, `recurrent.epoch`, `recurrent.window` | the [`Progress`] |

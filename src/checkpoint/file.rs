@@ -19,9 +19,9 @@ const BIDIRECTIONAL: &str = "recurrent.bidirectional";
 const BIAS: &str = "recurrent.bias";
 const OUTPUT_SIZE: &str = "recurrent.output_size";
 const OUTPUT_BIAS: &str = "recurrent.output_bias";
-/// The embedding's width, or `none`; absent in files written before embeddings existed.
+/// The embedding's width; only in files of models with an embedding.
 const EMBEDDING_DIM: &str = "recurrent.embedding_dim";
-/// Whether the output weight is the embedding's; absent in files before embeddings existed.
+/// Whether the output weight is the embedding's; only in files of models with an embedding.
 const TIE_WEIGHTS: &str = "recurrent.tie_weights";
 
 /// The tensors and metadata of `dict` whose names start with `prefix`, without it.
@@ -102,9 +102,11 @@ pub(super) fn write_config(config: &RnnConfig, dict: &mut StateDict) {
     for (key, value) in entries {
         dict.set_metadata(key, value);
     }
-    let embedding = config.embedding_dim();
-    dict.set_metadata(EMBEDDING_DIM, embedding.map_or("none".into(), |d| d.to_string()));
-    dict.set_metadata(TIE_WEIGHTS, config.ties_weights().to_string());
+    // Only for a model with an embedding: files of other models keep the keys they had.
+    if let Some(dim) = config.embedding_dim() {
+        dict.set_metadata(EMBEDDING_DIM, dim.to_string());
+        dict.set_metadata(TIE_WEIGHTS, config.ties_weights().to_string());
+    }
 }
 
 /// The configuration in `dict`'s metadata: `cell`, `nonlinearity`, `dropout` and
@@ -163,11 +165,12 @@ pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
         Some(size) => config.output(size),
         None => config,
     };
-    // Files written before embeddings existed have neither key: no embedding, not tied.
-    let config = match meta.get(EMBEDDING_DIM).map(String::as_str) {
-        None | Some("none") => config,
-        Some(_) => config.embedding(input, parse(dict, EMBEDDING_DIM, "a count or none")?),
+    // Files of models without an embedding have neither key.
+    let config = match meta.get(EMBEDDING_DIM) {
+        None => config,
+        Some(_) => config.embedding(input, parse(dict, EMBEDDING_DIM, count)?),
     };
+    let config = crate::io::regularisers_from_metadata(dict, config)?;
     Ok(match meta.get(TIE_WEIGHTS) {
         None => config,
         Some(_) => config.tie_weights(parse(dict, TIE_WEIGHTS, boolean)?),

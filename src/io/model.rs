@@ -78,8 +78,39 @@ impl RnnConfig {
             let tied = dict.metadata().get("tie_weights").map(String::as_str);
             config = config.embedding(vocab, dim).tie_weights(tied == Some("true"));
         }
-        Ok(config)
+        regularisers_from_metadata(dict, config)
     }
+}
+
+/// The regularisers [`Rnn::state_dict`] writes to the metadata when they are set
+/// (`embedding_dropout`, `input_dropout`, `weight_dropout`, `locked_dropout`), onto `config`;
+/// absent ones are off.
+///
+/// # Errors
+/// [`Error::Format`] for a probability that is not a number, or a `locked_dropout` other than
+/// `true` or `false`.
+pub(crate) fn regularisers_from_metadata(dict: &StateDict, config: RnnConfig) -> Result<RnnConfig> {
+    let meta = dict.metadata();
+    let probability = |key: &str| match meta.get(key) {
+        None => Ok(0.0),
+        Some(text) => text.parse().map_err(|_| Error::Format {
+            message: format!("metadata {key} = {text:?} is not a number"),
+        }),
+    };
+    let locked = match meta.get("locked_dropout").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Error::Format {
+                message: format!("metadata locked_dropout = {other:?} is not true or false"),
+            });
+        }
+    };
+    Ok(config
+        .embedding_dropout(probability("embedding_dropout")?)
+        .input_dropout(probability("input_dropout")?)
+        .weight_dropout(probability("weight_dropout")?)
+        .locked_dropout(locked))
 }
 
 /// Whether PyTorch stores the parameter `name` as a vector, `[n]`: the biases.
@@ -153,6 +184,18 @@ impl<B: Backend> Rnn<B> {
         );
         if config.embedding_dim().is_some() {
             dict.set_metadata("tie_weights", config.ties_weights().to_string());
+        }
+        // The newer regularisers only when set, so that other models' files stay as they were.
+        let newer = [
+            ("embedding_dropout", config.embedding_dropout_probability()),
+            ("input_dropout", config.input_dropout_probability()),
+            ("weight_dropout", config.weight_dropout_probability()),
+        ];
+        for (key, p) in newer.into_iter().filter(|(_, p)| *p != 0.0) {
+            dict.set_metadata(key, format!("{p:?}"));
+        }
+        if config.is_locked_dropout() {
+            dict.set_metadata("locked_dropout", "true");
         }
         dict.set_metadata("format", "pt");
         dict

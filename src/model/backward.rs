@@ -144,7 +144,10 @@ impl<B: CellKernels> Rnn<B> {
                 d => d_input = d,
             }
         }
-        // With an embedding, the first layer's input gradient goes to the rows it read.
+        // Through the first layer's dropout masks, then (with an embedding) to the rows read.
+        if let (Some(mask), Some(d)) = (&trace.first_mask, d_input.as_mut()) {
+            backend.mul(d, mask);
+        }
         if let (Some(table), Some(ids)) = (grads.embedding_mut(), trace.input.as_ids()) {
             if let Some(d_rows) = d_input.take() {
                 scatter_add_rows(backend, table, ids, &d_rows);
@@ -191,12 +194,19 @@ impl<B: CellKernels> Rnn<B> {
             };
             let d_out = self.direction_share(d_output, dir, reversal.map(Vec::as_slice));
             let d_fin = d_final.map(|s| &s.layers()[index]);
-            let cell = LayerCell::of(self.config.kind(), &self.params.layers[index]);
+            // With weight dropout the direction ran on W_hh times a mask: so does its backward,
+            // and the gradient reaches the stored W_hh through the mask.
+            let dropped = record.weight_drop.get(dir).and_then(Option::as_ref);
+            let params = dropped.map_or(&self.params.layers[index], |(_, p)| p);
+            let cell = LayerCell::of(self.config.kind(), params);
             let into = &mut grads.layers[index];
             let flow = flows.as_deref_mut().map(|f| &mut f[dir]);
             let run = (input, layer_trace, &*d_out, d_fin);
             let (d_in, d_h0) = bptt::backward_flow(backend, &cell, run, into, flow)
                 .map_err(|e| in_layer(e, layer, dir))?;
+            if let Some((mask, _)) = dropped {
+                backend.mul(&mut into.weight_hh, mask);
+            }
             d_initial.push(d_h0);
             if let Some(d_in) = d_in {
                 let d_in = match reversal {

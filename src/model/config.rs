@@ -31,6 +31,10 @@ pub struct RnnConfig {
     /// The embedding's width `E`, when token ids go through `embedding.weight` `(V, E)`.
     embedding: Option<usize>,
     tie_weights: bool,
+    embedding_dropout: f64,
+    input_dropout: f64,
+    weight_dropout: f64,
+    locked_dropout: bool,
 }
 
 impl RnnConfig {
@@ -50,6 +54,10 @@ impl RnnConfig {
             output_bias: true,
             embedding: None,
             tie_weights: false,
+            embedding_dropout: 0.0,
+            input_dropout: 0.0,
+            weight_dropout: 0.0,
+            locked_dropout: false,
         }
     }
 
@@ -95,6 +103,44 @@ impl RnnConfig {
     /// `nn.Linear`. Default 0. With no output projection it applies to the model's output.
     pub fn output_dropout(mut self, p: f64) -> Self {
         self.output_dropout = p;
+        self
+    }
+
+    /// Embedding dropout (AWD-LSTM's, Merity et al. 2018; Gal & Ghahramani 2016): in
+    /// [`forward_train`](crate::Rnn::forward_train), each row of `embedding.weight` (each token)
+    /// is dropped with probability `p` for the whole pass, and the rows kept are scaled by
+    /// `1/(1-p)`: a dropped token reads zeros at every step it occurs. A tied output layer uses
+    /// the weight as it is. Needs an [`embedding`](RnnConfig::embedding). Default 0.
+    pub fn embedding_dropout(mut self, p: f64) -> Self {
+        self.embedding_dropout = p;
+        self
+    }
+
+    /// Dropout probability on the first layer's input (dense rows, or the embedding's rows),
+    /// applied by [`forward_train`](crate::Rnn::forward_train) only (AWD-LSTM's `dropouti`).
+    /// Token ids without an embedding cannot be dropped: a training pass with this set is then
+    /// an error. Default 0.
+    pub fn input_dropout(mut self, p: f64) -> Self {
+        self.input_dropout = p;
+        self
+    }
+
+    /// Weight dropout on every recurrent weight `W_hh` (DropConnect, Wan et al. 2013;
+    /// AWD-LSTM's `WeightDrop`): in [`forward_train`](crate::Rnn::forward_train), each entry of
+    /// `W_hh` is zeroed with probability `p` for the whole pass (the same matrix at every step)
+    /// and the rest scaled by `1/(1-p)`. The gradient reaches the stored weight through the
+    /// mask: `dW_hh = (sum_t d hh_t^T h_{t-1}) * mask`. Default 0.
+    pub fn weight_dropout(mut self, p: f64) -> Self {
+        self.weight_dropout = p;
+        self
+    }
+
+    /// Variational (locked) dropout (Gal & Ghahramani 2016): with `true`, the input, between-
+    /// layer and output dropout masks of [`forward_train`](crate::Rnn::forward_train) are drawn
+    /// once per sequence and unit, `B x W`, and the same mask is applied at every time step,
+    /// instead of a fresh mask per step. Default false.
+    pub fn locked_dropout(mut self, locked: bool) -> Self {
+        self.locked_dropout = locked;
         self
     }
 
@@ -202,6 +248,26 @@ impl RnnConfig {
         self.output_dropout
     }
 
+    /// The embedding dropout probability (whole rows of the embedding).
+    pub fn embedding_dropout_probability(&self) -> f64 {
+        self.embedding_dropout
+    }
+
+    /// The dropout probability on the first layer's input.
+    pub fn input_dropout_probability(&self) -> f64 {
+        self.input_dropout
+    }
+
+    /// The weight dropout probability on `W_hh`.
+    pub fn weight_dropout_probability(&self) -> f64 {
+        self.weight_dropout
+    }
+
+    /// Whether dropout masks are locked across time (variational dropout).
+    pub fn is_locked_dropout(&self) -> bool {
+        self.locked_dropout
+    }
+
     /// Whether the cells have biases.
     pub fn has_bias(&self) -> bool {
         self.bias
@@ -296,12 +362,22 @@ impl RnnConfig {
         for (what, p) in [
             ("dropout", self.dropout),
             ("output dropout", self.output_dropout),
+            ("embedding dropout", self.embedding_dropout),
+            ("input dropout", self.input_dropout),
+            ("weight dropout", self.weight_dropout),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::config(format!(
                     "{what} must be in [0, 1), given {p}"
                 )));
             }
+        }
+        if self.embedding_dropout > 0.0 && self.embedding.is_none() {
+            return Err(Error::config(format!(
+                "embedding dropout {} needs an embedding to drop rows of: add \
+                 .embedding(vocab, dim)",
+                self.embedding_dropout
+            )));
         }
         self.validate_tying()?;
         self.parameter_shapes().map(|_| ())

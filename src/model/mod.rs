@@ -238,25 +238,35 @@ impl<B: CellKernels> Rnn<B> {
             self.check_state_count("initial state", state)?;
         }
         let input_size = self.config.input_size();
+        if self.config.embedding_dim().is_some() && input.as_dense().is_some() {
+            self.embed(input)?; // The error that names what an embedding model reads.
+        }
         let steps = input.layer_input().check(backend, input_size, batch)?;
         if let Some(lengths) = lengths {
             check_lengths(lengths, batch, steps)?;
         }
-        let embedded = self.embed(input)?;
+        let (first_rows, first_mask) = self.first_input(input, steps, dropout.as_deref_mut())?;
         let bidirectional = self.config.directions() == 2;
         let reversal = bidirectional.then(|| time_reversal(steps, batch, lengths));
         let layers = self.config.num_layers();
         let mut records: Vec<LayerRecord<B>> = Vec::with_capacity(layers);
         for layer in 0..layers {
-            let layer_input = match (records.last(), &embedded) {
+            let layer_input = match (records.last(), &first_rows) {
                 (None, Some(rows)) => LayerInput::Dense(rows),
                 (None, None) => input.layer_input(),
                 (Some(below), _) => LayerInput::Dense(below.next_input()),
             };
             let index = layer * self.config.directions();
+            let weight_drop: Vec<_> = (0..self.config.directions())
+                .map(|dir| dropout.as_mut().and_then(|d| self.drop_weights(index + dir, d)))
+                .collect();
             let run_direction = |dir: usize, input: LayerInput<'_, B>| {
                 let initial = initial_state.map(|s| &s.layers()[index + dir]);
-                let cell = LayerCell::of(kind, &self.params.layers[index + dir]);
+                let params = match &weight_drop[dir] {
+                    Some((_, dropped)) => dropped,
+                    None => &self.params.layers[index + dir],
+                };
+                let cell = LayerCell::of(kind, params);
                 bptt::forward(backend, &cell, input, batch, lengths, initial)
                     .map_err(|e| in_layer(e, layer, dir))
             };
@@ -266,6 +276,7 @@ impl<B: CellKernels> Rnn<B> {
                 reverse: None,
                 joined: None,
                 dropout: None,
+                weight_drop: Vec::new(),
             };
             if let Some(rows) = &reversal {
                 // The backward direction reads every sequence from its last real step to its first.
@@ -275,8 +286,9 @@ impl<B: CellKernels> Rnn<B> {
                 record.reverse = Some((trace, reversed));
             }
             if let Some(draw) = dropout.as_mut() {
-                self.drop_out(&mut record, layer, draw);
+                self.drop_out(&mut record, layer, (steps, batch), draw);
             }
+            record.weight_drop = weight_drop;
             records.push(record);
         }
         let top = records
@@ -294,7 +306,8 @@ impl<B: CellKernels> Rnn<B> {
         });
         Ok(Trace {
             input: input.clone(),
-            embedded,
+            first_rows,
+            first_mask,
             records,
             reversal,
             mask,
@@ -302,41 +315,24 @@ impl<B: CellKernels> Rnn<B> {
         })
     }
 
-    /// The embedding's rows for the input's token ids, `T*B x E`, or `None` for a model without
-    /// an embedding. The ids were checked against the vocabulary.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for dense input to a model with an embedding.
-    fn embed(&self, input: &Input<B>) -> Result<Option<B::Matrix>> {
-        let Some(table) = self.params.embedding() else {
-            return Ok(None);
-        };
-        let Some(ids) = input.as_ids() else {
-            let width = input.as_dense().map(|x| self.backend.shape(x).1);
-            return Err(Error::config(format!(
-                "this model has an embedding of {} tokens: its input is token ids \
-                 (Input::ids), given dense rows of width {}",
-                self.config.input_size(),
-                width.unwrap_or_default()
-            )));
-        };
-        let (_, dim) = self.backend.shape(table);
-        let mut rows = self.backend.zeros(ids.len(), dim);
-        self.backend.gather_rows(&mut rows, table, ids);
-        Ok(Some(rows))
-    }
-
     /// In training mode, drops out a layer's output: between layers at the dropout probability,
     /// after the last at the output dropout probability. The mask and the dropped output are
     /// kept in the record, for the layer above (or the output layer) and for backward.
-    fn drop_out(&self, record: &mut LayerRecord<B>, layer: usize, draw: &mut DrawMask<'_, B>) {
+    /// With [locked dropout](RnnConfig::locked_dropout), one mask per sequence and unit.
+    fn drop_out(
+        &self,
+        record: &mut LayerRecord<B>,
+        layer: usize,
+        steps_batch: (usize, usize),
+        draw: &mut DrawMask<'_, B>,
+    ) {
         let p = match layer + 1 < self.config.num_layers() {
             true => self.config.dropout_probability(),
             false => self.config.output_dropout_probability(),
         };
         let backend = &self.backend;
-        let (rows, cols) = backend.shape(record.output());
-        if let Some(mask) = draw(rows, cols, p) {
+        let (_, cols) = backend.shape(record.output());
+        if let Some(mask) = self.draw_mask(draw, steps_batch, cols, p) {
             let mut dropped = record.output().clone();
             backend.mul(&mut dropped, &mask);
             record.dropout = Some((mask, dropped));
