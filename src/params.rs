@@ -137,7 +137,11 @@ impl<B: Backend> Params<B> {
     pub fn matrices_mut(&mut self) -> impl Iterator<Item = &mut B::Matrix> {
         let (embedding, layers, weight, bias) = self.split_mut();
         let layers = layers.iter_mut().flat_map(CellParams::matrices_mut);
-        embedding.into_iter().chain(layers).chain(weight).chain(bias)
+        embedding
+            .into_iter()
+            .chain(layers)
+            .chain(weight)
+            .chain(bias)
     }
 
     /// The parts, each mutable: the embedding (tied: the output weight), the layers, the

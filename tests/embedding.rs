@@ -74,7 +74,10 @@ fn the_state_dict_holds_both_names_and_loads_back_tied() {
     let weight = |name: &str| dict.get(name).unwrap().floats().unwrap().to_vec();
     assert_eq!(weight("embedding.weight"), weight("out.weight"));
     assert_eq!(dict.get("out.weight").unwrap().shape(), [VOCAB, 5]);
-    assert_eq!(dict.metadata().get("tie_weights").map(String::as_str), Some("true"));
+    assert_eq!(
+        dict.metadata().get("tie_weights").map(String::as_str),
+        Some("true")
+    );
     let bytes = dict.to_bytes().unwrap();
     let loaded = recurrent::io::from_bytes(B::new(), &bytes).unwrap();
     assert_eq!(loaded.config(), rnn.config());
@@ -84,7 +87,10 @@ fn the_state_dict_holds_both_names_and_loads_back_tied() {
     // An untied model's dict says so, and loads untied.
     let untied = untied();
     let dict = untied.state_dict();
-    assert_eq!(dict.metadata().get("tie_weights").map(String::as_str), Some("false"));
+    assert_eq!(
+        dict.metadata().get("tie_weights").map(String::as_str),
+        Some("false")
+    );
     let loaded = recurrent::io::from_bytes(B::new(), &dict.to_bytes().unwrap()).unwrap();
     assert_eq!(loaded.config(), untied.config());
     assert_eq!(loaded.config().embedding_dim(), Some(3));
@@ -99,13 +105,23 @@ fn a_tied_model_refuses_a_file_whose_two_weights_differ() {
     out[12] += 1.0;
     let shape = dict.get("out.weight").unwrap().shape().to_vec();
     let dtype = dict.get("out.weight").unwrap().dtype();
-    dict.insert("out.weight", recurrent::Tensor::float(dtype, shape, out).unwrap());
+    dict.insert(
+        "out.weight",
+        recurrent::Tensor::float(dtype, shape, out).unwrap(),
+    );
     let err = rnn.load_state_dict(&dict, true).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::StateDict { .. }), "{err:?}");
-    assert!(text.contains("out.weight") && text.contains("embedding.weight"), "{text}");
+    assert!(
+        text.contains("out.weight") && text.contains("embedding.weight"),
+        "{text}"
+    );
     assert!(text.contains("entry 12"), "{text}");
-    assert_eq!(values(&rnn, "embedding.weight"), before, "unchanged on error");
+    assert_eq!(
+        values(&rnn, "embedding.weight"),
+        before,
+        "unchanged on error"
+    );
     let config = rnn.config().clone();
     assert!(Rnn::from_state_dict(B::new(), config, &dict, true).is_err());
     let mut dict = dict;
@@ -118,7 +134,9 @@ fn an_optimiser_updates_the_tied_weight_once_with_the_summed_gradient() {
     let mut rnn = tied();
     let grads = gradients(&rnn);
     let before = values(&rnn, "embedding.weight");
-    let g = grads.backend().to_vec(grads.get("embedding.weight").unwrap());
+    let g = grads
+        .backend()
+        .to_vec(grads.get("embedding.weight").unwrap());
     assert_eq!(g, grads.backend().to_vec(grads.get("out.weight").unwrap()));
     let mut sgd = Sgd::for_model(&rnn, 0.5).unwrap();
     sgd.step(&mut rnn, &grads).unwrap();
@@ -132,7 +150,10 @@ fn an_optimiser_updates_the_tied_weight_once_with_the_summed_gradient() {
     adam.step(&mut rnn, &grads).unwrap();
     let state = adam.state_dict();
     assert!(state.get("embedding.weight.exp_avg").is_some());
-    assert!(state.names().all(|n| !n.starts_with("out.weight")), "no buffer of out.weight");
+    assert!(
+        state.names().all(|n| !n.starts_with("out.weight")),
+        "no buffer of out.weight"
+    );
     let mut restored = Adam::for_model(&rnn, 1e-3).unwrap();
     restored.load_state_dict(&rnn, &state).unwrap();
 }
@@ -143,11 +164,19 @@ fn clipping_counts_the_tied_weight_once() {
     let mut grads = gradients(&rnn);
     let backend = *grads.backend();
     let squares = |name: &str, g: &Gradients<B>| -> f64 {
-        backend.to_vec(g.get(name).unwrap()).iter().map(|v| v * v).sum()
+        backend
+            .to_vec(g.get(name).unwrap())
+            .iter()
+            .map(|v| v * v)
+            .sum()
     };
     let once: f64 = grads.named().iter().map(|(n, _)| squares(n, &grads)).sum();
     let norm = clip::norm(&backend, &grads);
-    assert!((norm - once.sqrt()).abs() <= 1e-12 * norm, "{norm} vs {}", once.sqrt());
+    assert!(
+        (norm - once.sqrt()).abs() <= 1e-12 * norm,
+        "{norm} vs {}",
+        once.sqrt()
+    );
     let twice = (once + squares("out.weight", &grads)).sqrt();
     assert!((norm - twice).abs() > 1e-6 * norm, "not counted twice");
     clip::global_norm(&mut grads, 0.5 * norm).unwrap();
@@ -185,11 +214,23 @@ fn a_stream_of_ids_gives_the_forward_pass_logits() {
             let logits = rnn.backend().to_vec(rnn.step(&mut stream, step).unwrap());
             assert_eq!(logits, all[t * 2 * VOCAB..][..2 * VOCAB], "step {t}");
         }
-        let x = rnn.backend().zeros(2, rnn.config().embedding_dim().unwrap());
+        let x = rnn
+            .backend()
+            .zeros(2, rnn.config().embedding_dim().unwrap());
         let err = rnn.step_dense(&mut stream, &x).unwrap_err();
         assert!(err.to_string().contains("token ids"), "{err}");
         let err = rnn.step(&mut stream, &[0, VOCAB]).unwrap_err();
-        assert!(matches!(err, Error::Index { value: 7, bound: 7, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::Index {
+                    value: 7,
+                    bound: 7,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }
 
@@ -200,27 +241,41 @@ fn bad_configurations_are_errors_naming_what_was_expected() {
     let lstm = || RnnConfig::lstm(VOCAB, 4).embedding(VOCAB, 4).output(VOCAB);
     let cases: Vec<(RnnConfig, Vec<&str>)> = vec![
         (
-            RnnConfig::lstm(VOCAB, 4).embedding(VOCAB, 6).output(VOCAB).tie_weights(true),
+            RnnConfig::lstm(VOCAB, 4)
+                .embedding(VOCAB, 6)
+                .output(VOCAB)
+                .tie_weights(true),
             vec!["embedding width 6", "width D*H = 1 * 4 = 4"],
         ),
         (
             lstm().bidirectional(true).tie_weights(true),
             vec!["embedding width 4", "D*H = 2 * 4 = 8"],
         ),
-        (RnnConfig::lstm(VOCAB, 4).embedding(VOCAB, 0), vec!["embedding width", "at least 1"]),
+        (
+            RnnConfig::lstm(VOCAB, 4).embedding(VOCAB, 0),
+            vec!["embedding width", "at least 1"],
+        ),
         (
             RnnConfig::lstm(VOCAB, 4).output(VOCAB).tie_weights(true),
             vec!["tie_weights needs an embedding"],
         ),
         (
-            RnnConfig::lstm(VOCAB, 4).embedding(VOCAB, 4).tie_weights(true),
+            RnnConfig::lstm(VOCAB, 4)
+                .embedding(VOCAB, 4)
+                .tie_weights(true),
             vec!["needs an output layer", ".output(7)"],
         ),
         (
-            RnnConfig::lstm(VOCAB, 4).embedding(VOCAB, 4).output(5).tie_weights(true),
+            RnnConfig::lstm(VOCAB, 4)
+                .embedding(VOCAB, 4)
+                .output(5)
+                .tie_weights(true),
             vec!["output size 5", "vocabulary 7"],
         ),
-        (RnnConfig::lstm(0, 4).embedding(0, 4), vec!["input size must be at least 1"]),
+        (
+            RnnConfig::lstm(0, 4).embedding(0, 4),
+            vec!["input size must be at least 1"],
+        ),
     ];
     for (config, words) in cases {
         let err = make(config);
@@ -236,9 +291,19 @@ fn bad_configurations_are_errors_naming_what_was_expected() {
 #[test]
 fn bad_input_to_an_embedding_model_is_an_error() {
     for rnn in [tied(), untied()] {
-        let err = rnn.forward(&Input::ids(vec![0, 1, 7, 2], 2), None).unwrap_err();
+        let err = rnn
+            .forward(&Input::ids(vec![0, 1, 7, 2], 2), None)
+            .unwrap_err();
         assert!(
-            matches!(err, Error::Index { position: 2, value: 7, bound: 7, .. }),
+            matches!(
+                err,
+                Error::Index {
+                    position: 2,
+                    value: 7,
+                    bound: 7,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         let dim = rnn.config().embedding_dim().unwrap();
@@ -246,9 +311,15 @@ fn bad_input_to_an_embedding_model_is_an_error() {
         let err = rnn.forward(&Input::dense(x, 2), None).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Config { .. }), "{err:?}");
-        assert!(text.contains("token ids") && text.contains(&format!("width {dim}")), "{text}");
+        assert!(
+            text.contains("token ids") && text.contains(&format!("width {dim}")),
+            "{text}"
+        );
         let mut r = rng(4);
         let x = rnn.backend().zeros(4, dim);
-        assert!(rnn.forward_train(&Input::dense(x, 2), None, &mut r).is_err());
+        assert!(
+            rnn.forward_train(&Input::dense(x, 2), None, &mut r)
+                .is_err()
+        );
     }
 }

@@ -33,7 +33,10 @@ fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
         .get(name)
         .unwrap_or_else(|| panic!("fixture lacks {name}"));
     let values = tensor.ints().expect("ints");
-    values.iter().map(|&v| usize::try_from(v).unwrap()).collect()
+    values
+        .iter()
+        .map(|&v| usize::try_from(v).unwrap())
+        .collect()
 }
 
 fn fixtures() -> Vec<PathBuf> {
@@ -69,20 +72,38 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: &B, path: &Path) -> (f64, Strin
     let dict = StateDict::read(path).unwrap();
     let config = RnnConfig::from_state_dict(&dict).unwrap();
     let tied = case.ends_with("_tied");
-    assert_eq!(config.ties_weights(), tied, "{case}: tie_weights from the metadata");
+    assert_eq!(
+        config.ties_weights(),
+        tied,
+        "{case}: tie_weights from the metadata"
+    );
     assert!(config.embedding_dim().is_some(), "{case}: an embedding");
     let rnn = Rnn::from_state_dict(backend.clone(), config, &dict, false).unwrap();
     let batch = dict.get("input").unwrap().shape()[1];
     let input = Input::ids(ints(&dict, "input"), batch).with_lengths(ints(&dict, "lengths"));
     let trace = rnn.forward(&input, None).unwrap();
     let (loss, d_logits) = CrossEntropy::sum()
-        .forward_masked(backend, trace.logits(), &ints(&dict, "targets"), trace.mask())
+        .forward_masked(
+            backend,
+            trace.logits(),
+            &ints(&dict, "targets"),
+            trace.mask(),
+        )
         .unwrap();
     let grads = rnn.backward(&trace, &d_logits).unwrap();
-    assert!(grads.input().is_none(), "{case}: ids have no input gradient");
+    assert!(
+        grads.input().is_none(),
+        "{case}: ids have no input gradient"
+    );
     let mut worst = (0.0, String::new());
     let logits = backend.to_vec(trace.logits());
-    compare(&case, "logits", &logits, floats(&dict, "logits"), &mut worst);
+    compare(
+        &case,
+        "logits",
+        &logits,
+        floats(&dict, "logits"),
+        &mut worst,
+    );
     compare(&case, "loss", &[loss], floats(&dict, "loss"), &mut worst);
     let mut compared = 0;
     for name in dict.names().filter_map(|n| n.strip_prefix("grad.")) {

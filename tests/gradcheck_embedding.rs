@@ -25,10 +25,7 @@ type Case = (&'static str, RnnConfig);
 
 fn cases() -> Vec<Case> {
     let tied = |config: RnnConfig, dim: usize| {
-        config
-            .embedding(VOCAB, dim)
-            .output(VOCAB)
-            .tie_weights(true)
+        config.embedding(VOCAB, dim).output(VOCAB).tie_weights(true)
     };
     vec![
         (
@@ -38,10 +35,16 @@ fn cases() -> Vec<Case> {
                 .embedding(VOCAB, 2)
                 .output(VOCAB),
         ),
-        ("lstm 2 layers tied", tied(RnnConfig::lstm(VOCAB, HIDDEN).layers(2), HIDDEN)),
+        (
+            "lstm 2 layers tied",
+            tied(RnnConfig::lstm(VOCAB, HIDDEN).layers(2), HIDDEN),
+        ),
         (
             "gru bidirectional tied",
-            tied(RnnConfig::gru(VOCAB, HIDDEN).bidirectional(true), 2 * HIDDEN),
+            tied(
+                RnnConfig::gru(VOCAB, HIDDEN).bidirectional(true),
+                2 * HIDDEN,
+            ),
         ),
         (
             "rnn tied, no output bias",
@@ -84,7 +87,10 @@ fn check_all<B: Kernels<Scalar = f64>>(name: &str, backend: B) {
         assert_passes(&format!("{name}: {case}"), &report);
         let entries = rnn.params().count(rnn.backend()) + states * batch * HIDDEN;
         let entries = entries + if has_c { states * batch * HIDDEN } else { 0 };
-        assert_eq!(report.checked, entries, "{case}: every entry, a tied one once");
+        assert_eq!(
+            report.checked, entries,
+            "{case}: every entry, a tied one once"
+        );
     }
 }
 
@@ -109,7 +115,9 @@ fn embedding_gradients_match_finite_differences_on_the_fast_backend() {
 #[test]
 fn tied_gradient_is_the_sum_of_both_uses() {
     let backend = NaiveCpu::<f64>::new();
-    let config = RnnConfig::gru(VOCAB, HIDDEN).embedding(VOCAB, HIDDEN).output(VOCAB);
+    let config = RnnConfig::gru(VOCAB, HIDDEN)
+        .embedding(VOCAB, HIDDEN)
+        .output(VOCAB);
     let untied = Rnn::new(backend, config.clone(), &mut rng(7)).unwrap();
     let mut tied = Rnn::new(backend, config.tie_weights(true), &mut rng(8)).unwrap();
     for (name, m) in untied.parameters() {
@@ -139,13 +147,20 @@ fn tied_gradient_is_the_sum_of_both_uses() {
         .collect();
     let got = backend.to_vec(g_tied.get("embedding.weight").unwrap());
     for (i, (g, s)) in got.iter().zip(&sum).enumerate() {
-        assert!((g - s).abs() <= 1e-14 * s.abs().max(1.0), "entry {i}: {g} vs {s}");
+        assert!(
+            (g - s).abs() <= 1e-14 * s.abs().max(1.0),
+            "entry {i}: {g} vs {s}"
+        );
     }
     assert_eq!(got, backend.to_vec(g_tied.get("out.weight").unwrap()));
     // Every other gradient is the same in both models.
     for (name, g) in g_tied.named() {
         if name != "embedding.weight" {
-            assert_eq!(backend.to_vec(g), backend.to_vec(g_untied.get(&name).unwrap()), "{name}");
+            assert_eq!(
+                backend.to_vec(g),
+                backend.to_vec(g_untied.get(&name).unwrap()),
+                "{name}"
+            );
         }
     }
 }

@@ -50,15 +50,20 @@ fn locked_output_dropout_keeps_one_mask_per_sequence_and_unit_and_scales_exactly
             .locked_dropout(locked);
         let rnn = Rnn::new(B::new(), config, &mut rng(0)).unwrap();
         let trace = train(&rnn, &input, 9);
-        let (out, h) = (B::new().to_vec(trace.logits()), B::new().to_vec(trace.hidden()));
+        let (out, h) = (
+            B::new().to_vec(trace.logits()),
+            B::new().to_vec(trace.hidden()),
+        );
         for (o, h) in out.iter().zip(&h) {
-            assert!(*o == 0.0 || *o == h * 2.0, "{o} is neither 0 nor {h} / (1 - 0.5)");
+            assert!(
+                *o == 0.0 || *o == h * 2.0,
+                "{o} is neither 0 nor {h} / (1 - 0.5)"
+            );
         }
         let dropped = zeros(&out, hidden);
         let kept = dropped.iter().flatten().filter(|d| !**d).count();
         assert!(kept > 20 && kept < 124, "{kept} of 144 kept");
-        let same_every_step =
-            (0..steps * batch).all(|r| dropped[r] == dropped[r % batch]);
+        let same_every_step = (0..steps * batch).all(|r| dropped[r] == dropped[r % batch]);
         assert_eq!(same_every_step, locked, "locked {locked}");
     }
 }
@@ -77,7 +82,10 @@ fn locked_input_dropout_zeroes_the_gradient_of_dropped_inputs() {
     let x = B::new().to_vec(input.as_dense().unwrap());
     let keep = 1.0 / (1.0 - 0.3);
     for (r, v) in read.iter().zip(&x) {
-        assert!(*r == 0.0 || *r == v * keep, "{r} is neither 0 nor {v} / 0.7");
+        assert!(
+            *r == 0.0 || *r == v * keep,
+            "{r} is neither 0 nor {v} / 0.7"
+        );
     }
     let dropped = zeros(&read, width);
     assert!((0..steps * batch).all(|r| dropped[r] == dropped[r % batch]));
@@ -103,15 +111,26 @@ fn embedding_dropout_drops_whole_tokens_at_every_occurrence() {
         let whole = row.iter().all(|v| *v == 0.0);
         let scaled: Vec<f64> = table[id * 3..][..3].iter().map(|v| v * 2.0).collect();
         assert!(whole || row == scaled, "token {id}: {row:?}");
-        assert_eq!(*dropped[id].get_or_insert(whole), whole, "token {id} at every occurrence");
+        assert_eq!(
+            *dropped[id].get_or_insert(whole),
+            whole,
+            "token {id} at every occurrence"
+        );
     }
     let count = dropped.iter().filter(|d| **d == Some(true)).count();
-    assert!(count > 0 && count < VOCAB, "{count} of {VOCAB} tokens dropped");
+    assert!(
+        count > 0 && count < VOCAB,
+        "{count} of {VOCAB} tokens dropped"
+    );
     let g = grads(&rnn, &trace, &ids);
     let d_table = B::new().to_vec(g.get("embedding.weight").unwrap());
     for (id, d) in dropped.iter().enumerate() {
         let zero = d_table[id * 3..][..3].iter().all(|v| *v == 0.0);
-        assert_eq!(zero, d.unwrap(), "token {id}: zero gradient exactly when dropped");
+        assert_eq!(
+            zero,
+            d.unwrap(),
+            "token {id}: zero gradient exactly when dropped"
+        );
     }
 }
 
@@ -124,19 +143,32 @@ fn weight_dropout_masks_w_hh_and_its_gradient_alike() {
     let trace = train(&rnn, &input, 12);
     let g = B::new().to_vec(grads(&rnn, &trace, &targets).get("weight_hh_l0").unwrap());
     let dropped = g.iter().filter(|v| **v == 0.0).count();
-    assert!(dropped > 0 && dropped < 25, "{dropped} of 25 gradient entries dropped");
+    assert!(
+        dropped > 0 && dropped < 25,
+        "{dropped} of 25 gradient entries dropped"
+    );
     // The same pass with W_hh replaced by the masked, scaled weight and no weight dropout: the
     // same outputs, and its gradient times the mask is the raw weight's.
     let w = B::new().to_vec(rnn.parameter("weight_hh_l0").unwrap());
     let mut plain = Rnn::new(B::new(), config.weight_dropout(0.0), &mut rng(6)).unwrap();
-    let mask: Vec<f64> = g.iter().map(|v| if *v == 0.0 { 0.0 } else { 1.0 / 0.6 }).collect();
+    let mask: Vec<f64> = g
+        .iter()
+        .map(|v| if *v == 0.0 { 0.0 } else { 1.0 / 0.6 })
+        .collect();
     let masked: Vec<f64> = w.iter().zip(&mask).map(|(w, m)| w * m).collect();
     plain.set_parameter("weight_hh_l0", masked).unwrap();
     let plain_trace = train(&plain, &input, 12);
-    assert_eq!(B::new().to_vec(plain_trace.logits()), B::new().to_vec(trace.logits()));
+    assert_eq!(
+        B::new().to_vec(plain_trace.logits()),
+        B::new().to_vec(trace.logits())
+    );
     let plain_g = grads(&plain, &plain_trace, &targets);
-    let through: Vec<f64> = B::new().to_vec(plain_g.get("weight_hh_l0").unwrap()).iter()
-        .zip(&mask).map(|(g, m)| g * m).collect();
+    let through: Vec<f64> = B::new()
+        .to_vec(plain_g.get("weight_hh_l0").unwrap())
+        .iter()
+        .zip(&mask)
+        .map(|(g, m)| g * m)
+        .collect();
     assert_eq!(through, g);
 }
 
@@ -152,8 +184,13 @@ fn everything(config: RnnConfig) -> RnnConfig {
 
 #[test]
 fn the_same_seed_gives_the_same_bits_and_inference_applies_nothing() {
-    let base = RnnConfig::lstm(VOCAB, 4).layers(2).embedding(VOCAB, 4).output(VOCAB);
-    let config = everything(base.clone()).locked_dropout(true).tie_weights(true);
+    let base = RnnConfig::lstm(VOCAB, 4)
+        .layers(2)
+        .embedding(VOCAB, 4)
+        .output(VOCAB);
+    let config = everything(base.clone())
+        .locked_dropout(true)
+        .tie_weights(true);
     let rnn = Rnn::new(B::new(), config, &mut rng(1)).unwrap();
     let input = Input::ids(vec![0, 1, 2, 3, 4, 5, 1, 1], 2);
     let logits = |seed| B::new().to_vec(train(&rnn, &input, seed).logits());
@@ -163,16 +200,24 @@ fn the_same_seed_gives_the_same_bits_and_inference_applies_nothing() {
     let g = |seed| {
         let trace = train(&rnn, &input, seed);
         let g = grads(&rnn, &trace, &targets);
-        g.named().into_iter().map(|(_, m)| B::new().to_vec(m)).collect::<Vec<_>>()
+        g.named()
+            .into_iter()
+            .map(|(_, m)| B::new().to_vec(m))
+            .collect::<Vec<_>>()
     };
     assert_eq!(g(5), g(5));
     // Inference: the model without any dropout, the same parameters, the same bits.
     let plain = Rnn::new(B::new(), base.tie_weights(true), &mut rng(1)).unwrap();
     let eval = rnn.forward(&input, None).unwrap();
     let want = plain.forward(&input, None).unwrap();
-    assert_eq!(B::new().to_vec(eval.logits()), B::new().to_vec(want.logits()));
-    assert!(eval.first_rows().is_some_and(|r| B::new().to_vec(r)
-        == B::new().to_vec(want.first_rows().unwrap())));
+    assert_eq!(
+        B::new().to_vec(eval.logits()),
+        B::new().to_vec(want.logits())
+    );
+    assert!(
+        eval.first_rows()
+            .is_some_and(|r| B::new().to_vec(r) == B::new().to_vec(want.first_rows().unwrap()))
+    );
 }
 
 /// Every parameter's gradient (and the dense input's) against finite differences of the loss
@@ -181,7 +226,9 @@ fn check_fixed_masks(rnn: &Rnn<B>, input: &Input<B>, targets: &[usize], seed: u6
     let loss_of = |model: &Rnn<B>, input: &Input<B>| -> recurrent::Result<f64> {
         let trace = model.forward_train(input, None, &mut rng(seed))?;
         let loss = CrossEntropy::sum();
-        Ok(loss.forward_masked(&B::new(), trace.logits(), targets, trace.mask())?.0)
+        Ok(loss
+            .forward_masked(&B::new(), trace.logits(), targets, trace.mask())?
+            .0)
     };
     let trace = train(rnn, input, seed);
     let g = grads(rnn, &trace, targets);
@@ -194,19 +241,31 @@ fn check_fixed_masks(rnn: &Rnn<B>, input: &Input<B>, targets: &[usize], seed: u6
     };
     for (name, p) in rnn.parameters() {
         let analytic = B::new().to_vec(g.get(&name).unwrap());
-        let r = gradcheck::check(&name, &B::new().to_vec(p), &analytic, |v| {
-            let mut model = rnn.clone();
-            model.set_parameter(&name, v.to_vec())?;
-            loss_of(&model, input)
-        }, Options::default());
+        let r = gradcheck::check(
+            &name,
+            &B::new().to_vec(p),
+            &analytic,
+            |v| {
+                let mut model = rnn.clone();
+                model.set_parameter(&name, v.to_vec())?;
+                loss_of(&model, input)
+            },
+            Options::default(),
+        );
         merge(r.unwrap());
     }
     if let (Some(x), Some(dx)) = (input.as_dense(), g.input()) {
         let (rows, cols) = B::new().shape(x);
-        let r = gradcheck::check("input", &B::new().to_vec(x), &B::new().to_vec(dx), |v| {
-            let moved = Input::dense(B::new().from_vec(rows, cols, v.to_vec())?, input.batch());
-            loss_of(rnn, &moved.with_lengths(input.lengths().unwrap().to_vec()))
-        }, Options::default());
+        let r = gradcheck::check(
+            "input",
+            &B::new().to_vec(x),
+            &B::new().to_vec(dx),
+            |v| {
+                let moved = Input::dense(B::new().from_vec(rows, cols, v.to_vec())?, input.batch());
+                loss_of(rnn, &moved.with_lengths(input.lengths().unwrap().to_vec()))
+            },
+            Options::default(),
+        );
         merge(r.unwrap());
     }
     report.expect("a parameter at least")
@@ -218,21 +277,35 @@ fn gradients_with_the_masks_fixed_match_finite_differences() {
     let cases: Vec<(&str, RnnConfig, Input<B>)> = vec![
         (
             "lstm, 2 layers, embedding, every regulariser, locked",
-            everything(RnnConfig::lstm(VOCAB, 3).layers(2).embedding(VOCAB, 2).output(VOCAB))
-                .locked_dropout(true),
+            everything(
+                RnnConfig::lstm(VOCAB, 3)
+                    .layers(2)
+                    .embedding(VOCAB, 2)
+                    .output(VOCAB),
+            )
+            .locked_dropout(true),
             ids(1).with_lengths(vec![4, 2, 3]),
         ),
         (
             "gru, bidirectional, tied, every regulariser, per entry",
-            everything(RnnConfig::gru(VOCAB, 3).bidirectional(true).embedding(VOCAB, 6))
-                .output(VOCAB)
-                .tie_weights(true),
+            everything(
+                RnnConfig::gru(VOCAB, 3)
+                    .bidirectional(true)
+                    .embedding(VOCAB, 6),
+            )
+            .output(VOCAB)
+            .tie_weights(true),
             ids(2).with_lengths(vec![4, 4, 1]),
         ),
         (
             "elman, 2 layers, dense input, locked input and weight dropout",
-            RnnConfig::rnn(4, 3).layers(2).input_dropout(0.3).weight_dropout(0.3)
-                .dropout(0.2).locked_dropout(true).output(VOCAB),
+            RnnConfig::rnn(4, 3)
+                .layers(2)
+                .input_dropout(0.3)
+                .weight_dropout(0.3)
+                .dropout(0.2)
+                .locked_dropout(true)
+                .output(VOCAB),
             dense(4, 3, 4, 3).with_lengths(vec![4, 3, 2]),
         ),
     ];
@@ -262,12 +335,24 @@ fn bad_probabilities_are_errors_naming_the_option() {
         }
         assert!(Rnn::new(B::new(), set(base(), 0.999), &mut rng(0)).is_ok());
     }
-    let err = Rnn::new(B::new(), RnnConfig::lstm(3, 4).embedding_dropout(0.1), &mut rng(0));
+    let err = Rnn::new(
+        B::new(),
+        RnnConfig::lstm(3, 4).embedding_dropout(0.1),
+        &mut rng(0),
+    );
     assert!(err.unwrap_err().to_string().contains("needs an embedding"));
     // Input dropout on ids without an embedding: nothing to drop, in training mode only.
-    let rnn = Rnn::new(B::new(), RnnConfig::gru(VOCAB, 4).input_dropout(0.2), &mut rng(0)).unwrap();
+    let rnn = Rnn::new(
+        B::new(),
+        RnnConfig::gru(VOCAB, 4).input_dropout(0.2),
+        &mut rng(0),
+    )
+    .unwrap();
     let input = Input::ids(vec![0, 1, 2, 3], 2);
     assert!(rnn.forward(&input, None).is_ok());
     let err = rnn.forward_train(&input, None, &mut rng(1)).unwrap_err();
-    assert!(err.to_string().contains("input dropout 0.2 needs dense input or an embedding"));
+    assert!(
+        err.to_string()
+            .contains("input dropout 0.2 needs dense input or an embedding")
+    );
 }

@@ -165,16 +165,23 @@ pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
         Some(size) => config.output(size),
         None => config,
     };
-    // Files of models without an embedding have neither key.
+    read_embedding(dict, config)
+}
+
+/// `config` with the embedding and tying in `dict`'s metadata (files of models without an
+/// embedding have neither key) and the regularisers the state dict's metadata holds.
+fn read_embedding(dict: &StateDict, config: RnnConfig) -> Result<RnnConfig> {
+    let meta = dict.metadata();
+    let vocab = config.input_size();
     let config = match meta.get(EMBEDDING_DIM) {
         None => config,
-        Some(_) => config.embedding(input, parse(dict, EMBEDDING_DIM, count)?),
+        Some(_) => config.embedding(vocab, parse(dict, EMBEDDING_DIM, "a count")?),
     };
-    let config = crate::io::regularisers_from_metadata(dict, config)?;
-    Ok(match meta.get(TIE_WEIGHTS) {
+    let config = match meta.get(TIE_WEIGHTS) {
         None => config,
-        Some(_) => config.tie_weights(parse(dict, TIE_WEIGHTS, boolean)?),
-    })
+        Some(_) => config.tie_weights(parse(dict, TIE_WEIGHTS, "true or false")?),
+    };
+    crate::io::regularisers_from_metadata(dict, config)
 }
 
 /// Writes `progress` into `dict`'s metadata.

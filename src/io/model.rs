@@ -76,7 +76,9 @@ impl RnnConfig {
         }
         if let Ok((vocab, dim)) = matrix(EMBEDDING) {
             let tied = dict.metadata().get("tie_weights").map(String::as_str);
-            config = config.embedding(vocab, dim).tie_weights(tied == Some("true"));
+            config = config
+                .embedding(vocab, dim)
+                .tie_weights(tied == Some("true"));
         }
         regularisers_from_metadata(dict, config)
     }

@@ -294,7 +294,12 @@ pub(super) fn output_backward<B: Backend>(
 /// The gradient of the embedding lookup: for every `r`, row `ids[r]` of `table` (`V x E`) gains
 /// row `r` of `src` (`n x E`); repeated ids accumulate. Summed on the host, as the backend has
 /// no row scatter: one read of `src` and one of a `V x E` update, once per backward pass.
-fn scatter_add_rows<B: Backend>(backend: &B, table: &mut B::Matrix, ids: &[usize], src: &B::Matrix) {
+fn scatter_add_rows<B: Backend>(
+    backend: &B,
+    table: &mut B::Matrix,
+    ids: &[usize],
+    src: &B::Matrix,
+) {
     let (rows, cols) = backend.shape(table);
     let values = backend.to_vec(src);
     let mut delta = vec![B::Scalar::zero(); rows * cols];

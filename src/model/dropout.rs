@@ -32,7 +32,10 @@ use num_traits::Zero;
 use rand::{Rng, RngExt};
 
 /// What the first layer reads and the factor its entries were multiplied by (training mode).
-type FirstInput<B> = (Option<<B as Backend>::Matrix>, Option<<B as Backend>::Matrix>);
+type FirstInput<B> = (
+    Option<<B as Backend>::Matrix>,
+    Option<<B as Backend>::Matrix>,
+);
 
 impl<B: CellKernels> Rnn<B> {
     /// What the first layer reads when it is not the input as given, and the mask applied to
@@ -97,7 +100,11 @@ impl<B: CellKernels> Rnn<B> {
             .iter()
             .flat_map(|&id| std::iter::repeat_n(factors[id], dim))
             .collect();
-        Some(backend.from_vec(ids.len(), dim, data).expect("T*B x E values"))
+        Some(
+            backend
+                .from_vec(ids.len(), dim, data)
+                .expect("T*B x E values"),
+        )
     }
 
     /// A dropout mask for `steps * batch` rows of `cols` units at probability `p`: fresh for
@@ -158,7 +165,6 @@ impl<B: CellKernels> Rnn<B> {
         self.backend.gather_rows(&mut rows, table, ids);
         Ok(Some(rows))
     }
-
 }
 
 /// Random words drawn at a time: a few kilobytes, refilled as the mask is written.

@@ -202,7 +202,8 @@ impl<B: CellKernels> Rnn<B> {
     /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] for input rows that are
     /// not a multiple of the batch, a dense input whose width is not the input size, lengths
     /// that are not one per sequence in `1..=T`, or a state of the wrong count or shape;
-    /// [`Error::Index`] for a token id not below the input size.
+    /// [`Error::Index`] for a token id not below the input size; [`Error::Config`] for dense
+    /// input to a model with an [embedding](RnnConfig::embedding).
     pub fn forward(&self, input: &Input<B>, initial_state: Option<&State<B>>) -> Result<Trace<B>> {
         self.run(input, initial_state, None)
     }
@@ -211,10 +212,29 @@ impl<B: CellKernels> Rnn<B> {
     /// configuration, each output of every layer but the last is zeroed with probability `p`
     /// and the rest scaled by `1/(1-p)`, drawing from `rng` (the same seed gives the same masks);
     /// the last layer's output likewise with the
-    /// [output dropout](RnnConfig::output_dropout) probability.
+    /// [output dropout](RnnConfig::output_dropout) probability. The configuration's other
+    /// regularisers apply here too: [locked](RnnConfig::locked_dropout) masks,
+    /// [input](RnnConfig::input_dropout), [embedding](RnnConfig::embedding_dropout) and
+    /// [weight](RnnConfig::weight_dropout) dropout (their equations are in the `dropout`
+    /// module's source documentation, `src/model/dropout.rs`).
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// let config = RnnConfig::gru(3, 4).output_dropout(0.5).locked_dropout(true);
+    /// let rnn = Rnn::new(NaiveCpu::<f64>::new(), config, &mut StdRng::seed_from_u64(0))?;
+    /// let x = rnn.backend().from_vec(6, 3, vec![0.5; 18])?; // T = 3 steps, batch 2
+    /// let trace = rnn.forward_train(&Input::dense(x, 2), None, &mut StdRng::seed_from_u64(1))?;
+    /// // Locked: each sequence drops the same units at every step.
+    /// let out = rnn.backend().to_vec(trace.logits());
+    /// let dropped = |row: usize| (0..4).map(|j| out[row * 4 + j] == 0.0).collect::<Vec<_>>();
+    /// assert_eq!(dropped(0), dropped(2)); // sequence 0 at steps 0 and 1
+    /// assert_eq!(dropped(1), dropped(5)); // sequence 1 at steps 0 and 2
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// As [`forward`](Rnn::forward).
+    /// As [`forward`](Rnn::forward); [`Error::Config`] for
+    /// [input dropout](RnnConfig::input_dropout) on token ids without an embedding.
     pub fn forward_train<R: Rng + ?Sized>(
         &self,
         input: &Input<B>,
@@ -232,7 +252,7 @@ impl<B: CellKernels> Rnn<B> {
         mut dropout: Option<&mut DrawMask<'_, B>>,
     ) -> Result<Trace<B>> {
         let backend = &self.backend;
-        let (kind, batch) = (self.config.kind(), input.batch());
+        let batch = input.batch();
         let lengths = input.lengths();
         if let Some(state) = initial_state {
             self.check_state_count("initial state", state)?;
@@ -250,45 +270,20 @@ impl<B: CellKernels> Rnn<B> {
         let reversal = bidirectional.then(|| time_reversal(steps, batch, lengths));
         let layers = self.config.num_layers();
         let mut records: Vec<LayerRecord<B>> = Vec::with_capacity(layers);
+        let pass = Pass {
+            initial_state,
+            steps,
+            batch,
+            lengths,
+            reversal: reversal.as_deref(),
+        };
         for layer in 0..layers {
             let layer_input = match (records.last(), &first_rows) {
                 (None, Some(rows)) => LayerInput::Dense(rows),
                 (None, None) => input.layer_input(),
                 (Some(below), _) => LayerInput::Dense(below.next_input()),
             };
-            let index = layer * self.config.directions();
-            let weight_drop: Vec<_> = (0..self.config.directions())
-                .map(|dir| dropout.as_mut().and_then(|d| self.drop_weights(index + dir, d)))
-                .collect();
-            let run_direction = |dir: usize, input: LayerInput<'_, B>| {
-                let initial = initial_state.map(|s| &s.layers()[index + dir]);
-                let params = match &weight_drop[dir] {
-                    Some((_, dropped)) => dropped,
-                    None => &self.params.layers[index + dir],
-                };
-                let cell = LayerCell::of(kind, params);
-                bptt::forward(backend, &cell, input, batch, lengths, initial)
-                    .map_err(|e| in_layer(e, layer, dir))
-            };
-            let forward = run_direction(0, layer_input)?;
-            let mut record = LayerRecord {
-                forward,
-                reverse: None,
-                joined: None,
-                dropout: None,
-                weight_drop: Vec::new(),
-            };
-            if let Some(rows) = &reversal {
-                // The backward direction reads every sequence from its last real step to its first.
-                let reversed = InputData::permuted(backend, layer_input, rows);
-                let trace = run_direction(1, reversed.as_layer_input())?;
-                record.joined = Some(self.join_directions(&record.forward, &trace, rows));
-                record.reverse = Some((trace, reversed));
-            }
-            if let Some(draw) = dropout.as_mut() {
-                self.drop_out(&mut record, layer, (steps, batch), draw);
-            }
-            record.weight_drop = weight_drop;
+            let record = self.run_layer(layer, layer_input, &pass, dropout.as_deref_mut())?;
             records.push(record);
         }
         let top = records
@@ -313,6 +308,56 @@ impl<B: CellKernels> Rnn<B> {
             mask,
             logits,
         })
+    }
+
+    /// Runs layer `layer` (every direction) over `layer_input`; in training mode (`dropout`)
+    /// with weight dropout on its `W_hh` and dropout on its output.
+    fn run_layer(
+        &self,
+        layer: usize,
+        layer_input: LayerInput<'_, B>,
+        pass: &Pass<'_, B>,
+        mut dropout: Option<&mut DrawMask<'_, B>>,
+    ) -> Result<LayerRecord<B>> {
+        let (backend, kind) = (&self.backend, self.config.kind());
+        let index = layer * self.config.directions();
+        let weight_drop: Vec<_> = (0..self.config.directions())
+            .map(|dir| {
+                dropout
+                    .as_mut()
+                    .and_then(|d| self.drop_weights(index + dir, d))
+            })
+            .collect();
+        let run_direction = |dir: usize, input: LayerInput<'_, B>| {
+            let initial = pass.initial_state.map(|s| &s.layers()[index + dir]);
+            let params = match &weight_drop[dir] {
+                Some((_, dropped)) => dropped,
+                None => &self.params.layers[index + dir],
+            };
+            let cell = LayerCell::of(kind, params);
+            bptt::forward(backend, &cell, input, pass.batch, pass.lengths, initial)
+                .map_err(|e| in_layer(e, layer, dir))
+        };
+        let forward = run_direction(0, layer_input)?;
+        let mut record = LayerRecord {
+            forward,
+            reverse: None,
+            joined: None,
+            dropout: None,
+            weight_drop: Vec::new(),
+        };
+        if let Some(rows) = pass.reversal {
+            // The backward direction reads every sequence from its last real step to its first.
+            let reversed = InputData::permuted(backend, layer_input, rows);
+            let trace = run_direction(1, reversed.as_layer_input())?;
+            record.joined = Some(self.join_directions(&record.forward, &trace, rows));
+            record.reverse = Some((trace, reversed));
+        }
+        if let Some(draw) = dropout {
+            self.drop_out(&mut record, layer, (pass.steps, pass.batch), draw);
+        }
+        record.weight_drop = weight_drop;
+        Ok(record)
     }
 
     /// In training mode, drops out a layer's output: between layers at the dropout probability,
@@ -466,18 +511,27 @@ fn normal<B: Backend, R: Rng + ?Sized>(
     cols: usize,
     rng: &mut R,
 ) -> Result<B::Matrix> {
-    use rand_distr::{Distribution, StandardNormal};
     use crate::scalar::Scalar;
+    use rand_distr::{Distribution, StandardNormal};
     let count = rows * cols;
     let mut data = Vec::new();
-    data.try_reserve_exact(count).map_err(|e| {
-        Error::config(format!("cannot allocate a {rows} x {cols} embedding: {e}"))
-    })?;
+    data.try_reserve_exact(count)
+        .map_err(|e| Error::config(format!("cannot allocate a {rows} x {cols} embedding: {e}")))?;
     data.extend((0..count).map(|_| {
         let v: f64 = StandardNormal.sample(rng);
         B::Scalar::of(v)
     }));
     backend.from_vec(rows, cols, data)
+}
+
+/// What every layer of one forward pass shares.
+struct Pass<'a, B: Backend> {
+    initial_state: Option<&'a State<B>>,
+    steps: usize,
+    batch: usize,
+    lengths: Option<&'a [usize]>,
+    /// The time reversal of the rows, for bidirectional models.
+    reversal: Option<&'a [usize]>,
 }
 
 /// Draws a dropout mask of `rows x cols` at probability `p`: [`dropout::mask`] from the

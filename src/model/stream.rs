@@ -238,10 +238,10 @@ impl<B: CellKernels> Rnn<B> {
         stream.batch * self.config.kind().gates() * hidden * hidden
     }
 
-    /// The step itself, on checked input (run on the backend's thread: [`Backend::install`]).
-    fn advance(&self, stream: &mut Stream<B>, input: StepInput<'_, B>) {
-        let backend = &self.backend;
-        let (kind, batch) = (stream.kind, stream.batch);
+    /// Prepares the weights for the backend's kernel, unless the stream holds them for the
+    /// model's current version.
+    fn prepare(&self, stream: &mut Stream<B>) {
+        let (backend, batch) = (&self.backend, stream.batch);
         if stream.prepared.as_ref().map(|p| p.version) != Some(self.version) {
             stream.prepared = Some(Prepared {
                 version: self.version,
@@ -261,6 +261,13 @@ impl<B: CellKernels> Rnn<B> {
                     .map(|out| backend.prepare_rhs(&out.weight, Transpose::Yes, batch)),
             });
         }
+    }
+
+    /// The step itself, on checked input (run on the backend's thread: [`Backend::install`]).
+    fn advance(&self, stream: &mut Stream<B>, input: StepInput<'_, B>) {
+        let backend = &self.backend;
+        let (kind, batch) = (stream.kind, stream.batch);
+        self.prepare(stream);
         let prepared = stream.prepared.as_mut().expect("prepared just above");
         let dense_first = matches!(input, StepInput::Dense(_)) || stream.embedded.is_some();
         if let (true, slot @ None) = (dense_first, &mut prepared.w_ih_t[0]) {
