@@ -148,10 +148,10 @@ impl<B: CellKernels> Rnn<B> {
         if let (Some(mask), Some(d)) = (&trace.first_mask, d_input.as_mut()) {
             backend.mul(d, mask);
         }
-        if let (Some(table), Some(ids)) = (grads.embedding_mut(), trace.input.as_ids()) {
-            if let Some(d_rows) = d_input.take() {
-                scatter_add_rows(backend, table, ids, &d_rows);
-            }
+        if let (Some(table), Some(ids)) = (grads.embedding_mut(), trace.input.as_ids())
+            && let Some(d_rows) = d_input.take()
+        {
+            scatter_add_rows(backend, table, ids, &d_rows);
         }
         Ok(Gradients {
             backend: backend.clone(),
