@@ -356,3 +356,40 @@ fn bad_probabilities_are_errors_naming_the_option() {
             .contains("input dropout 0.2 needs dense input or an embedding")
     );
 }
+
+#[test]
+fn the_regularisers_are_saved_and_restored_with_the_model() {
+    use recurrent::optim::Optimizer;
+    use recurrent::{Checkpoint, Progress, Sgd};
+    let config = everything(RnnConfig::gru(VOCAB, 4).layers(2).embedding(VOCAB, 4))
+        .output(VOCAB)
+        .locked_dropout(true);
+    let rnn = Rnn::new(B::new(), config.clone(), &mut rng(0)).unwrap();
+    let dict = rnn.state_dict();
+    assert_eq!(RnnConfig::from_state_dict(&dict).unwrap(), config);
+    let sgd = Sgd::for_model(&rnn, 0.1).unwrap();
+    assert_eq!(sgd.step_count(), 0);
+    let saved = Checkpoint::new(rnn, &sgd, Progress::new(1))
+        .to_state_dict()
+        .unwrap();
+    let back = Checkpoint::from_state_dict(B::new(), &saved).unwrap();
+    assert_eq!(back.rnn.config(), &config);
+    // A model without them writes none of their keys.
+    let plain = Rnn::new(B::new(), RnnConfig::gru(3, 4), &mut rng(0)).unwrap();
+    let meta = plain.state_dict();
+    let keys = [
+        "embedding_dropout",
+        "input_dropout",
+        "weight_dropout",
+        "locked_dropout",
+    ];
+    assert!(keys.iter().all(|k| !meta.metadata().contains_key(*k)));
+    let mut bad = dict.clone();
+    bad.set_metadata("locked_dropout", "maybe");
+    let err = RnnConfig::from_state_dict(&bad).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err:?}");
+    let mut bad = dict;
+    bad.set_metadata("weight_dropout", "half");
+    let err = RnnConfig::from_state_dict(&bad).unwrap_err();
+    assert!(err.to_string().contains("weight_dropout"), "{err}");
+}

@@ -14,8 +14,9 @@ impl RnnConfig {
     /// `weight_hh_l0` over its columns: 1 RNN, 3 GRU, 4 LSTM), sizes from the shapes, layers and
     /// directions from the names, biases and the output layer from their presence. The Elman
     /// non-linearity and the dropout probabilities are not in a PyTorch state dict: `tanh` unless
-    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout` or
-    /// `output_dropout` (all as [`Rnn::state_dict`] writes them). An `embedding.weight` `(V, E)`
+    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout`,
+    /// `output_dropout`, `embedding_dropout`, `input_dropout`, `weight_dropout` or
+    /// `locked_dropout = true` (all as [`Rnn::state_dict`] writes them). An `embedding.weight` `(V, E)`
     /// makes an [embedding](RnnConfig::embedding); its weights are
     /// [tied](RnnConfig::tie_weights) only when the metadata says `tie_weights = true` (as
     /// [`Rnn::state_dict`] writes it): a PyTorch file holds both names with the same values and
@@ -24,7 +25,8 @@ impl RnnConfig {
     ///
     /// # Errors
     /// [`Error::StateDict`] if `weight_ih_l0` or `weight_hh_l0` is missing or mis-shaped;
-    /// [`Error::Format`] if the metadata `dropout` or `output_dropout` is not a number.
+    /// [`Error::Format`] if a dropout probability in the metadata is not a number, or
+    /// `locked_dropout` is not `true` or `false`.
     pub fn from_state_dict(dict: &StateDict) -> Result<RnnConfig> {
         let matrix = |name: &str| match dict.get(name).map(Tensor::shape) {
             Some(&[rows, cols]) => Ok((rows, cols)),
