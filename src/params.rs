@@ -5,7 +5,8 @@ use crate::cell::CellParams;
 use crate::error::{Error, Result};
 
 /// The output projection `y = h W^T + b`: PyTorch's `nn.Linear(H, V)`, named `out.weight`
-/// `(V, H)` and `out.bias` `(V)` (stored as `(1, V)`).
+/// `(V, H)` and `out.bias` `(V)` (stored as `(1, V)`). With
+/// [tied weights](crate::RnnConfig::tie_weights) its weight is the embedding.
 #[derive(Debug, Clone)]
 pub struct Linear<B: Backend> {
     pub(crate) weight: B::Matrix,

@@ -142,12 +142,14 @@ impl<B: Backend> Rnn<B> {
         &mut self.params
     }
 
-    /// Every parameter with its PyTorch name, in `state_dict()` order.
+    /// Every parameter with its PyTorch name, in `state_dict()` order; a
+    /// [tied](RnnConfig::tie_weights) weight once, as `embedding.weight` (PyTorch's
+    /// `named_parameters()`; [`state_dict`](Rnn::state_dict) writes it under both names).
     pub fn parameters(&self) -> Vec<(String, &B::Matrix)> {
         self.params.named()
     }
 
-    /// The parameter called `name`.
+    /// The parameter called `name` (a tied weight under either of its names).
     ///
     /// # Errors
     /// [`Error::UnknownParameter`] listing the known names.
@@ -156,7 +158,7 @@ impl<B: Backend> Rnn<B> {
     }
 
     /// Replaces the values of the parameter called `name` with row-major `data` (biases: their
-    /// `V` or `G*H` entries). The shape stays.
+    /// `V` or `G*H` entries). The shape stays. A tied weight changes under both its names.
     ///
     /// # Errors
     /// [`Error::UnknownParameter`], [`Error::Shape`] if `data` has the wrong length, or
