@@ -25,7 +25,7 @@ pub(crate) mod checkpoint_layout;
 mod model;
 
 use model::checked_values;
-pub(crate) use model::{dtype_of, is_bias, torch_shape};
+pub(crate) use model::{dtype_of, is_bias, regularisers_from_metadata, torch_shape};
 
 pub(crate) use atomic::write_atomic;
 

@@ -19,6 +19,10 @@ const BIDIRECTIONAL: &str = "recurrent.bidirectional";
 const BIAS: &str = "recurrent.bias";
 const OUTPUT_SIZE: &str = "recurrent.output_size";
 const OUTPUT_BIAS: &str = "recurrent.output_bias";
+/// The embedding's width; only in files of models with an embedding.
+const EMBEDDING_DIM: &str = "recurrent.embedding_dim";
+/// Whether the output weight is the embedding's; only in files of models with an embedding.
+const TIE_WEIGHTS: &str = "recurrent.tie_weights";
 
 /// The tensors and metadata of `dict` whose names start with `prefix`, without it.
 pub(super) fn prefixed(dict: &StateDict, prefix: &str) -> StateDict {
@@ -109,6 +113,11 @@ pub(super) fn write_config(config: &RnnConfig, dict: &mut StateDict) {
     for (key, value) in entries {
         dict.set_metadata(key, value);
     }
+    // Only for a model with an embedding: files of other models keep the keys they had.
+    if let Some(dim) = config.embedding_dim() {
+        dict.set_metadata(EMBEDDING_DIM, dim.to_string());
+        dict.set_metadata(TIE_WEIGHTS, config.ties_weights().to_string());
+    }
 }
 
 /// The configuration in `dict`'s metadata: `cell`, `nonlinearity`, `dropout` and
@@ -163,10 +172,27 @@ pub(super) fn read_config(dict: &StateDict) -> Result<RnnConfig> {
             Some(_) => parse(dict, "output_dropout", "a number")?,
         })
         .output_bias(parse(dict, OUTPUT_BIAS, boolean)?);
-    Ok(match output {
+    let config = match output {
         Some(size) => config.output(size),
         None => config,
-    })
+    };
+    read_embedding(dict, config)
+}
+
+/// `config` with the embedding and tying in `dict`'s metadata (files of models without an
+/// embedding have neither key) and the regularisers the state dict's metadata holds.
+fn read_embedding(dict: &StateDict, config: RnnConfig) -> Result<RnnConfig> {
+    let meta = dict.metadata();
+    let vocab = config.input_size();
+    let config = match meta.get(EMBEDDING_DIM) {
+        None => config,
+        Some(_) => config.embedding(vocab, parse(dict, EMBEDDING_DIM, "a count")?),
+    };
+    let config = match meta.get(TIE_WEIGHTS) {
+        None => config,
+        Some(_) => config.tie_weights(parse(dict, TIE_WEIGHTS, "true or false")?),
+    };
+    crate::io::regularisers_from_metadata(dict, config)
 }
 
 /// Writes `progress` into `dict`'s metadata.

@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::cell::{CellKind, Nonlinearity};
 use crate::error::{Error, Result};
 use crate::model::{Rnn, RnnConfig};
+use crate::params::{EMBEDDING, OUT_WEIGHT};
 use crate::scalar::Scalar;
 
 impl RnnConfig {
@@ -13,12 +14,19 @@ impl RnnConfig {
     /// `weight_hh_l0` over its columns: 1 RNN, 3 GRU, 4 LSTM), sizes from the shapes, layers and
     /// directions from the names, biases and the output layer from their presence. The Elman
     /// non-linearity and the dropout probabilities are not in a PyTorch state dict: `tanh` unless
-    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout` or
-    /// `output_dropout` (all as [`Rnn::state_dict`] writes them).
+    /// the metadata says `nonlinearity = relu`, and no dropout unless it holds `dropout`,
+    /// `output_dropout`, `embedding_dropout`, `input_dropout`, `weight_dropout` or
+    /// `locked_dropout = true` (all as [`Rnn::state_dict`] writes them). An `embedding.weight` `(V, E)`
+    /// makes an [embedding](RnnConfig::embedding); its weights are
+    /// [tied](RnnConfig::tie_weights) only when the metadata says `tie_weights = true` (as
+    /// [`Rnn::state_dict`] writes it): a PyTorch file holds both names with the same values and
+    /// nothing else to tell a tied model from an untied one, so it loads untied unless the
+    /// configuration given to [`Rnn::from_state_dict`] ties them.
     ///
     /// # Errors
     /// [`Error::StateDict`] if `weight_ih_l0` or `weight_hh_l0` is missing or mis-shaped;
-    /// [`Error::Format`] if the metadata `dropout` or `output_dropout` is not a number.
+    /// [`Error::Format`] if a dropout probability in the metadata is not a number, or
+    /// `locked_dropout` is not `true` or `false`.
     pub fn from_state_dict(dict: &StateDict) -> Result<RnnConfig> {
         let matrix = |name: &str| match dict.get(name).map(Tensor::shape) {
             Some(&[rows, cols]) => Ok((rows, cols)),
@@ -68,8 +76,45 @@ impl RnnConfig {
                 .output(size)
                 .output_bias(dict.get("out.bias").is_some());
         }
-        Ok(config)
+        if let Ok((vocab, dim)) = matrix(EMBEDDING) {
+            let tied = dict.metadata().get("tie_weights").map(String::as_str);
+            config = config
+                .embedding(vocab, dim)
+                .tie_weights(tied == Some("true"));
+        }
+        regularisers_from_metadata(dict, config)
     }
+}
+
+/// The regularisers [`Rnn::state_dict`] writes to the metadata when they are set
+/// (`embedding_dropout`, `input_dropout`, `weight_dropout`, `locked_dropout`), onto `config`;
+/// absent ones are off.
+///
+/// # Errors
+/// [`Error::Format`] for a probability that is not a number, or a `locked_dropout` other than
+/// `true` or `false`.
+pub(crate) fn regularisers_from_metadata(dict: &StateDict, config: RnnConfig) -> Result<RnnConfig> {
+    let meta = dict.metadata();
+    let probability = |key: &str| match meta.get(key) {
+        None => Ok(0.0),
+        Some(text) => text.parse().map_err(|_| Error::Format {
+            message: format!("metadata {key} = {text:?} is not a number"),
+        }),
+    };
+    let locked = match meta.get("locked_dropout").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Error::Format {
+                message: format!("metadata locked_dropout = {other:?} is not true or false"),
+            });
+        }
+    };
+    Ok(config
+        .embedding_dropout(probability("embedding_dropout")?)
+        .input_dropout(probability("input_dropout")?)
+        .weight_dropout(probability("weight_dropout")?)
+        .locked_dropout(locked))
 }
 
 /// Whether PyTorch stores the parameter `name` as a vector, `[n]`: the biases.
@@ -106,12 +151,18 @@ impl<B: Backend> Rnn<B> {
     /// the model's scalar type, with what the names and shapes do not say in the metadata:
     /// `cell` (`RNN`, `LSTM` or `GRU`), `nonlinearity` (Elman cells: `tanh` or `relu`),
     /// `dropout` and `output_dropout` (the probabilities, as text that parses back to the same
-    /// `f64`) and `format` (`pt`, which `safetensors`' PyTorch loader expects).
+    /// `f64`), `tie_weights` (`true` or `false`, for a model with an embedding) and `format`
+    /// (`pt`, which `safetensors`' PyTorch loader expects). A tied weight is written under both
+    /// its names, `embedding.weight` and `out.weight`, as PyTorch's `state_dict()` holds it.
     pub fn state_dict(&self) -> StateDict {
         let backend = self.backend();
         let dtype = dtype_of::<B::Scalar>();
         let mut dict = StateDict::new();
-        for (name, m) in self.parameters() {
+        let mut named = self.parameters();
+        if let (true, Some(weight)) = (self.params().is_tied(), self.params().embedding()) {
+            named.push((OUT_WEIGHT.to_string(), weight));
+        }
+        for (name, m) in named {
             let shape = torch_shape(&name, backend.shape(m));
             let data = backend.to_vec(m).into_iter().map(Scalar::to_f64).collect();
             let tensor = Tensor::float(dtype, shape, data).expect("shape from the matrix");
@@ -135,6 +186,21 @@ impl<B: Backend> Rnn<B> {
             "output_dropout",
             format!("{:?}", config.output_dropout_probability()),
         );
+        if config.embedding_dim().is_some() {
+            dict.set_metadata("tie_weights", config.ties_weights().to_string());
+        }
+        // The newer regularisers only when set, so that other models' files stay as they were.
+        let newer = [
+            ("embedding_dropout", config.embedding_dropout_probability()),
+            ("input_dropout", config.input_dropout_probability()),
+            ("weight_dropout", config.weight_dropout_probability()),
+        ];
+        for (key, p) in newer.into_iter().filter(|(_, p)| *p != 0.0) {
+            dict.set_metadata(key, format!("{p:?}"));
+        }
+        if config.is_locked_dropout() {
+            dict.set_metadata("locked_dropout", "true");
+        }
         dict.set_metadata("format", "pt");
         dict
     }
@@ -162,6 +228,7 @@ impl<B: Backend> Rnn<B> {
         config: RnnConfig,
         values: Vec<(String, Vec<B::Scalar>)>,
     ) -> Result<Self> {
+        check_tied(&config, &values)?;
         // The values are all replaced; a fixed seed only fills the shapes first.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
         let mut rnn = Rnn::new(backend, config, &mut rng)?;
@@ -186,10 +253,39 @@ impl<B: Backend> Rnn<B> {
     /// model, a value beyond `f32`'s range).
     pub fn load_state_dict(&mut self, dict: &StateDict, strict: bool) -> Result<()> {
         let values = checked_values::<B::Scalar>(&self.config().parameter_shapes()?, dict, strict)?;
+        check_tied(self.config(), &values)?;
         for (name, data) in values {
             self.set_parameter(&name, data)?;
         }
         Ok(())
+    }
+}
+
+/// For a model with tied weights, checks that the values of `embedding.weight` and
+/// `out.weight` (both in `values`, as [`RnnConfig::parameter_shapes`] lists them) are the same:
+/// the model keeps one matrix, and loading two different ones would drop one silently.
+///
+/// # Errors
+/// [`Error::StateDict`] naming both tensors and the first entry where they differ.
+fn check_tied<T: Scalar>(config: &RnnConfig, values: &[(String, Vec<T>)]) -> Result<()> {
+    if !config.ties_weights() {
+        return Ok(());
+    }
+    let find = |name: &str| values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let (Some(embedding), Some(out)) = (find(EMBEDDING), find(OUT_WEIGHT)) else {
+        return Ok(()); // Not reached: both are checked present before.
+    };
+    match embedding.iter().zip(out).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(Error::StateDict {
+            missing: vec![],
+            unexpected: vec![],
+            mismatched: vec![format!(
+                "{OUT_WEIGHT}: a model with tied weights needs it equal to {EMBEDDING}, but \
+                 entry {i} differs ({} against {})",
+                out[i], embedding[i]
+            )],
+        }),
     }
 }
 

@@ -143,6 +143,15 @@ impl<B: CellKernels> Rnn<B> {
                 d => d_input = d,
             }
         }
+        // Through the first layer's dropout masks, then (with an embedding) to the rows read.
+        if let (Some(mask), Some(d)) = (&trace.first_mask, d_input.as_mut()) {
+            backend.mul(d, mask);
+        }
+        if let (Some(table), Some(ids)) = (grads.embedding_mut(), trace.input.as_ids())
+            && let Some(d_rows) = d_input.take()
+        {
+            scatter_add_rows(backend, table, ids, &d_rows);
+        }
         Ok(Gradients {
             backend: backend.clone(),
             params: grads,
@@ -176,7 +185,7 @@ impl<B: CellKernels> Rnn<B> {
                 (Some((_, reversed)), Some(rows)) if dir == 1 => {
                     (reversed.as_layer_input(), Some(rows))
                 }
-                _ if layer == 0 => (trace.input.layer_input(), None),
+                _ if layer == 0 => (trace.first_input(), None),
                 _ => (
                     LayerInput::Dense(trace.records[layer - 1].next_input()),
                     None,
@@ -184,12 +193,19 @@ impl<B: CellKernels> Rnn<B> {
             };
             let d_out = self.direction_share(d_output, dir, reversal.map(Vec::as_slice));
             let d_fin = d_final.map(|s| &s.layers()[index]);
-            let cell = LayerCell::of(self.config.kind(), &self.params.layers[index]);
+            // With weight dropout the direction ran on W_hh times a mask: so does its backward,
+            // and the gradient reaches the stored W_hh through the mask.
+            let dropped = record.weight_drop.get(dir).and_then(Option::as_ref);
+            let params = dropped.map_or(&self.params.layers[index], |(_, p)| p);
+            let cell = LayerCell::of(self.config.kind(), params);
             let into = &mut grads.layers[index];
             let flow = flows.as_deref_mut().map(|f| &mut f[dir]);
             let run = (input, layer_trace, &*d_out, d_fin);
             let (d_in, d_h0) = bptt::backward_flow(backend, &cell, run, into, flow)
                 .map_err(|e| in_layer(e, layer, dir))?;
+            if let Some((mask, _)) = dropped {
+                backend.mul(&mut into.weight_hh, mask);
+            }
             d_initial.push(d_h0);
             if let Some(d_in) = d_in {
                 let d_in = match reversal {
@@ -272,4 +288,27 @@ pub(super) fn output_backward<B: Backend>(
         B::Scalar::zero(),
     );
     d_h
+}
+
+/// The gradient of the embedding lookup: for every `r`, row `ids[r]` of `table` (`V x E`) gains
+/// row `r` of `src` (`n x E`); repeated ids accumulate. Summed on the host, as the backend has
+/// no row scatter: one read of `src` and one of a `V x E` update, once per backward pass.
+fn scatter_add_rows<B: Backend>(
+    backend: &B,
+    table: &mut B::Matrix,
+    ids: &[usize],
+    src: &B::Matrix,
+) {
+    let (rows, cols) = backend.shape(table);
+    let values = backend.to_vec(src);
+    let mut delta = vec![B::Scalar::zero(); rows * cols];
+    for (row, &id) in values.chunks_exact(cols).zip(ids) {
+        for (d, &v) in delta[id * cols..][..cols].iter_mut().zip(row) {
+            *d = *d + v;
+        }
+    }
+    let delta = backend
+        .from_vec(rows, cols, delta)
+        .expect("rows * cols values");
+    backend.axpy(table, B::Scalar::one(), &delta);
 }

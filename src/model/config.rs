@@ -35,6 +35,12 @@ use crate::error::{Error, Result};
 /// | [`nonlinearity`](RnnConfig::nonlinearity) | [`kind`](RnnConfig::kind) (`CellKind::Rnn(nonlinearity)`) |
 /// | [`bias`](RnnConfig::bias) | [`has_bias`](RnnConfig::has_bias) |
 /// | [`output_bias`](RnnConfig::output_bias) | [`has_output_bias`](RnnConfig::has_output_bias) |
+/// | [`embedding`](RnnConfig::embedding) | [`embedding_dim`](RnnConfig::embedding_dim), [`input_size`](RnnConfig::input_size) |
+/// | [`tie_weights`](RnnConfig::tie_weights) | [`ties_weights`](RnnConfig::ties_weights) |
+/// | [`embedding_dropout`](RnnConfig::embedding_dropout) | [`embedding_dropout_probability`](RnnConfig::embedding_dropout_probability) |
+/// | [`input_dropout`](RnnConfig::input_dropout) | [`input_dropout_probability`](RnnConfig::input_dropout_probability) |
+/// | [`weight_dropout`](RnnConfig::weight_dropout) | [`weight_dropout_probability`](RnnConfig::weight_dropout_probability) |
+/// | [`locked_dropout`](RnnConfig::locked_dropout) | [`is_locked_dropout`](RnnConfig::is_locked_dropout) |
 ///
 /// Each getter carries its setter's name as a search alias and each setter its getter's, so
 /// searching the documentation for either finds both.
@@ -58,6 +64,13 @@ pub struct RnnConfig {
     output: Option<usize>,
     bias: bool,
     output_bias: bool,
+    /// The embedding's width `E`, when token ids go through `embedding.weight` `(V, E)`.
+    embedding: Option<usize>,
+    tie_weights: bool,
+    embedding_dropout: f64,
+    input_dropout: f64,
+    weight_dropout: f64,
+    locked_dropout: bool,
 }
 
 impl RnnConfig {
@@ -75,6 +88,12 @@ impl RnnConfig {
             output: None,
             bias: true,
             output_bias: true,
+            embedding: None,
+            tie_weights: false,
+            embedding_dropout: 0.0,
+            input_dropout: 0.0,
+            weight_dropout: 0.0,
+            locked_dropout: false,
         }
     }
 
@@ -131,11 +150,99 @@ impl RnnConfig {
         self
     }
 
+    /// Embedding dropout (AWD-LSTM's, Merity et al. 2018; Gal & Ghahramani 2016): in
+    /// [`forward_train`](crate::Rnn::forward_train), each row of `embedding.weight` (each token)
+    /// is dropped with probability `p` for the whole pass, and the rows kept are scaled by
+    /// `1/(1-p)`: a dropped token reads zeros at every step it occurs. A tied output layer uses
+    /// the weight as it is. Needs an [`embedding`](RnnConfig::embedding). Default 0.
+    ///
+    /// Read with [`embedding_dropout_probability`](RnnConfig::embedding_dropout_probability).
+    #[doc(alias = "embedding_dropout_probability")]
+    pub fn embedding_dropout(mut self, p: f64) -> Self {
+        self.embedding_dropout = p;
+        self
+    }
+
+    /// Dropout probability on the first layer's input (dense rows, or the embedding's rows),
+    /// applied by [`forward_train`](crate::Rnn::forward_train) only (AWD-LSTM's `dropouti`).
+    /// Token ids without an embedding cannot be dropped: a training pass with this set is then
+    /// an error. Default 0.
+    ///
+    /// Read with [`input_dropout_probability`](RnnConfig::input_dropout_probability).
+    #[doc(alias = "input_dropout_probability")]
+    pub fn input_dropout(mut self, p: f64) -> Self {
+        self.input_dropout = p;
+        self
+    }
+
+    /// Weight dropout on every recurrent weight `W_hh` (DropConnect, Wan et al. 2013;
+    /// AWD-LSTM's `WeightDrop`): in [`forward_train`](crate::Rnn::forward_train), each entry of
+    /// `W_hh` is zeroed with probability `p` for the whole pass (the same matrix at every step)
+    /// and the rest scaled by `1/(1-p)`. The gradient reaches the stored weight through the
+    /// mask: `dW_hh = (sum_t d hh_t^T h_{t-1}) * mask`. Default 0.
+    ///
+    /// Read with [`weight_dropout_probability`](RnnConfig::weight_dropout_probability).
+    #[doc(alias = "weight_dropout_probability")]
+    pub fn weight_dropout(mut self, p: f64) -> Self {
+        self.weight_dropout = p;
+        self
+    }
+
+    /// Variational (locked) dropout (Gal & Ghahramani 2016): with `true`, the input, between-
+    /// layer and output dropout masks of [`forward_train`](crate::Rnn::forward_train) are drawn
+    /// once per sequence and unit, `B x W`, and the same mask is applied at every time step,
+    /// instead of a fresh mask per step. Default false.
+    ///
+    /// Read with [`is_locked_dropout`](RnnConfig::is_locked_dropout).
+    #[doc(alias = "is_locked_dropout")]
+    pub fn locked_dropout(mut self, locked: bool) -> Self {
+        self.locked_dropout = locked;
+        self
+    }
+
     /// Adds an output projection to `size` outputs (the logits): `out.weight` `(size, D*H)`.
     /// Read with [`output_size`](RnnConfig::output_size).
     #[doc(alias = "output_size")]
     pub fn output(mut self, size: usize) -> Self {
         self.output = Some(size);
+        self
+    }
+
+    /// Puts an embedding in front of the first layer, PyTorch's `nn.Embedding(vocab, dim)`:
+    /// `embedding.weight` `(vocab, dim)`, whose row `id` is what the first layer reads for token
+    /// `id`. The model's input is then token ids below `vocab`
+    /// ([`input_size`](RnnConfig::input_size) becomes `vocab`, replacing the size given to the
+    /// constructor) and the first layer is `dim` wide
+    /// ([`layer_input_size(0)`](RnnConfig::layer_input_size)). Initialised as PyTorch
+    /// initialises `nn.Embedding`: every entry `N(0, 1)`.
+    ///
+    /// ```
+    /// use recurrent::RnnConfig;
+    /// // Ids below 1000, 64-wide embeddings, an LSTM of 64 units, logits tied to the embedding.
+    /// let config = RnnConfig::lstm(1000, 64).embedding(1000, 64).output(1000).tie_weights(true);
+    /// assert_eq!((config.input_size(), config.layer_input_size(0)), (1000, 64));
+    /// assert_eq!(config.embedding_dim(), Some(64));
+    /// ```
+    ///
+    /// Read with [`embedding_dim`](RnnConfig::embedding_dim).
+    #[doc(alias = "embedding_dim")]
+    pub fn embedding(mut self, vocab: usize, dim: usize) -> Self {
+        self.input_size = vocab;
+        self.embedding = Some(dim);
+        self
+    }
+
+    /// Whether the output weight is the embedding's (weight tying, Press & Wolf 2017; Inan et
+    /// al. 2017): `out.weight` `(V, D*H)` and `embedding.weight` `(V, E)` are one matrix, so
+    /// the model needs an [`embedding`](RnnConfig::embedding), an [`output`](RnnConfig::output)
+    /// of the vocabulary's size, and `E = D*H`. The one weight's gradient is the sum of its two
+    /// uses; optimisers and clipping see it once, under `embedding.weight`; a state dict holds
+    /// it under both names, as PyTorch's does. Default false.
+    ///
+    /// Read with [`ties_weights`](RnnConfig::ties_weights).
+    #[doc(alias = "ties_weights")]
+    pub fn tie_weights(mut self, tie: bool) -> Self {
+        self.tie_weights = tie;
         self
     }
 
@@ -173,9 +280,25 @@ impl RnnConfig {
     }
 
     /// Input width `I` (vocabulary size for token ids), PyTorch's `input_size`: set by the
-    /// constructor.
+    /// constructor, or, with an [`embedding`](RnnConfig::embedding), its vocabulary `V`.
     pub fn input_size(&self) -> usize {
         self.input_size
+    }
+
+    /// The embedding's width `E`, if token ids go through an embedding.
+    ///
+    /// Set by [`embedding`](RnnConfig::embedding).
+    #[doc(alias = "embedding")]
+    pub fn embedding_dim(&self) -> Option<usize> {
+        self.embedding
+    }
+
+    /// Whether the output weight is tied to the embedding.
+    ///
+    /// Set by [`tie_weights`](RnnConfig::tie_weights).
+    #[doc(alias = "tie_weights")]
+    pub fn ties_weights(&self) -> bool {
+        self.tie_weights
     }
 
     /// Hidden units `H` per layer and direction, PyTorch's `hidden_size`: set by the
@@ -218,6 +341,38 @@ impl RnnConfig {
         self.output_dropout
     }
 
+    /// The embedding dropout probability (whole rows of the embedding).
+    ///
+    /// Set by [`embedding_dropout`](RnnConfig::embedding_dropout).
+    #[doc(alias = "embedding_dropout")]
+    pub fn embedding_dropout_probability(&self) -> f64 {
+        self.embedding_dropout
+    }
+
+    /// The dropout probability on the first layer's input.
+    ///
+    /// Set by [`input_dropout`](RnnConfig::input_dropout).
+    #[doc(alias = "input_dropout")]
+    pub fn input_dropout_probability(&self) -> f64 {
+        self.input_dropout
+    }
+
+    /// The weight dropout probability on `W_hh`.
+    ///
+    /// Set by [`weight_dropout`](RnnConfig::weight_dropout).
+    #[doc(alias = "weight_dropout")]
+    pub fn weight_dropout_probability(&self) -> f64 {
+        self.weight_dropout
+    }
+
+    /// Whether dropout masks are locked across time (variational dropout).
+    ///
+    /// Set by [`locked_dropout`](RnnConfig::locked_dropout).
+    #[doc(alias = "locked_dropout")]
+    pub fn is_locked_dropout(&self) -> bool {
+        self.locked_dropout
+    }
+
     /// Whether the cells have biases, PyTorch's `bias`: set by [`bias`](RnnConfig::bias).
     #[doc(alias = "bias")]
     pub fn has_bias(&self) -> bool {
@@ -236,16 +391,18 @@ impl RnnConfig {
         self.output
     }
 
-    /// Input width of layer `layer`: `I` for the first, `D*H` above it.
+    /// Input width of layer `layer`: `I` (or the embedding's width `E`) for the first, `D*H`
+    /// above it.
     pub fn layer_input_size(&self, layer: usize) -> usize {
         match layer {
-            0 => self.input_size,
+            0 => self.embedding.unwrap_or(self.input_size),
             _ => self.directions() * self.hidden_size,
         }
     }
 
     /// Every parameter's PyTorch name and shape (biases `(1, n)`), in `state_dict()` order,
-    /// without allocating them.
+    /// without allocating them. A tied weight is listed under both its names, `embedding.weight`
+    /// first and `out.weight`, as PyTorch's `state_dict()` holds it.
     ///
     /// # Errors
     /// [`Error::Config`] if a shape's element count does not fit in memory's address range.
@@ -258,9 +415,12 @@ impl RnnConfig {
         };
         let gh = self.kind.gates().checked_mul(hidden).ok_or_else(too_big)?;
         let mut shapes = Vec::new();
+        if let Some(dim) = self.embedding {
+            shapes.push(("embedding.weight".to_string(), (self.input_size, dim)));
+        }
         for layer in 0..self.layers {
             let input = match layer {
-                0 => self.input_size,
+                0 => self.layer_input_size(0),
                 _ => dirs.checked_mul(hidden).ok_or_else(too_big)?,
             };
             for dir in 0..dirs {
@@ -300,6 +460,7 @@ impl RnnConfig {
             ("hidden size", self.hidden_size),
             ("layer count", self.layers),
             ("output size", self.output.unwrap_or(1)),
+            ("embedding width", self.embedding.unwrap_or(1)),
         ];
         if let Some((what, value)) = sizes.iter().find(|(_, value)| *value == 0) {
             return Err(Error::config(format!(
@@ -309,6 +470,9 @@ impl RnnConfig {
         for (what, p) in [
             ("dropout", self.dropout),
             ("output dropout", self.output_dropout),
+            ("embedding dropout", self.embedding_dropout),
+            ("input dropout", self.input_dropout),
+            ("weight dropout", self.weight_dropout),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::config(format!(
@@ -316,6 +480,45 @@ impl RnnConfig {
                 )));
             }
         }
+        if self.embedding_dropout > 0.0 && self.embedding.is_none() {
+            return Err(Error::config(format!(
+                "embedding dropout {} needs an embedding to drop rows of: add \
+                 .embedding(vocab, dim)",
+                self.embedding_dropout
+            )));
+        }
+        self.validate_tying()?;
         self.parameter_shapes().map(|_| ())
+    }
+
+    /// Checks that tied weights have an embedding and an output layer of the same shape.
+    fn validate_tying(&self) -> Result<()> {
+        if !self.tie_weights {
+            return Ok(());
+        }
+        let Some(dim) = self.embedding else {
+            return Err(Error::config(
+                "tie_weights needs an embedding to tie the output weight to: add \
+                 .embedding(vocab, dim)",
+            ));
+        };
+        let width = self.directions() * self.hidden_size;
+        match self.output {
+            None => Err(Error::config(format!(
+                "tie_weights needs an output layer of the vocabulary's size: add .output({})",
+                self.input_size
+            ))),
+            Some(size) if size != self.input_size => Err(Error::config(format!(
+                "tied weights: the output size {size} must equal the embedding's vocabulary {}",
+                self.input_size
+            ))),
+            Some(_) if dim != width => Err(Error::config(format!(
+                "tied weights: the embedding width {dim} must equal the top layer's width \
+                 D*H = {} * {} = {width}, which out.weight reads",
+                self.directions(),
+                self.hidden_size
+            ))),
+            Some(_) => Ok(()),
+        }
     }
 }

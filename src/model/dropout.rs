@@ -1,9 +1,171 @@
-//! Inverted-dropout masks for [`Rnn::forward_train`](crate::Rnn::forward_train).
+//! The regularisers of [`Rnn::forward_train`](crate::Rnn::forward_train): inverted-dropout
+//! masks, drawn per entry or locked across time, on the first layer's input, between layers and
+//! before the output layer; embedding dropout; weight dropout on `W_hh`.
+//!
+//! Every mask has entries `0` (probability `p`) or `1/(1-p)`, so that a unit's expected value
+//! is unchanged; in inference mode ([`Rnn::forward`](crate::Rnn::forward)) none is applied.
+//! With `T` steps, batch `B`, and `ids[r]` the token of row `r = t*B + b`:
+//!
+//! ```text
+//! per-entry dropout        x'[r, j] = x[r, j] m[r, j]            m: T*B x W, fresh per entry
+//! locked (variational)     x'[r, j] = x[r, j] m[r mod B, j]      m: B x W, the same every step
+//! embedding dropout        x[r, :]  = E[ids[r], :] m[ids[r]]     m: V x 1, whole rows of E
+//! weight dropout           W_hh' = W_hh * m                      m: G*H x H, the same every step
+//! ```
+//!
+//! Backward multiplies by the same masks: `dx = dx' * m`; the embedding's rows gain
+//! `m[ids[r]] dx[r, :]`; `dW_hh = (sum_t d hh_t^T h_{t-1}) * m`, the gradient reaching the
+//! stored weight through the mask (AWD-LSTM's `WeightDrop`). A tied output layer uses the
+//! embedding as it is, undropped (as AWD-LSTM's decoder does).
+//!
+//! The masks are drawn from the generator given to `forward_train`, in a fixed order: the
+//! embedding's, the input's, then per layer the `W_hh` mask of each direction and the layer's
+//! output mask. A probability of 0 draws nothing, so the same seed gives the same masks, and a
+//! configuration without the newer options draws what it drew before they existed.
 
+use super::{DrawMask, Input, Rnn};
 use crate::backend::Backend;
+use crate::cell::{CellKernels, CellParams};
+use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 use num_traits::Zero;
 use rand::{Rng, RngExt};
+
+/// What the first layer reads and the factor its entries were multiplied by (training mode).
+type FirstInput<B> = (
+    Option<<B as Backend>::Matrix>,
+    Option<<B as Backend>::Matrix>,
+);
+
+impl<B: CellKernels> Rnn<B> {
+    /// What the first layer reads when it is not the input as given, and the mask applied to
+    /// it: the embedding's rows for the ids; in training mode (`draw`), times the embedding
+    /// dropout's row factors and the input dropout mask.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for dense input to a model with an embedding, or input dropout in
+    /// training mode on token ids without an embedding.
+    pub(super) fn first_input(
+        &self,
+        input: &Input<B>,
+        steps: usize,
+        draw: Option<&mut DrawMask<'_, B>>,
+    ) -> Result<FirstInput<B>> {
+        let backend = &self.backend;
+        let rows = self.embed(input)?;
+        let Some(draw) = draw else {
+            return Ok((rows, None));
+        };
+        let batch = input.batch();
+        let mut mask = self.embedding_mask(input, draw);
+        let p = self.config.input_dropout_probability();
+        if p > 0.0 {
+            let width = match (&rows, input.as_dense()) {
+                (Some(r), _) | (None, Some(r)) => backend.shape(r).1,
+                (None, None) => {
+                    return Err(Error::config(format!(
+                        "input dropout {p} needs dense input or an embedding: token ids select \
+                         columns of weight_ih_l0 and have no entries to drop"
+                    )));
+                }
+            };
+            let drawn = self.draw_mask(draw, (steps, batch), width, p);
+            mask = match (mask, drawn) {
+                (Some(mut m), Some(d)) => {
+                    backend.mul(&mut m, &d);
+                    Some(m)
+                }
+                (m, d) => m.or(d),
+            };
+        }
+        let Some(mask) = mask else {
+            return Ok((rows, None));
+        };
+        let mut dropped = match (rows, input.as_dense()) {
+            (Some(r), _) => r,
+            (None, x) => x.expect("width read from the dense input").clone(),
+        };
+        backend.mul(&mut dropped, &mask);
+        Ok((Some(dropped), Some(mask)))
+    }
+
+    /// Embedding dropout's factors for every row of the input, `T*B x E`: a `V x 1` mask
+    /// drawn for the pass, entry `ids[r]` repeated along row `r`. `None` without it.
+    fn embedding_mask(&self, input: &Input<B>, draw: &mut DrawMask<'_, B>) -> Option<B::Matrix> {
+        let (backend, p) = (&self.backend, self.config.embedding_dropout_probability());
+        let (table, ids) = (self.params.embedding()?, input.as_ids()?);
+        let (vocab, dim) = backend.shape(table);
+        let factors = backend.to_vec(&draw(vocab, 1, p)?);
+        let data = ids
+            .iter()
+            .flat_map(|&id| std::iter::repeat_n(factors[id], dim))
+            .collect();
+        Some(
+            backend
+                .from_vec(ids.len(), dim, data)
+                .expect("T*B x E values"),
+        )
+    }
+
+    /// A dropout mask for `steps * batch` rows of `cols` units at probability `p`: fresh for
+    /// every entry, or with [locked dropout](crate::RnnConfig::locked_dropout) one `B x cols`
+    /// mask repeated at every step. `None` when `p = 0`.
+    pub(super) fn draw_mask(
+        &self,
+        draw: &mut DrawMask<'_, B>,
+        (steps, batch): (usize, usize),
+        cols: usize,
+        p: f64,
+    ) -> Option<B::Matrix> {
+        if !self.config.is_locked_dropout() {
+            return draw(steps * batch, cols, p);
+        }
+        let once = draw(batch, cols, p)?;
+        let rows: Vec<usize> = (0..steps * batch).map(|r| r % batch).collect();
+        let mut tiled = self.backend.zeros(steps * batch, cols);
+        self.backend.gather_rows(&mut tiled, &once, &rows);
+        Some(tiled)
+    }
+
+    /// Weight dropout on layer and direction `index`: the mask on `W_hh` and the parameters
+    /// with `W_hh` times it. `None` when the probability is 0.
+    pub(super) fn drop_weights(
+        &self,
+        index: usize,
+        draw: &mut DrawMask<'_, B>,
+    ) -> Option<(B::Matrix, CellParams<B>)> {
+        let params = &self.params.layers[index];
+        let (rows, cols) = self.backend.shape(&params.weight_hh);
+        let mask = draw(rows, cols, self.config.weight_dropout_probability())?;
+        let mut dropped = params.clone();
+        self.backend.mul(&mut dropped.weight_hh, &mask);
+        Some((mask, dropped))
+    }
+
+    /// The embedding's rows for the input's token ids, `T*B x E`, or `None` for a model without
+    /// an embedding. The ids were checked against the vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for dense input to a model with an embedding.
+    pub(super) fn embed(&self, input: &Input<B>) -> Result<Option<B::Matrix>> {
+        let Some(table) = self.params.embedding() else {
+            return Ok(None);
+        };
+        let Some(ids) = input.as_ids() else {
+            let width = input.as_dense().map(|x| self.backend.shape(x).1);
+            return Err(Error::config(format!(
+                "this model has an embedding of {} tokens: its input is token ids \
+                 (Input::ids), given dense rows of width {}",
+                self.config.input_size(),
+                width.unwrap_or_default()
+            )));
+        };
+        let (_, dim) = self.backend.shape(table);
+        let mut rows = self.backend.zeros(ids.len(), dim);
+        self.backend.gather_rows(&mut rows, table, ids);
+        Ok(Some(rows))
+    }
+}
 
 /// Random words drawn at a time: a few kilobytes, refilled as the mask is written.
 const WORDS: usize = 512;

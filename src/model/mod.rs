@@ -70,8 +70,13 @@ impl<B: Backend> Rnn<B> {
     /// uniform in `[-1/sqrt(H), 1/sqrt(H)]` (`nn.Linear`: `1/sqrt(D*H)`), drawn from `rng` in
     /// `state_dict()` order.
     ///
+    /// With an [embedding](RnnConfig::embedding), `embedding.weight` is drawn first, `N(0, 1)`
+    /// as `nn.Embedding`; a [tied](RnnConfig::tie_weights) output layer draws only its bias.
+    ///
     /// # Errors
-    /// [`Error::Config`] if a size or the layer count is zero or dropout is not in `[0, 1)`.
+    /// [`Error::Config`] if a size or the layer count is zero, dropout is not in `[0, 1)`, or
+    /// tied weights do not fit (no embedding or output layer, an output size other than the
+    /// vocabulary, or an embedding width other than the top layer's `D*H`).
     pub fn new<R: Rng + ?Sized>(backend: B, config: RnnConfig, rng: &mut R) -> Result<Self> {
         config.validate()?;
         let (kind, hidden, dirs) = (config.kind(), config.hidden_size(), config.directions());
@@ -83,11 +88,20 @@ impl<B: Backend> Rnn<B> {
                 layers.push(cell);
             }
         }
+        let embedding = match config.embedding_dim() {
+            Some(dim) => Some(normal(&backend, config.input_size(), dim, rng)?),
+            None => None,
+        };
+        // A tied output layer's weight is the embedding: it is kept there, once.
+        let (embedding, tied) = match config.ties_weights() {
+            true => (None, embedding),
+            false => (embedding, None),
+        };
         let out = match config.output_size() {
             Some(size) => Some(init_linear(
                 &backend,
-                dirs * hidden,
-                size,
+                (dirs * hidden, size),
+                tied,
                 config.has_output_bias(),
                 rng,
             )?),
@@ -95,12 +109,14 @@ impl<B: Backend> Rnn<B> {
         };
         Ok(Rnn {
             backend,
-            config,
             params: Params {
+                embedding,
                 layers,
                 directions: dirs,
                 out,
+                tied: config.ties_weights(),
             },
+            config,
             version: new_version(),
         })
     }
@@ -126,12 +142,14 @@ impl<B: Backend> Rnn<B> {
         &mut self.params
     }
 
-    /// Every parameter with its PyTorch name, in `state_dict()` order.
+    /// Every parameter with its PyTorch name, in `state_dict()` order; a
+    /// [tied](RnnConfig::tie_weights) weight once, as `embedding.weight` (PyTorch's
+    /// `named_parameters()`; [`state_dict`](Rnn::state_dict) writes it under both names).
     pub fn parameters(&self) -> Vec<(String, &B::Matrix)> {
         self.params.named()
     }
 
-    /// The parameter called `name`.
+    /// The parameter called `name` (a tied weight under either of its names).
     ///
     /// # Errors
     /// [`Error::UnknownParameter`] listing the known names.
@@ -140,7 +158,7 @@ impl<B: Backend> Rnn<B> {
     }
 
     /// Replaces the values of the parameter called `name` with row-major `data` (biases: their
-    /// `V` or `G*H` entries). The shape stays.
+    /// `V` or `G*H` entries). The shape stays. A tied weight changes under both its names.
     ///
     /// # Errors
     /// [`Error::UnknownParameter`], [`Error::Shape`] if `data` has the wrong length, or
@@ -186,7 +204,8 @@ impl<B: CellKernels> Rnn<B> {
     /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] for input rows that are
     /// not a multiple of the batch, a dense input whose width is not the input size, lengths
     /// that are not one per sequence in `1..=T`, or a state of the wrong count or shape;
-    /// [`Error::Index`] for a token id not below the input size.
+    /// [`Error::Index`] for a token id not below the input size; [`Error::Config`] for dense
+    /// input to a model with an [embedding](RnnConfig::embedding).
     pub fn forward(&self, input: &Input<B>, initial_state: Option<&State<B>>) -> Result<Trace<B>> {
         self.run(input, initial_state, None)
     }
@@ -195,10 +214,29 @@ impl<B: CellKernels> Rnn<B> {
     /// configuration, each output of every layer but the last is zeroed with probability `p`
     /// and the rest scaled by `1/(1-p)`, drawing from `rng` (the same seed gives the same masks);
     /// the last layer's output likewise with the
-    /// [output dropout](RnnConfig::output_dropout) probability.
+    /// [output dropout](RnnConfig::output_dropout) probability. The configuration's other
+    /// regularisers apply here too: [locked](RnnConfig::locked_dropout) masks,
+    /// [input](RnnConfig::input_dropout), [embedding](RnnConfig::embedding_dropout) and
+    /// [weight](RnnConfig::weight_dropout) dropout (their equations are in the `dropout`
+    /// module's source documentation, `src/model/dropout.rs`).
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// let config = RnnConfig::gru(3, 4).output_dropout(0.5).locked_dropout(true);
+    /// let rnn = Rnn::new(NaiveCpu::<f64>::new(), config, &mut StdRng::seed_from_u64(0))?;
+    /// let x = rnn.backend().from_vec(6, 3, vec![0.5; 18])?; // T = 3 steps, batch 2
+    /// let trace = rnn.forward_train(&Input::dense(x, 2), None, &mut StdRng::seed_from_u64(1))?;
+    /// // Locked: each sequence drops the same units at every step.
+    /// let out = rnn.backend().to_vec(trace.logits());
+    /// let dropped = |row: usize| (0..4).map(|j| out[row * 4 + j] == 0.0).collect::<Vec<_>>();
+    /// assert_eq!(dropped(0), dropped(2)); // sequence 0 at steps 0 and 1
+    /// assert_eq!(dropped(1), dropped(5)); // sequence 1 at steps 0 and 2
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// As [`forward`](Rnn::forward).
+    /// As [`forward`](Rnn::forward); [`Error::Config`] for
+    /// [input dropout](RnnConfig::input_dropout) on token ids without an embedding.
     pub fn forward_train<R: Rng + ?Sized>(
         &self,
         input: &Input<B>,
@@ -216,49 +254,38 @@ impl<B: CellKernels> Rnn<B> {
         mut dropout: Option<&mut DrawMask<'_, B>>,
     ) -> Result<Trace<B>> {
         let backend = &self.backend;
-        let (kind, batch) = (self.config.kind(), input.batch());
+        let batch = input.batch();
         let lengths = input.lengths();
         if let Some(state) = initial_state {
             self.check_state_count("initial state", state)?;
         }
         let input_size = self.config.input_size();
+        if self.config.embedding_dim().is_some() && input.as_dense().is_some() {
+            self.embed(input)?; // The error that names what an embedding model reads.
+        }
         let steps = input.layer_input().check(backend, input_size, batch)?;
         if let Some(lengths) = lengths {
             check_lengths(lengths, batch, steps)?;
         }
+        let (first_rows, first_mask) = self.first_input(input, steps, dropout.as_deref_mut())?;
         let bidirectional = self.config.directions() == 2;
         let reversal = bidirectional.then(|| time_reversal(steps, batch, lengths));
         let layers = self.config.num_layers();
         let mut records: Vec<LayerRecord<B>> = Vec::with_capacity(layers);
+        let pass = Pass {
+            initial_state,
+            steps,
+            batch,
+            lengths,
+            reversal: reversal.as_deref(),
+        };
         for layer in 0..layers {
-            let layer_input = match records.last() {
-                None => input.layer_input(),
-                Some(below) => LayerInput::Dense(below.next_input()),
+            let layer_input = match (records.last(), &first_rows) {
+                (None, Some(rows)) => LayerInput::Dense(rows),
+                (None, None) => input.layer_input(),
+                (Some(below), _) => LayerInput::Dense(below.next_input()),
             };
-            let index = layer * self.config.directions();
-            let run_direction = |dir: usize, input: LayerInput<'_, B>| {
-                let initial = initial_state.map(|s| &s.layers()[index + dir]);
-                let cell = LayerCell::of(kind, &self.params.layers[index + dir]);
-                bptt::forward(backend, &cell, input, batch, lengths, initial)
-                    .map_err(|e| in_layer(e, layer, dir))
-            };
-            let forward = run_direction(0, layer_input)?;
-            let mut record = LayerRecord {
-                forward,
-                reverse: None,
-                joined: None,
-                dropout: None,
-            };
-            if let Some(rows) = &reversal {
-                // The backward direction reads every sequence from its last real step to its first.
-                let reversed = InputData::permuted(backend, layer_input, rows);
-                let trace = run_direction(1, reversed.as_layer_input())?;
-                record.joined = Some(self.join_directions(&record.forward, &trace, rows));
-                record.reverse = Some((trace, reversed));
-            }
-            if let Some(draw) = dropout.as_mut() {
-                self.drop_out(&mut record, layer, draw);
-            }
+            let record = self.run_layer(layer, layer_input, &pass, dropout.as_deref_mut())?;
             records.push(record);
         }
         let top = records
@@ -276,6 +303,8 @@ impl<B: CellKernels> Rnn<B> {
         });
         Ok(Trace {
             input: input.clone(),
+            first_rows,
+            first_mask,
             records,
             reversal,
             mask,
@@ -283,17 +312,74 @@ impl<B: CellKernels> Rnn<B> {
         })
     }
 
+    /// Runs layer `layer` (every direction) over `layer_input`; in training mode (`dropout`)
+    /// with weight dropout on its `W_hh` and dropout on its output.
+    fn run_layer(
+        &self,
+        layer: usize,
+        layer_input: LayerInput<'_, B>,
+        pass: &Pass<'_, B>,
+        mut dropout: Option<&mut DrawMask<'_, B>>,
+    ) -> Result<LayerRecord<B>> {
+        let (backend, kind) = (&self.backend, self.config.kind());
+        let index = layer * self.config.directions();
+        let weight_drop: Vec<_> = (0..self.config.directions())
+            .map(|dir| {
+                dropout
+                    .as_mut()
+                    .and_then(|d| self.drop_weights(index + dir, d))
+            })
+            .collect();
+        let run_direction = |dir: usize, input: LayerInput<'_, B>| {
+            let initial = pass.initial_state.map(|s| &s.layers()[index + dir]);
+            let params = match &weight_drop[dir] {
+                Some((_, dropped)) => dropped,
+                None => &self.params.layers[index + dir],
+            };
+            let cell = LayerCell::of(kind, params);
+            bptt::forward(backend, &cell, input, pass.batch, pass.lengths, initial)
+                .map_err(|e| in_layer(e, layer, dir))
+        };
+        let forward = run_direction(0, layer_input)?;
+        let mut record = LayerRecord {
+            forward,
+            reverse: None,
+            joined: None,
+            dropout: None,
+            weight_drop: Vec::new(),
+        };
+        if let Some(rows) = pass.reversal {
+            // The backward direction reads every sequence from its last real step to its first.
+            let reversed = InputData::permuted(backend, layer_input, rows);
+            let trace = run_direction(1, reversed.as_layer_input())?;
+            record.joined = Some(self.join_directions(&record.forward, &trace, rows));
+            record.reverse = Some((trace, reversed));
+        }
+        if let Some(draw) = dropout {
+            self.drop_out(&mut record, layer, (pass.steps, pass.batch), draw);
+        }
+        record.weight_drop = weight_drop;
+        Ok(record)
+    }
+
     /// In training mode, drops out a layer's output: between layers at the dropout probability,
     /// after the last at the output dropout probability. The mask and the dropped output are
     /// kept in the record, for the layer above (or the output layer) and for backward.
-    fn drop_out(&self, record: &mut LayerRecord<B>, layer: usize, draw: &mut DrawMask<'_, B>) {
+    /// With [locked dropout](RnnConfig::locked_dropout), one mask per sequence and unit.
+    fn drop_out(
+        &self,
+        record: &mut LayerRecord<B>,
+        layer: usize,
+        steps_batch: (usize, usize),
+        draw: &mut DrawMask<'_, B>,
+    ) {
         let p = match layer + 1 < self.config.num_layers() {
             true => self.config.dropout_probability(),
             false => self.config.output_dropout_probability(),
         };
         let backend = &self.backend;
-        let (rows, cols) = backend.shape(record.output());
-        if let Some(mask) = draw(rows, cols, p) {
+        let (_, cols) = backend.shape(record.output());
+        if let Some(mask) = self.draw_mask(draw, steps_batch, cols, p) {
             let mut dropped = record.output().clone();
             backend.mul(&mut dropped, &mask);
             record.dropout = Some((mask, dropped));
@@ -395,23 +481,59 @@ fn project_output<B: Backend>(backend: &B, linear: &Linear<B>, h: &B::Matrix) ->
     y
 }
 
-/// `nn.Linear(fan_in, size)` initialised as PyTorch does: uniform in `[-1/sqrt(fan_in), ..]`.
+/// `nn.Linear(fan_in, size)` initialised as PyTorch does: uniform in `[-1/sqrt(fan_in), ..]`;
+/// with `tied`, that matrix is the weight (of the same shape, checked by the configuration)
+/// and only the bias is drawn.
 fn init_linear<B: Backend, R: Rng + ?Sized>(
     backend: &B,
-    fan_in: usize,
-    size: usize,
+    (fan_in, size): (usize, usize),
+    tied: Option<B::Matrix>,
     bias: bool,
     rng: &mut R,
 ) -> Result<Linear<B>> {
     let bound = 1.0 / (fan_in as f64).sqrt();
+    let weight = match tied {
+        Some(weight) => weight,
+        None => uniform(backend, size, fan_in, bound, rng)?,
+    };
     Ok(Linear {
-        weight: uniform(backend, size, fan_in, bound, rng)?,
+        weight,
         bias: if bias {
             Some(uniform(backend, 1, size, bound, rng)?)
         } else {
             None
         },
     })
+}
+
+/// A `rows x cols` matrix of `N(0, 1)` entries: `nn.Embedding`'s initialisation.
+fn normal<B: Backend, R: Rng + ?Sized>(
+    backend: &B,
+    rows: usize,
+    cols: usize,
+    rng: &mut R,
+) -> Result<B::Matrix> {
+    use crate::scalar::Scalar;
+    use rand_distr::{Distribution, StandardNormal};
+    let count = rows * cols;
+    let mut data = Vec::new();
+    data.try_reserve_exact(count)
+        .map_err(|e| Error::config(format!("cannot allocate a {rows} x {cols} embedding: {e}")))?;
+    data.extend((0..count).map(|_| {
+        let v: f64 = StandardNormal.sample(rng);
+        B::Scalar::of(v)
+    }));
+    backend.from_vec(rows, cols, data)
+}
+
+/// What every layer of one forward pass shares.
+struct Pass<'a, B: Backend> {
+    initial_state: Option<&'a State<B>>,
+    steps: usize,
+    batch: usize,
+    lengths: Option<&'a [usize]>,
+    /// The time reversal of the rows, for bidirectional models.
+    reversal: Option<&'a [usize]>,
 }
 
 /// Draws a dropout mask of `rows x cols` at probability `p`: [`dropout::mask`] from the

@@ -46,6 +46,8 @@ pub struct Stream<B: Backend> {
     layers: Vec<StepBuffers<B>>,
     /// `B x V` (or `B x H` without an output layer).
     logits: B::Matrix,
+    /// The embedding's rows for a step's ids, `B x E`, for a model with an embedding.
+    embedded: Option<B::Matrix>,
     /// The weights prepared for the backend's kernel, and the model version they came from.
     prepared: Option<Prepared<B>>,
 }
@@ -123,6 +125,7 @@ impl<B: CellKernels> Rnn<B> {
                 .map(|_| StepBuffers::new(backend, kind, batch, hidden))
                 .collect(),
             logits: backend.zeros(batch, width),
+            embedded: (self.config.embedding_dim()).map(|dim| backend.zeros(batch, dim)),
             prepared: None,
         })
     }
@@ -181,13 +184,19 @@ impl<B: CellKernels> Rnn<B> {
     ///
     /// # Errors
     /// [`Error::Shape`] if `x` is not `B x I` or the stream was made by a model of another
-    /// shape; the stream is unchanged on error.
+    /// shape; [`Error::Config`] for a model with an embedding, which reads token ids; the
+    /// stream is unchanged on error.
     pub fn step_dense<'s>(
         &self,
         stream: &'s mut Stream<B>,
         x: &B::Matrix,
     ) -> Result<&'s B::Matrix> {
         self.check_stream(stream)?;
+        if self.config.embedding_dim().is_some() {
+            return Err(Error::config(
+                "this model has an embedding: its input is token ids (Rnn::step), not dense rows",
+            ));
+        }
         let want = (stream.batch, self.config.input_size());
         if self.backend.shape(x) != want {
             return Err(Error::shape("stream input x", want, self.backend.shape(x)));
@@ -208,7 +217,11 @@ impl<B: CellKernels> Rnn<B> {
         );
         let have = (stream.kind, stream.hidden, stream.layers.len(), 1);
         let width = self.config.output_size().unwrap_or(stream.hidden);
-        if want != have || self.backend.shape(&stream.logits).1 != width {
+        let embedded = stream.embedded.as_ref().map(|e| self.backend.shape(e).1);
+        if want != have
+            || self.backend.shape(&stream.logits).1 != width
+            || embedded != self.config.embedding_dim()
+        {
             return Err(Error::shape(
                 "stream (made by a model of another shape): (cell, hidden, layers, directions)",
                 format!("{:?}", want),
@@ -224,10 +237,10 @@ impl<B: CellKernels> Rnn<B> {
         stream.batch * self.config.kind().gates() * hidden * hidden
     }
 
-    /// The step itself, on checked input (run on the backend's thread: [`Backend::install`]).
-    fn advance(&self, stream: &mut Stream<B>, input: StepInput<'_, B>) {
-        let backend = &self.backend;
-        let (kind, batch) = (stream.kind, stream.batch);
+    /// Prepares the weights for the backend's kernel, unless the stream holds them for the
+    /// model's current version.
+    fn prepare(&self, stream: &mut Stream<B>) {
+        let (backend, batch) = (&self.backend, stream.batch);
         if stream.prepared.as_ref().map(|p| p.version) != Some(self.version) {
             stream.prepared = Some(Prepared {
                 version: self.version,
@@ -247,10 +260,26 @@ impl<B: CellKernels> Rnn<B> {
                     .map(|out| backend.prepare_rhs(&out.weight, Transpose::Yes, batch)),
             });
         }
+    }
+
+    /// The step itself, on checked input (run on the backend's thread: [`Backend::install`]).
+    fn advance(&self, stream: &mut Stream<B>, input: StepInput<'_, B>) {
+        let backend = &self.backend;
+        let (kind, batch) = (stream.kind, stream.batch);
+        self.prepare(stream);
         let prepared = stream.prepared.as_mut().expect("prepared just above");
-        if let (StepInput::Dense(_), slot @ None) = (&input, &mut prepared.w_ih_t[0]) {
+        let dense_first = matches!(input, StepInput::Dense(_)) || stream.embedded.is_some();
+        if let (true, slot @ None) = (dense_first, &mut prepared.w_ih_t[0]) {
             *slot = Some(self.params.layers[0].prepare_input(backend, batch));
         }
+        // With an embedding, the first layer reads the ids' rows of it.
+        let input = match (input, &mut stream.embedded, self.params.embedding()) {
+            (StepInput::Ids(ids), Some(rows), Some(table)) => {
+                backend.gather_rows(rows, table, ids);
+                StepInput::Dense(&*rows)
+            }
+            (input, _, _) => input,
+        };
         let prepared = &*prepared;
         for layer in 0..stream.layers.len() {
             let (below, rest) = stream.layers.split_at_mut(layer);

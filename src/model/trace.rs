@@ -2,7 +2,8 @@
 
 use super::data::{Input, InputData, State};
 use crate::backend::Backend;
-use crate::bptt::LayerTrace;
+use crate::bptt::{LayerInput, LayerTrace};
+use crate::cell::CellParams;
 use crate::error::{Error, Result};
 use crate::params::Params;
 
@@ -17,6 +18,9 @@ pub(crate) struct LayerRecord<B: Backend> {
     pub(crate) joined: Option<B::Matrix>,
     /// The dropout mask (entries 0 or `1/(1-p)`) and the output times it, in training mode.
     pub(crate) dropout: Option<(B::Matrix, B::Matrix)>,
+    /// Per direction, in training mode with weight dropout: the mask on `W_hh` and the
+    /// parameters the direction ran with (`W_hh` times the mask). Empty otherwise.
+    pub(crate) weight_drop: Vec<Option<(B::Matrix, CellParams<B>)>>,
 }
 
 impl<B: Backend> LayerRecord<B> {
@@ -59,6 +63,12 @@ pub(crate) fn time_reversal(steps: usize, batch: usize, lengths: Option<&[usize]
 #[derive(Debug, Clone)]
 pub struct Trace<B: Backend> {
     pub(crate) input: Input<B>,
+    /// What the first layer read when it is not the input as given: the embedding's rows for
+    /// the ids, and in training mode after embedding and input dropout, `T*B x E` (or `I`).
+    pub(crate) first_rows: Option<B::Matrix>,
+    /// The factor every entry of the first layer's input was multiplied by in training mode
+    /// (embedding dropout's row factors times the input dropout mask), for backward.
+    pub(crate) first_mask: Option<B::Matrix>,
     pub(crate) records: Vec<LayerRecord<B>>,
     /// The time reversal of the input's rows, for bidirectional models.
     pub(crate) reversal: Option<Vec<usize>>,
@@ -84,6 +94,24 @@ impl<B: Backend> Trace<B> {
             .last()
             .expect("a model has at least one layer")
             .output()
+    }
+
+    /// What the first layer read: the embedded rows for a model with an embedding, otherwise
+    /// the model's input.
+    pub(crate) fn first_input(&self) -> LayerInput<'_, B> {
+        match &self.first_rows {
+            Some(rows) => LayerInput::Dense(rows),
+            None => self.input.layer_input(),
+        }
+    }
+
+    /// What the first layer read, `T*B x E` (or `I`, time-major), when that is not the input
+    /// as given: the embedding's rows for the token ids, and in training mode the rows after
+    /// [embedding dropout](crate::RnnConfig::embedding_dropout) and
+    /// [input dropout](crate::RnnConfig::input_dropout). `None` when the first layer read the
+    /// input itself.
+    pub fn first_rows(&self) -> Option<&B::Matrix> {
+        self.first_rows.as_ref()
     }
 
     /// What the output projection read: [`hidden`](Trace::hidden), after output dropout in
