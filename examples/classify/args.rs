@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Recurrent cell
-    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    #[arg(long, value_enum, default_value_t = CellArg::Gru)]
     pub cell: CellArg,
     /// Hidden units, at least 1
     #[arg(long, default_value_t = 64, value_parser = at_least_one)]
@@ -38,11 +38,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0, value_parser = positive)]
     pub clip: f64,
     /// Label smoothing of the cross-entropy, at least 0 and below 1
-    #[arg(long, default_value_t = 0.0, value_parser = below_one)]
+    #[arg(long, default_value_t = 0.1, value_parser = below_one)]
     pub label_smoothing: f64,
     /// Gaussian noise of this standard deviation added to every standardised training value
     /// of every batch (augmentation; 0: none), at least 0
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.3, value_parser = non_negative)]
     pub noise: f64,
     /// Passes over the training split, at least 1
     #[arg(long, default_value_t = 30, value_parser = at_least_one)]
