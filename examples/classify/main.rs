@@ -34,7 +34,7 @@ mod ts;
 
 use args::Args;
 use recurrent::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The example's errors, each a message naming what was expected.
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -109,7 +109,7 @@ fn run(args: &Args) -> Res<()> {
 }
 
 /// The test split must have the training split's dimensions and labels.
-fn check_alike(train: &ts::Dataset, test: &ts::Dataset, test_path: &PathBuf) -> Res<()> {
+fn check_alike(train: &ts::Dataset, test: &ts::Dataset, test_path: &Path) -> Res<()> {
     if test.dims != train.dims || test.classes != train.classes {
         return Err(format!(
             "{}: {} dimensions and labels {:?}, but the training split has {} and {:?}",
@@ -126,7 +126,7 @@ fn check_alike(train: &ts::Dataset, test: &ts::Dataset, test_path: &PathBuf) -> 
 
 /// Keeps every `n`th case of `set` (the shipped files are sorted by class: every class stays).
 fn keep_every(set: &mut ts::Dataset, n: usize) {
-    let keep = |i: &usize| i % n == 0;
+    let keep = |i: &usize| i.is_multiple_of(n);
     set.series = (set.series.iter().enumerate())
         .filter(|(i, _)| keep(i))
         .map(|(_, s)| s.clone())

@@ -115,7 +115,7 @@ pub fn run(
     let batches = train.len().div_ceil(args.batch);
     let mut progress = Progress::new(args.seed);
     // The order of the batches: its own generator, so that it does not depend on the model.
-    let mut order_rng = StdRng::seed_from_u64(args.seed ^ 0x6f72_6465_72);
+    let mut order_rng = StdRng::seed_from_u64(args.seed ^ 0x006f_7264_6572);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let bar = progress_bar(args.epochs as u64);
     let (mut training, mut last_loss) = (Duration::ZERO, f64::NAN);
