@@ -85,6 +85,7 @@ def main():
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--constant-lr", action="store_true")
     p.add_argument("--noise", type=float, default=0.3)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--epochs", type=int, default=30)
@@ -103,6 +104,8 @@ def main():
 
     model = Model(args.cell, args.hidden, 9)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    updates = args.epochs * -(-len(train_x) // args.batch)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=updates)
     epochs = []
     for epoch in range(1, args.epochs + 1):
         start, total = time.perf_counter(), 0.0
@@ -116,6 +119,8 @@ def main():
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
+            if not args.constant_lr:
+                cosine.step()
             total += loss.item() * len(chosen)
         seconds = time.perf_counter() - start
         epochs.append(seconds)

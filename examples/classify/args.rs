@@ -34,6 +34,10 @@ pub struct Args {
     /// Adam's learning rate, positive
     #[arg(long, default_value_t = 3e-3, value_parser = positive)]
     pub lr: f64,
+    /// Keep the learning rate at `--lr` instead of annealing it to 0 over the run's updates on
+    /// a cosine (PyTorch's CosineAnnealingLR stepped every update)
+    #[arg(long)]
+    pub constant_lr: bool,
     /// The largest global gradient norm, positive (clipped above it)
     #[arg(long, default_value_t = 1.0, value_parser = positive)]
     pub clip: f64,

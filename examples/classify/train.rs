@@ -11,7 +11,7 @@
 //! loss  = (1/B) sum_b CE(z_b, y_b)                     (mean cross-entropy)
 //! g     = d loss / d theta through every real step    (Rnn::backward_last)
 //! g    <- g * min(1, clip / ||g||_2)                   (clip::global_norm)
-//! theta <- Adam(theta, g)
+//! theta <- Adam(theta, g)    (at lr_k = lr (1 + cos(pi k / K)) / 2, update k of K; `--constant-lr`: lr)
 //! ```
 //!
 //! With `--noise sigma`, every training value of a batch is `x + sigma * n`, `n` a new
@@ -23,6 +23,7 @@ use crate::args::{Args, CellArg};
 use crate::ts::{Dataset, Standardise};
 use indicatif::{ProgressBar, ProgressStyle};
 use recurrent::checkpoint::{Checkpoint, Progress};
+use recurrent::optim::{CosineLr, Schedule};
 use recurrent::prelude::*;
 use recurrent::rand::rngs::StdRng;
 use recurrent::rand::seq::SliceRandom;
@@ -113,6 +114,7 @@ pub fn run(
     let loss = CrossEntropy::mean().label_smoothing(args.label_smoothing)?;
     let mut opt = Adam::new(args.lr)?;
     let batches = train.len().div_ceil(args.batch);
+    let cosine = CosineLr::new(args.lr, (args.epochs * batches) as u64)?;
     let mut progress = Progress::new(args.seed);
     // The order of the batches: its own generator, so that it does not depend on the model.
     let mut order_rng = StdRng::seed_from_u64(args.seed ^ 0x006f_7264_6572);
@@ -134,6 +136,9 @@ pub fn run(
             } else {
                 batch(rnn.backend(), train, chosen)?
             };
+            if !args.constant_lr {
+                cosine.apply(&mut opt, progress.step)?;
+            }
             let trace = rnn.forward(&input, None)?;
             let logits = rnn.last_logits(&trace)?;
             let (value, d_logits) = loss.forward(rnn.backend(), &logits, &targets)?;
