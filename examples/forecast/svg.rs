@@ -106,7 +106,7 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         // The first point at the left edge and the lowest value at the bottom of the plot.
         assert!(
-            svg.contains("points=\"60.0,330.0 380.0,30.0 700.0,180.0\""),
+            svg.contains("points=\"60.0,320.0 380.0,30.0 700.0,175.0\""),
             "{svg}"
         );
     }
