@@ -15,16 +15,17 @@
 //!
 //! The recipe (each a flag): a GRU of 64 units, a linear layer on its state after each
 //! utterance's last step, mean cross-entropy with label smoothing 0.1, Gaussian noise of
-//! standard deviation 0.3 added to the standardised training inputs of every batch, the global
-//! gradient norm clipped to 1, Adam from 3e-3 annealed to 0 on a cosine over the run, batches of 16 utterances of mixed lengths (padding never reaches the model's state or
-//! the loss: see [`train`]) in an order shuffled every epoch, 30 epochs. The test accuracy is
-//! the model's after the last epoch: there is no validation split and no early stopping, so
-//! no epoch is chosen on the test set. The recipe itself was chosen, as is usual for
-//! this benchmark (the UEA split has no validation part), among a few tried on the test split
-//! (an LSTM without augmentation, with noise, a smaller model, which ended between 0.95 and
-//! 0.97 with PyTorch and seeds 1 to 3; the recipe above without the cosine, 5 seeds on both
-//! sides, medians 0.976 and 0.978); BENCHMARKS.md lists them. `benches/tasks/classify_torch.py` is the same recipe in
-//! PyTorch (packed sequences).
+//! standard deviation 0.3 added to the standardised training inputs of every batch, the
+//! global gradient norm clipped to 1, Adam from 3e-3 annealed to 0 on a cosine over the run,
+//! batches of 16 utterances of mixed lengths (padding never reaches the model's state or the
+//! loss: see [`train`]) in an order shuffled every epoch, 30 epochs. The test accuracy is the
+//! model's after the last epoch: there is no validation split and no early stopping, so no
+//! epoch is chosen on the test set. The recipe itself was chosen, as is usual for this
+//! benchmark (the UEA split has no validation part), among a few tried on the test split (an
+//! LSTM without augmentation, with noise, a smaller model, which ended between 0.95 and 0.97
+//! with PyTorch and seeds 1 to 3; the recipe above without the cosine, 5 seeds on both sides,
+//! medians 0.976 and 0.978); BENCHMARKS.md lists them. `benches/tasks/classify_torch.py` is
+//! the same recipe in PyTorch (packed sequences).
 //!
 //! The modules: [`args`] (the flags), [`ts`] (the `.ts` reader and the standardisation),
 //! [`train`] (batches, updates, accuracy, checkpoint).

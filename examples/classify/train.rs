@@ -11,7 +11,8 @@
 //! loss  = (1/B) sum_b CE(z_b, y_b)                     (mean cross-entropy)
 //! g     = d loss / d theta through every real step    (Rnn::backward_last)
 //! g    <- g * min(1, clip / ||g||_2)                   (clip::global_norm)
-//! theta <- Adam(theta, g)    (at lr_k = lr (1 + cos(pi k / K)) / 2, update k of K; `--constant-lr`: lr)
+//! theta <- Adam(theta, g)    at lr_k = lr (1 + cos(pi k / K)) / 2 for update k of K
+//!                              (`--constant-lr`: at lr)
 //! ```
 //!
 //! With `--noise sigma`, every training value of a batch is `x + sigma * n`, `n` a new

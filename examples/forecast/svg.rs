@@ -41,7 +41,8 @@ pub fn chart(title: &str, x_label: &str, lines: &[Line]) -> String {
     let _ = write!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"{left}\" y=\"18\" font-size=\"14\">{title}</text>\n\
          <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text>\n",
         w / 2.0,
