@@ -230,3 +230,44 @@ fn say(bar: &ProgressBar, line: String) {
         bar.println(line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ts::parse;
+
+    /// A short utterance classified alone and beside a long one in an unsorted batch gets the
+    /// same logits: its padding reaches neither its state nor its row of the output.
+    #[test]
+    fn padding_in_a_mixed_batch_changes_nothing() {
+        let text = "@dimensions 2\n@classLabel true a b\n@data\n\
+                    1,2,3,4,5,6:6,5,4,3,2,1:a\n0.5,-1:2,0.25:b\n";
+        let set = parse("t.ts", text).unwrap();
+        let args = crate::args::parse_from(["classify", "--hidden", "5"]).unwrap();
+        let rnn = model(&args, Cpu::<f32>::with_threads(1), 2, 2).unwrap();
+        let logits = |chosen: &[usize]| {
+            let (input, targets) = batch(rnn.backend(), &set, chosen).unwrap();
+            let trace = rnn.forward(&input, None).unwrap();
+            let values = rnn.backend().to_vec(&rnn.last_logits(&trace).unwrap());
+            (values, targets)
+        };
+        let (alone, _) = logits(&[1]);
+        let (mixed, targets) = logits(&[1, 0]);
+        assert_eq!(targets, [1, 0]);
+        assert_eq!(alone, mixed[..2]);
+        let (long, _) = logits(&[0]);
+        assert_eq!(long, mixed[2..]);
+    }
+
+    /// The batch keeps the order given (no sorting) and each case's own length.
+    #[test]
+    fn a_batch_keeps_its_order_and_lengths() {
+        let text = "@dimensions 1\n@classLabel true a b\n@data\n1,2,3:a\n7:b\n";
+        let set = parse("t.ts", text).unwrap();
+        let backend = Cpu::<f32>::with_threads(1);
+        let (input, targets) = batch(&backend, &set, &[1, 0]).unwrap();
+        assert_eq!((input.batch(), input.lengths()), (2, Some(&[1, 3][..])));
+        assert_eq!(targets, [1, 0]);
+        assert!(batch(&backend, &set, &[]).is_err());
+    }
+}

@@ -284,3 +284,43 @@ pub fn forecast<B: Kernels<Scalar = f32>>(
         rmse_naive,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|t| 0.1 * t as f64 + (t as f64 * 0.7).sin())
+            .collect()
+    }
+
+    #[test]
+    fn differences_are_summed_back_onto_the_last_known_level() {
+        let y = [1.0, 2.0, 4.0, 7.0, 11.0, 16.0, 22.0, 29.0, 37.0, 46.0];
+        let s = Series::new(&y, 3, true).unwrap();
+        assert_eq!((s.split, s.first), (8, 1));
+        // The exact differences, normalised, give the truth back.
+        let zs: Vec<f64> = s.z[8..10].to_vec();
+        let levels = s.levels(&y, 8, &zs);
+        assert!((levels[0] - 37.0).abs() < 1e-12 && (levels[1] - 46.0).abs() < 1e-12);
+        let plain = Series::new(&y, 3, false).unwrap();
+        assert!((plain.levels(&y, 8, &plain.z[8..9])[0] - 37.0).abs() < 1e-12);
+        assert!(Series::new(&y, 7, false).is_err()); // 80% = 8 values: not more than a window
+    }
+
+    /// Fed back for one step, the horizon's forecasts are the one-step ones: the same error.
+    #[test]
+    fn a_horizon_of_one_is_the_one_step_forecast() {
+        let y = series(60);
+        let s = Series::new(&y, 6, true).unwrap();
+        let args = crate::args::parse_from(["forecast", "--hidden", "4"]).unwrap();
+        let rnn = model(&args, Cpu::<f32>::with_threads(1)).unwrap();
+        let f = forecast(&rnn, &s, &y, (6, 1, 5)).unwrap();
+        assert_eq!(f.one_step.len(), 12);
+        assert!((f.rmse_one - f.rmse_horizon).abs() < 1e-9 * f.rmse_one.max(1.0));
+        let naive: f64 = (48..60).map(|t| (y[t] - y[t - 5]).powi(2)).sum::<f64>() / 12.0;
+        assert!((f.rmse_naive - naive.sqrt()).abs() < 1e-12);
+        assert!(forecast(&rnn, &s, &y, (6, 13, 5)).is_err()); // longer than the test part
+    }
+}
