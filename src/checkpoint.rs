@@ -83,7 +83,9 @@
 //!
 //! One `safetensors` file, written atomically (to a temporary file beside the target, synced,
 //! renamed over it: a crash never leaves a torn checkpoint, and the previous one survives a
-//! failed save). Tensors:
+//! failed save). Files need the cargo feature `formats` (on by default); without it a checkpoint
+//! is still a [`StateDict`] in memory ([`Checkpoint::to_state_dict`],
+//! [`Checkpoint::from_state_dict`]). Tensors:
 //!
 //! - the model's parameters under their PyTorch names and shapes, as [`io::save`](crate::io::save) writes them
 //!   (`weight_ih_l0`, `bias_hh_l1`, `out.weight`, ...), so the weights of a checkpoint load with
@@ -173,6 +175,7 @@ use num_traits::Float;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::BTreeMap;
+#[cfg(feature = "formats")]
 use std::path::Path;
 
 /// The format version this crate writes, and the newest it reads.
@@ -358,6 +361,8 @@ impl<B: Backend> Checkpoint<B> {
         }
     }
 
+    #[cfg(feature = "formats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
     /// Writes the checkpoint to `path`, atomically (see the [module documentation](self)).
     ///
     /// # Errors
@@ -415,6 +420,8 @@ impl<B: Backend> Checkpoint<B> {
         Ok(dict)
     }
 
+    #[cfg(feature = "formats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
     /// Reads a checkpoint written by [`save`](Checkpoint::save) onto `backend` (which may have
     /// another scalar type than the run that saved it: values are converted).
     ///
@@ -425,6 +432,8 @@ impl<B: Backend> Checkpoint<B> {
         Self::from_state_dict(backend, &StateDict::read(path)?)
     }
 
+    #[cfg(feature = "formats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
     /// [`load`](Checkpoint::load) from the bytes of a checkpoint file already in memory. Any
     /// bytes are safe to pass: a malformed or hostile file is an `Err`, never a panic.
     ///

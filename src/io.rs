@@ -1,4 +1,4 @@
-//! Weight exchange with PyTorch through `safetensors` files.
+//! Weight exchange with PyTorch: [`StateDict`], and `safetensors` files.
 //!
 //! A file holds a `state_dict()`: `nn.RNN` / `nn.LSTM` / `nn.GRU` parameters under their PyTorch
 //! names (`weight_ih_l0`, `bias_hh_l1_reverse`, ...) and, optionally, an output `nn.Linear` called
@@ -10,23 +10,32 @@
 //! against the model before anything changes, and an error says exactly which tensors are
 //! missing, unexpected or mis-shaped. Writing goes to a temporary file in the same directory,
 //! synced to disk, then renamed over the target, so a crash never leaves a torn file.
+//!
+//! The files need the cargo feature `formats` (on by default): [`save`], [`load`],
+//! [`from_bytes`], and [`StateDict`]'s `read`, `write`, `from_bytes` and `to_bytes`. Without it
+//! [`StateDict`] and [`Tensor`] remain, in memory: `Rnn::state_dict`, `load_state_dict` and the
+//! optimisers' state dicts work on them as before.
 
-use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::{Rnn, RnnConfig};
-use safetensors::{Dtype as FileDtype, SafeTensors, View};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::Path;
+#[cfg(feature = "formats")]
+use {
+    crate::backend::Backend,
+    crate::model::{Rnn, RnnConfig},
+    model::checked_values,
+    std::{fs, path::Path},
+};
 
+#[cfg(feature = "formats")]
 mod atomic;
 pub(crate) mod checkpoint_layout;
+#[cfg(feature = "formats")]
+mod file;
 mod model;
 
-use model::checked_values;
 pub(crate) use model::{dtype_of, is_bias, regularisers_from_metadata, torch_shape};
 
+#[cfg(feature = "formats")]
 pub(crate) use atomic::write_atomic;
 
 /// The element types this crate reads and writes. Non-exhaustive: `F16` and `BF16` files may be
@@ -40,23 +49,6 @@ pub enum Dtype {
     F64,
     /// 64-bit signed integer (token ids, targets, lengths).
     I64,
-}
-
-impl Dtype {
-    fn width(self) -> usize {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::F64 | Dtype::I64 => 8,
-        }
-    }
-
-    fn to_file(self) -> FileDtype {
-        match self {
-            Dtype::F32 => FileDtype::F32,
-            Dtype::F64 => FileDtype::F64,
-            Dtype::I64 => FileDtype::I64,
-        }
-    }
 }
 
 /// One named array of a [`StateDict`]: a dtype, a shape and its row-major values.
@@ -129,16 +121,6 @@ impl Tensor {
             TensorData::Float(_) => None,
         }
     }
-
-    fn bytes(&self) -> Vec<u8> {
-        match &self.data {
-            TensorData::Float(v) if self.dtype == Dtype::F32 => {
-                v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect()
-            }
-            TensorData::Float(v) => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
-            TensorData::Int(v) => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
-        }
-    }
 }
 
 fn check_count(shape: &[usize], len: usize) -> Result<()> {
@@ -155,66 +137,6 @@ fn check_count(shape: &[usize], len: usize) -> Result<()> {
     }
 }
 
-/// A `safetensors` file written without metadata, with `metadata` put first in its header, the
-/// keys in sorted order.
-///
-/// `safetensors::serialize` takes the metadata as a `HashMap`, whose order changes from one map
-/// to the next, so the same state dict gave different bytes at every save. Here the same state
-/// dict always gives the same bytes: a checkpoint can be hashed or compared with `cmp`.
-fn with_metadata(file: Vec<u8>, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
-    if metadata.is_empty() {
-        return Ok(file);
-    }
-    let malformed = || Error::Format {
-        message: "safetensors wrote a header this crate cannot extend".to_string(),
-    };
-    let (size, rest) = file.split_first_chunk::<8>().ok_or_else(malformed)?;
-    let size = usize::try_from(u64::from_le_bytes(*size)).map_err(|_| malformed())?;
-    let (header, data) = rest.split_at_checked(size).ok_or_else(malformed)?;
-    // The header is a JSON object, padded with spaces to a multiple of 8 bytes.
-    let tensors = std::str::from_utf8(header)
-        .map_err(|_| malformed())?
-        .trim_end();
-    let tensors = tensors.strip_prefix('{').ok_or_else(malformed)?;
-    let separator = if tensors.starts_with('}') { "" } else { "," };
-    let metadata = serde_json::to_string(metadata).map_err(|_| malformed())?;
-    let mut header = format!("{{\"__metadata__\":{metadata}{separator}{tensors}");
-    header.extend(std::iter::repeat_n(
-        ' ',
-        header.len().next_multiple_of(8) - header.len(),
-    ));
-    let mut out = Vec::with_capacity(8 + header.len() + data.len());
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    Ok(out)
-}
-
-/// A tensor ready to hand to `safetensors::serialize`.
-struct Encoded {
-    dtype: FileDtype,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl View for &Encoded {
-    fn dtype(&self) -> FileDtype {
-        self.dtype
-    }
-
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 /// Named tensors and string metadata: the contents of a `safetensors` file, as PyTorch's
 /// `state_dict()` plus the file's `__metadata__`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -227,108 +149,6 @@ impl StateDict {
     /// An empty state dict.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Parses the bytes of a `safetensors` file. `F32`, `F64` and `I64` tensors are read; a
-    /// tensor of any other dtype is an error naming it.
-    ///
-    /// # Errors
-    /// [`Error::Format`] for a malformed file (truncated, a header that lies about offsets or
-    /// sizes, an unsupported dtype).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let format = |e: safetensors::SafeTensorError| Error::Format {
-            message: format!("not a valid safetensors file: {e}"),
-        };
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(format)?;
-        let file = SafeTensors::deserialize(bytes).map_err(format)?;
-        let mut dict = StateDict::new();
-        if let Some(meta) = header.metadata() {
-            dict.metadata = meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        }
-        for (name, view) in file.iter() {
-            let raw = view.data();
-            let dtype = match view.dtype() {
-                FileDtype::F32 => Dtype::F32,
-                FileDtype::F64 => Dtype::F64,
-                FileDtype::I64 => Dtype::I64,
-                other => {
-                    return Err(Error::Format {
-                        message: format!(
-                            "tensor {name}: dtype {other:?} is not supported (F32, F64, I64 are)"
-                        ),
-                    });
-                }
-            };
-            let words = raw.chunks_exact(dtype.width());
-            let data = match dtype {
-                Dtype::F32 => TensorData::Float(
-                    words
-                        .map(|w| f32::from_le_bytes(w.try_into().expect("4 bytes")) as f64)
-                        .collect(),
-                ),
-                Dtype::F64 => TensorData::Float(
-                    words
-                        .map(|w| f64::from_le_bytes(w.try_into().expect("8 bytes")))
-                        .collect(),
-                ),
-                Dtype::I64 => TensorData::Int(
-                    words
-                        .map(|w| i64::from_le_bytes(w.try_into().expect("8 bytes")))
-                        .collect(),
-                ),
-            };
-            let tensor = Tensor {
-                dtype,
-                shape: view.shape().to_vec(),
-                data,
-            };
-            dict.tensors.insert(name.to_string(), tensor);
-        }
-        Ok(dict)
-    }
-
-    /// Reads a `safetensors` file.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the file cannot be read, [`Error::Format`] as for
-    /// [`from_bytes`](StateDict::from_bytes).
-    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(&bytes)
-    }
-
-    /// The file's bytes.
-    ///
-    /// # Errors
-    /// [`Error::Format`] if the header would exceed the format's limit.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let encoded: Vec<(String, Encoded)> = self
-            .tensors
-            .iter()
-            .map(|(name, t)| {
-                let e = Encoded {
-                    dtype: t.dtype.to_file(),
-                    shape: t.shape.clone(),
-                    bytes: t.bytes(),
-                };
-                (name.clone(), e)
-            })
-            .collect();
-        let bytes = safetensors::serialize(encoded.iter().map(|(n, e)| (n.as_str(), e)), None)
-            .map_err(|e| Error::Format {
-                message: format!("cannot encode safetensors: {e}"),
-            })?;
-        with_metadata(bytes, &self.metadata)
-    }
-
-    /// Writes the file atomically: to a temporary file beside `path`, synced, then renamed over
-    /// `path`. On any error the previous file at `path`, if one exists, is untouched.
-    ///
-    /// # Errors
-    /// [`Error::Io`] naming the path, [`Error::Format`] as for [`to_bytes`](StateDict::to_bytes).
-    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path.as_ref(), &self.to_bytes()?)
     }
 
     /// The tensor called `name`.
@@ -357,6 +177,8 @@ impl StateDict {
     }
 }
 
+#[cfg(feature = "formats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
 /// Saves `rnn`'s parameters to `path` as a PyTorch-compatible `state_dict` in the model's
 /// scalar type, with the configuration in the metadata. Atomic (see [`StateDict::write`]).
 ///
@@ -382,6 +204,8 @@ pub fn save<B: Backend>(rnn: &Rnn<B>, path: impl AsRef<Path>) -> Result<()> {
     rnn.state_dict().write(path)
 }
 
+#[cfg(feature = "formats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
 /// Loads a model from a `safetensors` state dict, inferring its configuration from the names
 /// and shapes (see [`RnnConfig::from_state_dict`]). Strict: a tensor the model does not have is
 /// an error, except in a training checkpoint ([`Checkpoint`](crate::Checkpoint)), whose
@@ -407,6 +231,8 @@ pub fn load<B: Backend>(backend: B, path: impl AsRef<Path>) -> Result<Rnn<B>> {
     from_bytes(backend, &fs::read(path).map_err(|e| Error::io(path, e))?)
 }
 
+#[cfg(feature = "formats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
 /// [`load`] from the bytes of a file already in memory (downloaded, embedded with
 /// `include_bytes!`, or read by the caller). Any bytes are safe to pass: a malformed or hostile
 /// file is an `Err`, never a panic, and the model's shapes come from the file's tensors, so the

@@ -1,6 +1,8 @@
 // README.md, with its figures (paths inside the repository, which docs.rs cannot show) replaced
 // by a line naming each file: written by build.rs. Its code blocks are doc-tests.
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
+// docs.rs (`--cfg docsrs`, nightly rustdoc) marks each item that needs a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //!
 //! # Crate layout
 //!
@@ -8,8 +10,9 @@
 //!   numbers are stored, and [`NaiveCpu`], its reference implementation.
 //! - [`cell`]: one time step of a recurrent cell, forward and backward ([`RnnCell`],
 //!   [`LstmCell`], [`GruCell`]), each cell's equations written on [`Backend`].
-//! - [`cpu`]: [`Cpu`], the fast backend: the matrix operations, and fused overrides of the
-//!   generic cell, loss and update code ([`CellKernels`], [`LossKernels`], [`UpdateKernels`]).
+//! - `cpu` (cargo feature `cpu`, on by default): `Cpu`, the fast backend: the matrix
+//!   operations, and fused overrides of the generic cell, loss and update code
+//!   ([`CellKernels`], [`LossKernels`], [`UpdateKernels`]).
 //! - `candle` (cargo feature `candle`, off by default): `Candle`, a backend on candle's tensors,
 //!   on its CPU device or (feature `cuda`) a GPU.
 //! - [`softmax`](mod@softmax), [`loss`]: next-token probabilities, and the losses with their
@@ -28,8 +31,9 @@
 //! - [`data`]: text as token ids: [`Vocab`] (characters to ids and back, saved with the model)
 //!   and [`Corpus`] (a long sequence as `B` streams of `T`-step windows for truncated BPTT);
 //!   [`data::eval_windows`] for an evaluation that scores every target once.
-//! - [`io`]: PyTorch `state_dict`s in `safetensors` files, read and written.
-//! - [`checkpoint`]: a training run in one file ([`Checkpoint`]: model, vocabulary, optimiser
+//! - [`io`]: PyTorch `state_dict`s ([`StateDict`]), and (cargo feature `formats`, on by
+//!   default) `safetensors` files, read and written.
+//! - [`checkpoint`]: a training run in one file (on disk with the feature `formats`) ([`Checkpoint`]: model, vocabulary, optimiser
 //!   state, carried state, [`Progress`]), resumed bit for bit.
 //! - [`sample`]: the next token from logits (greedy, temperature, top-k), and text generation
 //!   on a [`Stream`], a model run one step at a time.
@@ -54,10 +58,13 @@
 pub mod backend;
 pub mod bptt;
 #[cfg(feature = "candle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub mod candle;
 pub mod cell;
 pub mod checkpoint;
 pub mod clip;
+#[cfg(feature = "cpu")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cpu")))]
 pub mod cpu;
 pub mod data;
 pub mod diagnostics;
@@ -87,12 +94,15 @@ pub use rand_distr;
 
 pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 #[cfg(feature = "candle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub use candle::Candle;
 pub use cell::{
     Cell, CellKernels, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell,
     StepCache,
 };
 pub use checkpoint::{Checkpoint, Progress};
+#[cfg(feature = "cpu")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cpu")))]
 pub use cpu::Cpu;
 pub use data::{Corpus, Vocab, Window, Windows};
 pub use diagnostics::{GradientFlow, LayerFlow};
@@ -128,6 +138,8 @@ pub mod prelude {
     pub use crate::backend::{Backend, NaiveCpu};
     pub use crate::cell::CellKernels;
     pub use crate::clip;
+    #[cfg(feature = "cpu")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cpu")))]
     pub use crate::cpu::Cpu;
     pub use crate::kernels::Kernels;
     pub use crate::loss::{CrossEntropy, LossKernels};

@@ -31,8 +31,7 @@ mod plot;
 
 use clap::Parser;
 use experiment::{Budget, Cutoffs, Exploding, SgdRun, TaskRun};
-use plot::{PALETTE, Panel, Series};
-use plotters::prelude::SeriesLabelPosition;
+use plot::{Corner, PALETTE, Panel, Series};
 use recurrent::Cpu;
 use std::error::Error;
 use std::fmt::Write as _;
@@ -260,7 +259,7 @@ fn draw_flow(path: &Path, budget: &Budget, runs: &[TaskRun]) -> Result<(), Box<d
                 x_label: "time step t",
                 y_label: "||dE/dh_t||",
                 log_y: true,
-                legend: SeriesLabelPosition::UpperLeft,
+                legend: Corner::UpperLeft,
                 series,
             }
         })
@@ -311,7 +310,7 @@ fn draw_spectral(
             x_label: "time step t",
             y_label: "||dE/dh_t||",
             log_y: true,
-            legend: SeriesLabelPosition::LowerRight,
+            legend: Corner::LowerRight,
             series: rho_series,
         },
         Panel {
@@ -319,7 +318,7 @@ fn draw_spectral(
             x_label: "update",
             y_label: "cross-entropy",
             log_y: true,
-            legend: SeriesLabelPosition::UpperRight,
+            legend: Corner::UpperRight,
             series: training,
         },
     ];
@@ -357,7 +356,7 @@ fn draw_accuracy(path: &Path, budget: &Budget, runs: &[TaskRun]) -> Result<(), B
         x_label: "distractors N",
         y_label: "accuracy",
         log_y: false,
-        legend: SeriesLabelPosition::UpperRight,
+        legend: Corner::UpperRight,
         series: accuracy_series,
     };
     plot::figure(path, (700, 450), (1, 1), &[panel])

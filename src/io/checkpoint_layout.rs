@@ -20,6 +20,7 @@ pub(crate) const STATE: &str = "state.";
 pub(crate) const USER: &str = "user.";
 
 /// Whether `dict` is a checkpoint (it has [`FORMAT_KEY`]).
+#[cfg(feature = "formats")]
 pub(crate) fn is_checkpoint(dict: &StateDict) -> bool {
     dict.metadata().contains_key(FORMAT_KEY)
 }

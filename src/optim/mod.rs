@@ -124,6 +124,8 @@ pub use schedule::{
 };
 pub use sgd::Sgd;
 pub use update::{UpdateKernels, UpdateRule};
+// The fused `Cpu` update runs the same rule on slices.
+#[cfg(feature = "cpu")]
 pub(crate) use update::{apply as apply_update, check_operands as check_update_operands};
 
 use crate::backend::Backend;

@@ -7,14 +7,15 @@
 //! sets these latencies beside that bound.
 //!
 //! ```text
+//! cd benches/criterion                        # a crate of its own (see its Cargo.toml)
 //! cargo bench --bench step_latency
 //! cargo bench --bench step_latency -- lstm/h512     # one case
 //! ```
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use recurrent::prelude::*;
+use recurrent::rand::SeedableRng;
+use recurrent::rand::rngs::StdRng;
 use recurrent::{Kernels, RnnConfig};
 use std::time::Duration;
 

@@ -9,15 +9,16 @@
 //! and gradients are checked against the naive backend's on the same weights.
 //!
 //! ```text
-//! cargo bench --bench training_step                 # everything
+//! cd benches/criterion                        # a crate of its own (see its Cargo.toml)
+//! cargo bench --bench training_step           # everything
 //! cargo bench --bench training_step -- cpu/lstm     # a subset
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use recurrent::Kernels;
 use recurrent::prelude::*;
+use recurrent::rand::rngs::StdRng;
+use recurrent::rand::{RngExt, SeedableRng};
 use recurrent::{Cell, CellState, GruCell, LstmCell, Nonlinearity, RnnCell, Scalar};
 use std::hint::black_box;
 
