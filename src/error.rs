@@ -152,7 +152,9 @@ impl PartialEq for IoSource {
 impl Eq for IoSource {}
 
 impl Error {
-    /// An [`Error::Io`] on `path`, keeping `source`.
+    /// An [`Error::Io`] on `path`, keeping `source` (files are read and written with the
+    /// feature `formats` only).
+    #[cfg(feature = "formats")]
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Error::Io {
             path: path.display().to_string(),
