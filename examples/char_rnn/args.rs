@@ -10,6 +10,10 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::{at_least_one, decay_factor, non_negative, positive, probability, whole};
+
 /// The default of `--save`.
 pub const DEFAULT_SAVE: &str = "char_rnn.safetensors";
 
@@ -243,45 +247,6 @@ fn check_together(args: &Args) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A whole number of at least 1 (sizes, counts, steps).
-fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
-    match text.trim().parse::<T>() {
-        Ok(n) if n >= T::from(1) => Ok(n),
-        _ => Err(format!("must be a whole number of at least 1, got {text}")),
-    }
-}
-
-/// A whole number of at least 0.
-fn whole<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    text.trim()
-        .parse::<T>()
-        .map_err(|_| format!("must be a whole number of at least 0, got {text}"))
-}
-
-/// A finite number for which `accept` holds, else `expected`.
-fn number(text: &str, accept: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() && accept(x) => Ok(x),
-        _ => Err(format!("must be {expected}, got {text}")),
-    }
-}
-
-fn positive(text: &str) -> Result<f64, String> {
-    number(text, |x| x > 0.0, "a positive number")
-}
-
-fn non_negative(text: &str) -> Result<f64, String> {
-    number(text, |x| x >= 0.0, "a number of at least 0")
-}
-
-fn probability(text: &str) -> Result<f64, String> {
-    number(text, |x| (0.0..1.0).contains(&x), "at least 0 and below 1")
-}
-
-fn decay_factor(text: &str) -> Result<f64, String> {
-    number(text, |x| x > 0.0 && x <= 1.0, "above 0 and at most 1")
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@ use clap::{Parser, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::{at_least_one, non_negative, positive, probability};
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     about = "Classify the speaker of Japanese Vowels utterances with a many-to-one LSTM or GRU",
@@ -23,13 +27,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = CellArg::Gru)]
     pub cell: CellArg,
     /// Hidden units, at least 1
-    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>)]
     pub hidden: usize,
     /// A bidirectional model (the classifier reads both directions' final states)
     #[arg(long)]
     pub bidirectional: bool,
     /// Utterances per batch, at least 1 (mixed lengths, padded to the longest)
-    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one::<usize>)]
     pub batch: usize,
     /// Adam's learning rate, positive
     #[arg(long, default_value_t = 3e-3, value_parser = positive)]
@@ -42,14 +46,14 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0, value_parser = positive)]
     pub clip: f64,
     /// Label smoothing of the cross-entropy, at least 0 and below 1
-    #[arg(long, default_value_t = 0.1, value_parser = below_one)]
+    #[arg(long, default_value_t = 0.1, value_parser = probability)]
     pub label_smoothing: f64,
     /// Gaussian noise of this standard deviation added to every standardised training value
     /// of every batch (augmentation; 0: none), at least 0
     #[arg(long, default_value_t = 0.3, value_parser = non_negative)]
     pub noise: f64,
     /// Passes over the training split, at least 1
-    #[arg(long, default_value_t = 30, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 30, value_parser = at_least_one::<usize>)]
     pub epochs: usize,
     /// A few seconds' run for CI: 2 epochs of a model of 16 units on every fourth training
     /// utterance (every test utterance is still classified)
@@ -62,7 +66,7 @@ pub struct Args {
     #[arg(long)]
     pub save: Option<PathBuf>,
     /// Threads, at least 1 (default: every core)
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
 }
 
@@ -84,32 +88,6 @@ where
         args.hidden = 16;
     }
     Ok(args)
-}
-
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("must be a whole number of at least 1, got {text}")),
-    }
-}
-
-fn number(text: &str, accept: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() && accept(x) => Ok(x),
-        _ => Err(format!("must be {expected}, got {text}")),
-    }
-}
-
-fn positive(text: &str) -> Result<f64, String> {
-    number(text, |x| x > 0.0, "a positive number")
-}
-
-fn non_negative(text: &str) -> Result<f64, String> {
-    number(text, |x| x >= 0.0, "a number of at least 0")
-}
-
-fn below_one(text: &str) -> Result<f64, String> {
-    number(text, |x| (0.0..1.0).contains(&x), "at least 0 and below 1")
 }
 
 #[cfg(test)]

@@ -4,6 +4,10 @@ use clap::{Parser, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::{at_least_one, positive};
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     about = "Forecast weekly Mauna Loa CO2 or yearly sunspots with a GRU or LSTM, against a \
@@ -27,18 +31,18 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = CellArg::Gru)]
     pub cell: CellArg,
     /// Hidden units, at least 1
-    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 32, value_parser = at_least_one::<usize>)]
     pub hidden: usize,
     /// Past values the model reads per forecast, at least 1 [default: a season and a half,
     /// 78 weeks or 16 years]
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = at_least_one::<usize>)]
     pub window: Option<usize>,
     /// Steps forecast ahead, each from the model's own earlier forecasts, at least 1
     /// [default: one season, 52 weeks or 11 years]
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = at_least_one::<usize>)]
     pub horizon: Option<usize>,
     /// Windows per batch, at least 1
-    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 32, value_parser = at_least_one::<usize>)]
     pub batch: usize,
     /// Adam's learning rate, positive
     #[arg(long, default_value_t = 3e-3, value_parser = positive)]
@@ -47,7 +51,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0, value_parser = positive)]
     pub clip: f64,
     /// Passes over the training windows, at least 1
-    #[arg(long, default_value_t = 20, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one::<usize>)]
     pub epochs: usize,
     /// A few seconds' run for CI: 1 epoch of a model of 8 units
     #[arg(long)]
@@ -62,7 +66,7 @@ pub struct Args {
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// Threads, at least 1 (default: every core)
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
 }
 
@@ -102,20 +106,6 @@ where
         args.hidden = 8;
     }
     Ok(args)
-}
-
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("must be a whole number of at least 1, got {text}")),
-    }
-}
-
-fn positive(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("must be a positive number, got {text}")),
-    }
 }
 
 #[cfg(test)]

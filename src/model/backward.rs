@@ -19,6 +19,23 @@ impl<B: CellKernels> Rnn<B> {
     /// dense input and of the initial state. The many-to-one head's gradient (`B x V`) goes to
     /// [`backward_last`](Rnn::backward_last) instead.
     ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// let mut rnn = Rnn::new(NaiveCpu::<f64>::new(), RnnConfig::rnn(3, 5).output(3), &mut StdRng::seed_from_u64(0))?;
+    /// let (input, targets) = (Input::ids(vec![0, 1, 2, 1], 1), [1, 2, 1, 0]);
+    /// let trace = rnn.forward(&input, None)?;
+    /// let (loss, d_logits) = CrossEntropy::sum().forward(rnn.backend(), trace.logits(), &targets)?;
+    /// let grads = rnn.backward(&trace, &d_logits)?;
+    /// // One gradient per parameter, named as the parameters are.
+    /// assert_eq!(grads.named().len(), rnn.parameters().len());
+    /// // A small step against the gradient lowers the loss.
+    /// Sgd::for_model(&rnn, 0.01)?.step(&mut rnn, &grads)?;
+    /// let after = rnn.forward(&input, None)?;
+    /// let (lower, _) = CrossEntropy::sum().forward(rnn.backend(), after.logits(), &targets)?;
+    /// assert!(lower < loss);
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Shape`] if `d_logits` is not the shape of [`Trace::logits`], or the trace was
     /// made by a model of another shape.

@@ -73,6 +73,16 @@ impl<B: Backend> Rnn<B> {
     /// With an [embedding](RnnConfig::embedding), `embedding.weight` is drawn first, `N(0, 1)`
     /// as `nn.Embedding`; a [tied](RnnConfig::tie_weights) output layer draws only its bias.
     ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// // PyTorch's nn.LSTM(5, 8) followed by nn.Linear(8, 3).
+    /// let rnn = Rnn::new(Cpu::<f32>::default(), RnnConfig::lstm(5, 8).output(3), &mut StdRng::seed_from_u64(0))?;
+    /// let w_hh = rnn.backend().to_vec(rnn.parameter("weight_hh_l0")?);
+    /// assert_eq!(w_hh.len(), 4 * 8 * 8); // the four gates' rows, stacked as PyTorch stacks them
+    /// assert!(w_hh.iter().all(|w| w.abs() <= 1.0 / 8f32.sqrt()));
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Config`] if a size or the layer count is zero, dropout is not in `[0, 1)`, or
     /// tied weights do not fit (no embedding or output layer, an output size other than the
@@ -199,6 +209,18 @@ impl<B: CellKernels> Rnn<B> {
     /// inference mode (no dropout).
     ///
     /// Input is `T*B` rows, time-major; the output ([`Trace::logits`]) is `T*B x V`.
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// let rnn = Rnn::new(NaiveCpu::<f64>::new(), RnnConfig::gru(4, 6).output(4), &mut StdRng::seed_from_u64(0))?;
+    /// // Two sequences of three token ids, time-major: step 0 of both, then step 1, then step 2.
+    /// let trace = rnn.forward(&Input::ids(vec![0, 1, 2, 3, 1, 0], 2), None)?;
+    /// assert_eq!(rnn.backend().shape(trace.logits()), (6, 4)); // T*B x V
+    /// // Inference is deterministic: the same input gives the same bits.
+    /// let again = rnn.forward(&Input::ids(vec![0, 1, 2, 3, 1, 0], 2), None)?;
+    /// assert_eq!(rnn.backend().to_vec(trace.logits()), rnn.backend().to_vec(again.logits()));
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Empty`] for an empty sequence or batch; [`Error::Shape`] for input rows that are

@@ -83,6 +83,21 @@ impl<B: Backend> Trace<B> {
     /// training mode with [output dropout](crate::RnnConfig::output_dropout), `h_t` here is the
     /// dropped one: without an output layer the logits then differ from
     /// [`hidden`](Trace::hidden).
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// let rnn = Rnn::new(NaiveCpu::<f64>::new(), RnnConfig::lstm(2, 3).output(4), &mut StdRng::seed_from_u64(0))?;
+    /// let x = rnn.backend().from_vec(2, 2, vec![0.5, -1.0, 0.25, 2.0])?; // T = 2 steps, batch 1
+    /// let trace = rnn.forward(&Input::dense(x, 1), None)?;
+    /// let logits = rnn.backend().to_vec(trace.logits()); // row-major, T*B rows of V
+    /// assert_eq!(logits.len(), 2 * 4);
+    /// // Row t is the output layer applied to h_t, the top layer's state at step t.
+    /// let (h, w, b) = (rnn.backend().to_vec(trace.hidden()), rnn.parameter("out.weight")?, rnn.parameter("out.bias")?);
+    /// let (w, b) = (rnn.backend().to_vec(w), rnn.backend().to_vec(b));
+    /// let y10: f64 = b[0] + (0..3).map(|k| h[3 + k] * w[k]).sum::<f64>();
+    /// assert!((logits[4] - y10).abs() < 1e-12);
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
     pub fn logits(&self) -> &B::Matrix {
         &self.logits
     }
@@ -201,6 +216,19 @@ impl<B: Backend> Trace<B> {
 
 /// The gradients of one backward pass: every parameter (same names and shapes as the model),
 /// the dense input and the initial state.
+///
+/// ```
+/// use recurrent::prelude::*;
+/// let rnn = Rnn::new(NaiveCpu::<f64>::new(), RnnConfig::gru(3, 4).output(3), &mut StdRng::seed_from_u64(0))?;
+/// let trace = rnn.forward(&Input::ids(vec![2, 0, 1], 1), None)?;
+/// let (_, d_logits) = CrossEntropy::mean().forward(rnn.backend(), trace.logits(), &[0, 1, 2])?;
+/// let grads = rnn.backward(&trace, &d_logits)?;
+/// // By name, as the parameters, and shaped like them.
+/// let (g, w) = (grads.get("weight_hh_l0")?, rnn.parameter("weight_hh_l0")?);
+/// assert_eq!(rnn.backend().shape(g), rnn.backend().shape(w));
+/// assert!(rnn.backend().to_vec(g).iter().any(|v| *v != 0.0));
+/// # Ok::<(), recurrent::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Gradients<B: Backend> {
     pub(crate) backend: B,
