@@ -16,7 +16,8 @@
 //! missing dimension), text where a number belongs, a label not declared by `@classLabel`, no
 //! `@data`, an empty file, a file with no case.
 
-use std::fmt;
+#[path = "../common/file_error.rs"]
+mod file_error;
 use std::path::Path;
 
 /// A labelled set of variable-length multivariate series.
@@ -44,34 +45,8 @@ impl Dataset {
     }
 }
 
-/// What is wrong with a `.ts` text, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TsError {
-    /// The file's name, as given.
-    pub file: String,
-    /// The line (from 1), 0 for the file as a whole.
-    pub line: usize,
-    /// The column (from 1, in characters), 0 for the line as a whole.
-    pub column: usize,
-    /// What was expected and what was found.
-    pub message: String,
-}
-
-impl fmt::Display for TsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (0, _) => write!(f, "{}: {}", self.file, self.message),
-            (line, 0) => write!(f, "{} line {line}: {}", self.file, self.message),
-            (line, column) => write!(
-                f,
-                "{} line {line}, column {column}: {}",
-                self.file, self.message
-            ),
-        }
-    }
-}
-
-impl std::error::Error for TsError {}
+/// What is wrong with a `.ts` text, and where (shared with the other data example).
+pub type TsError = file_error::FileError;
 
 /// Reads the `.ts` file at `path`.
 pub fn read(path: &Path) -> Result<Dataset, Box<dyn std::error::Error>> {

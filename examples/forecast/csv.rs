@@ -9,36 +9,11 @@
 //! characters) where the trouble starts: text in the number column, a row with too few or too
 //! many fields; and the file as a whole for an empty file, a missing column or no row.
 
-use std::fmt;
+#[path = "../common/file_error.rs"]
+mod file_error;
 
-/// What is wrong with a CSV text, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvError {
-    /// The file's name, as given.
-    pub file: String,
-    /// The line (from 1), 0 for the file as a whole.
-    pub line: usize,
-    /// The column (from 1, in characters), 0 for the line as a whole.
-    pub column: usize,
-    /// What was expected and what was found.
-    pub message: String,
-}
-
-impl fmt::Display for CsvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (0, _) => write!(f, "{}: {}", self.file, self.message),
-            (line, 0) => write!(f, "{} line {line}: {}", self.file, self.message),
-            (line, column) => write!(
-                f,
-                "{} line {line}, column {column}: {}",
-                self.file, self.message
-            ),
-        }
-    }
-}
-
-impl std::error::Error for CsvError {}
+/// What is wrong with a CSV text, and where (shared with the other data example).
+pub type CsvError = file_error::FileError;
 
 /// The values of column `name` of the CSV `text` (`file` names it in errors), a gap as `None`.
 pub fn column(file: &str, text: &str, name: &str) -> Result<Vec<Option<f64>>, CsvError> {
