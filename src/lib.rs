@@ -3,6 +3,13 @@
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
 // docs.rs (`--cfg docsrs`, nightly rustdoc) marks each item that needs a cargo feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The docs link to `Cpu` and to the file functions from many items; without the `cpu` or the
+// `formats` feature those items do not exist, and the links render as plain text instead of
+// failing the lean build's `cargo doc`.
+#![cfg_attr(
+    not(all(feature = "cpu", feature = "formats")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 //!
 //! # Crate layout
 //!
