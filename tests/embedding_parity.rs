@@ -12,32 +12,17 @@
 //!
 //! Tolerance: `1e-10` of `max(1, |expected|)`, as `tests/parity.rs`; the worst error is printed.
 
+#[path = "common/fixture.rs"]
+mod fixture;
 #[path = "common/vec_backend.rs"]
 mod vec_backend;
 
+use fixture::{floats, indices};
 use recurrent::{Cpu, CrossEntropy, Input, Kernels, NaiveCpu, Rnn, RnnConfig, StateDict};
 use std::path::{Path, PathBuf};
 use vec_backend::VecBackend;
 
 const TOLERANCE: f64 = 1e-10;
-
-fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
-    let tensor = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"));
-    tensor.floats().expect("floats")
-}
-
-fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
-    let tensor = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"));
-    let values = tensor.ints().expect("ints");
-    values
-        .iter()
-        .map(|&v| usize::try_from(v).unwrap())
-        .collect()
-}
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embedding");
@@ -80,13 +65,13 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: &B, path: &Path) -> (f64, Strin
     assert!(config.embedding_dim().is_some(), "{case}: an embedding");
     let rnn = Rnn::from_state_dict(backend.clone(), config, &dict, false).unwrap();
     let batch = dict.get("input").unwrap().shape()[1];
-    let input = Input::ids(ints(&dict, "input"), batch).with_lengths(ints(&dict, "lengths"));
+    let input = Input::ids(indices(&dict, "input"), batch).with_lengths(indices(&dict, "lengths"));
     let trace = rnn.forward(&input, None).unwrap();
     let (loss, d_logits) = CrossEntropy::sum()
         .forward_masked(
             backend,
             trace.logits(),
-            &ints(&dict, "targets"),
+            &indices(&dict, "targets"),
             trace.mask(),
         )
         .unwrap();

@@ -9,33 +9,17 @@
 //!
 //! Tolerance: `1e-10` of `max(1, |expected|)`, as `tests/parity.rs`; the worst error is printed.
 
+#[path = "common/fixture.rs"]
+mod fixture;
 #[path = "common/vec_backend.rs"]
 mod vec_backend;
 
+use fixture::{floats, indices};
 use recurrent::{Cpu, CrossEntropy, Input, Kernels, NaiveCpu, Rnn, RnnConfig, StateDict};
 use std::path::{Path, PathBuf};
 use vec_backend::VecBackend;
 
 const TOLERANCE: f64 = 1e-10;
-
-fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
-    let tensor = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"));
-    tensor.floats().expect("floats")
-}
-
-fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
-    let tensor = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"));
-    tensor
-        .ints()
-        .expect("ints")
-        .iter()
-        .map(|&v| v as usize)
-        .collect()
-}
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/heads");
@@ -59,7 +43,7 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: &B, path: &Path) -> (f64, Strin
     let x = backend
         .from_vec(steps * batch, width, floats(&dict, "input").to_vec())
         .unwrap();
-    let input = Input::dense(x, batch).with_lengths(ints(&dict, "lengths"));
+    let input = Input::dense(x, batch).with_lengths(indices(&dict, "lengths"));
     let trace = rnn.forward(&input, None).unwrap();
     // The head's features are h_n of the top layer: each direction's final state, side by side.
     let dirs = rnn.config().directions();
@@ -80,7 +64,7 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: &B, path: &Path) -> (f64, Strin
         );
     }
     let logits = rnn.last_logits(&trace).unwrap();
-    let targets = ints(&dict, "targets");
+    let targets = indices(&dict, "targets");
     let (loss, d_logits) = CrossEntropy::mean()
         .forward(backend, &logits, &targets)
         .unwrap();

@@ -10,9 +10,12 @@
 //!
 //! Tolerance: `1e-10` of `max(1, |expected|)`, as `tests/parity.rs`; the worst error is printed.
 
+#[path = "common/fixture.rs"]
+mod fixture;
 #[path = "common/vec_backend.rs"]
 mod vec_backend;
 
+use fixture::{Worst, floats, ints};
 use recurrent::{
     Backend, BceWithLogits, Cpu, CrossEntropy, Huber, Kernels, L1, Mse, NaiveCpu, Reduction,
     StateDict,
@@ -21,27 +24,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use vec_backend::VecBackend;
 
-const TOLERANCE: f64 = 1e-10;
-
 fn read(family: &str) -> StateDict {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/losses")
         .join(format!("{family}.safetensors"));
     StateDict::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
-    let tensor = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"));
-    tensor.floats().expect("floats")
-}
-
-fn ints(dict: &StateDict, name: &str) -> Vec<i64> {
-    let tensor = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"));
-    tensor.ints().expect("ints").to_vec()
 }
 
 /// The cases of a file, each with its options (`key=value;...` in the metadata).
@@ -74,32 +61,6 @@ fn reduction(options: &BTreeMap<String, String>) -> Reduction {
         "sum" => Reduction::Sum,
         "mean" => Reduction::Mean,
         other => panic!("reduction {other}"),
-    }
-}
-
-/// The worst error of a family on a backend, and where.
-#[derive(Default)]
-struct Worst {
-    error: f64,
-    at: String,
-    compared: usize,
-}
-
-impl Worst {
-    fn compare(&mut self, what: &str, got: &[f64], want: &[f64]) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            let error = (g - w).abs() / w.abs().max(1.0);
-            assert!(
-                error <= TOLERANCE,
-                "{what}[{i}]: got {g}, PyTorch {w} (error {error:.2e})"
-            );
-            self.compared += 1;
-            if error > self.error || self.at.is_empty() {
-                self.error = error;
-                self.at = format!("{what}[{i}]");
-            }
-        }
     }
 }
 

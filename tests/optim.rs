@@ -19,6 +19,10 @@
 //! Bad hyperparameters, mismatched gradients and broken state dicts are in
 //! `bad_input_optim.rs`.
 
+#[path = "common/fixture.rs"]
+mod fixture;
+
+use fixture::floats;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use recurrent::Kernels;
@@ -40,13 +44,6 @@ fn fixture(name: &str) -> StateDict {
         env!("CARGO_MANIFEST_DIR")
     );
     StateDict::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
-    dict.get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"))
-        .floats()
-        .expect("float tensor")
 }
 
 /// The optimiser of each fixture, configured with recurrent's builders.

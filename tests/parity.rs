@@ -19,58 +19,16 @@
 //! gradient entry, a sum of larger terms, keeps their rounding error and can be thousands of
 //! ulps from PyTorch's.
 
+#[path = "common/fixture.rs"]
+mod fixture;
 #[path = "common/vec_backend.rs"]
 mod vec_backend;
 
+use fixture::{Worst, floats, indices};
 use recurrent::Kernels;
 use recurrent::{CellState, Cpu, CrossEntropy, Input, NaiveCpu, Rnn, RnnConfig, State, StateDict};
 use std::path::{Path, PathBuf};
 use vec_backend::VecBackend;
-
-const TOLERANCE: f64 = 1e-10;
-
-/// The worst error seen in one case, and where.
-#[derive(Default, Debug)]
-struct Worst {
-    error: f64,
-    at: String,
-}
-
-impl Worst {
-    fn compare(&mut self, what: &str, got: &[f64], want: &[f64]) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            let error = (g - w).abs() / w.abs().max(1.0);
-            assert!(
-                error <= TOLERANCE,
-                "{what}[{i}]: got {g}, PyTorch {w} (error {error:.2e})"
-            );
-            if error > self.error {
-                self.error = error;
-                self.at = format!("{what}[{i}]");
-            }
-        }
-    }
-}
-
-fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
-    dict.get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"))
-        .floats()
-        .expect("floats")
-}
-
-fn ints(dict: &StateDict, name: &str) -> Vec<usize> {
-    let values = dict
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture lacks {name}"))
-        .ints()
-        .expect("ints");
-    values
-        .iter()
-        .map(|&v| usize::try_from(v).expect("non-negative"))
-        .collect()
-}
 
 /// PyTorch's `(L*D, B, H)` state tensors as one `B x H` state per layer and direction.
 fn state<B: Kernels<Scalar = f64>>(
@@ -110,7 +68,7 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: B, path: &Path, ids: bool) -> W
     let shape = dict.get("input").unwrap().shape().to_vec();
     let (steps, batch, width) = (shape[0], shape[1], shape[2]);
     let mut input = match ids {
-        true => Input::ids(ints(&dict, "input_tokens"), batch),
+        true => Input::ids(indices(&dict, "input_tokens"), batch),
         false => Input::dense(
             backend
                 .from_vec(steps * batch, width, floats(&dict, "input").to_vec())
@@ -124,7 +82,7 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: B, path: &Path, ids: bool) -> W
         .get("variable_lengths")
         .is_some_and(|v| v == "true")
     {
-        input = input.with_lengths(ints(&dict, "lengths"));
+        input = input.with_lengths(indices(&dict, "lengths"));
     }
     let h0 = state(&backend, &dict, "h0", Some("c0"));
     let trace = rnn.forward(&input, h0.as_ref()).unwrap();
@@ -152,7 +110,7 @@ fn check_case<B: Kernels<Scalar = f64>>(backend: B, path: &Path, ids: bool) -> W
             floats(&dict, "c_n"),
         );
     }
-    let targets = ints(&dict, "targets");
+    let targets = indices(&dict, "targets");
     let (loss, d_logits) = CrossEntropy::sum()
         .forward_masked(rnn.backend(), trace.logits(), &targets, trace.mask())
         .unwrap();
@@ -209,15 +167,14 @@ fn check_every_fixture<B: Kernels<Scalar = f64>>(backend: B) -> Vec<(String, Wor
     for path in &files {
         let case = path.file_stem().unwrap().to_string_lossy().to_string();
         let worst = check_case(backend.clone(), path, false);
-        let worst = Worst {
-            error: worst.error,
-            at: format!("{case}: {}", worst.at),
-        };
         let cell = case.split('_').next().unwrap().to_string();
         match per_cell.iter_mut().find(|(c, _)| *c == cell) {
-            Some((_, w)) if worst.error > w.error => *w = worst,
-            Some(_) => {}
-            None => per_cell.push((cell, worst)),
+            Some((_, w)) => w.keep_worse(&case, &worst),
+            None => {
+                let mut w = Worst::default();
+                w.keep_worse(&case, &worst);
+                per_cell.push((cell, w));
+            }
         }
     }
     assert_eq!(per_cell.len(), 3);
@@ -298,13 +255,7 @@ fn check_token_id_fixtures<B: Kernels<Scalar = f64>>(backend: B) -> [(&'static s
             "{case} lacks input_tokens"
         );
         for (ids, (_, w)) in [true, false].into_iter().zip(worst.iter_mut()) {
-            let case_worst = check_case(backend.clone(), path, ids);
-            if case_worst.error > w.error {
-                *w = Worst {
-                    error: case_worst.error,
-                    at: format!("{case}: {}", case_worst.at),
-                };
-            }
+            w.keep_worse(&case, &check_case(backend.clone(), path, ids));
         }
     }
     worst

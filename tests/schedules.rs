@@ -13,12 +13,16 @@
 //! Also: the state dict of a plateau schedule restored mid-run continues as the run would have.
 //! Bad arguments are in `bad_input_schedules.rs`, checkpoints in `schedules_checkpoint.rs`.
 
+#[path = "common/fixture.rs"]
+mod fixture;
+
+use fixture::floats;
+use recurrent::StateDict;
 use recurrent::optim::{
     Anneal, CosineLr, ExponentialLr, OneCycleLr, PlateauMode, ReduceLrOnPlateau, StepLr,
     ThresholdMode, Warmup,
 };
 use recurrent::prelude::*;
-use recurrent::{StateDict, Tensor};
 use std::collections::BTreeMap;
 
 /// PyTorch's `step()` computes the warm-up and the cosine recursively; their closed forms stay
@@ -31,12 +35,6 @@ fn fixture(name: &str) -> StateDict {
         env!("CARGO_MANIFEST_DIR")
     );
     StateDict::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn floats<'a>(dict: &'a StateDict, name: &str) -> &'a [f64] {
-    dict.get(name)
-        .and_then(Tensor::floats)
-        .unwrap_or_else(|| panic!("fixture lacks float tensor {name}"))
 }
 
 /// The options of `case`, `key=value` pairs joined by `;`.
