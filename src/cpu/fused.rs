@@ -6,7 +6,7 @@
 use super::math::Activations;
 use super::plan::{self, Kernel, Work};
 use super::{Cpu, MatMul, cells, kernels, math, with_threads_awake};
-use crate::backend::{Backend, DenseMatrix};
+use crate::backend::DenseMatrix;
 use crate::cell::{CellKernels, StepBuffers, check_step_shapes};
 use crate::loss::LossKernels;
 use crate::optim::{UpdateKernels, UpdateRule};
@@ -156,7 +156,11 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
 }
 
 impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
-    // One pass per row for the loss and one for the gradient, on `ln p` of the rows.
+    // One pass per row, split across the pool's threads by rows, with one exp per logit:
+    //   m = max_j z_j,   e_j = exp(z_j - m),   s = sum_j e_j (in 16 interleaved partial sums),
+    //   loss_r = -(z_y - m - ln s),   grad_j = e_j (1/s) - [j = y].
+    // The reference sums in column order and takes a second exp, grad_j = exp(z_j - m - ln s) -
+    // [j = y]: the two differ by a few roundings (the conformance suites bound them).
     fn softmax_cross_entropy(
         &self,
         logits: &DenseMatrix<T>,
@@ -173,22 +177,29 @@ impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
             logits.rows(),
             "softmax_cross_entropy: targets"
         );
-        let mut log_p = logits.clone();
-        self.reference.log_softmax_rows(&mut log_p);
-        let mut loss = T::zero();
-        for (r, &target) in targets.iter().enumerate() {
-            assert!(
-                target < logits.cols(),
-                "softmax_cross_entropy: target out of range"
-            );
-            loss = loss - log_p.get(r, target);
-            let (row, p) = (grad.row_mut(r), log_p.row(r));
-            for (j, (g, &lp)) in row.iter_mut().zip(p).enumerate() {
-                let p = lp.exp();
-                *g = if j == target { p - T::one() } else { p };
-            }
-        }
-        loss
+        let (rows, cols) = logits.shape();
+        assert!(
+            targets.iter().all(|&t| t < cols),
+            "softmax_cross_entropy: target out of range"
+        );
+        let mut log_p = vec![T::zero(); rows];
+        let block = kernels::SoftmaxRows {
+            logits: logits.as_slice(),
+            grad: grad.as_mut_slice(),
+            targets,
+            log_p: &mut log_p,
+            cols,
+        };
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(
+            pool,
+            block,
+            rows,
+            Work::values(Kernel::Rows, rows, cols, 2),
+            kernels::softmax_rows,
+        );
+        // In row order, as the reference sums.
+        log_p.iter().fold(T::zero(), |loss, &lp| loss - lp)
     }
 }
 

@@ -3,6 +3,7 @@
 //! kernels are in [`cells`](super::cells).
 
 use super::cells::{RowBlock, in_row_blocks};
+use super::math::Activations;
 use super::plan::{Kernel, Threads, Work};
 use crate::backend::DenseMatrix;
 use crate::scalar::Scalar;
@@ -98,6 +99,85 @@ impl<T: Send + Sync> RowBlock for Update<'_, T> {
         )
     }
 }
+
+/// Rows of a softmax cross-entropy: the logits, the gradient written, each row's target and
+/// the `ln p` of its target written (`Cpu`'s `softmax_cross_entropy` has the equations).
+pub struct SoftmaxRows<'a, T> {
+    /// `rows x cols` logits.
+    pub logits: &'a [T],
+    /// `rows x cols`, written.
+    pub grad: &'a mut [T],
+    /// A class per row.
+    pub targets: &'a [usize],
+    /// `ln p(target)` per row, written.
+    pub log_p: &'a mut [T],
+    /// Classes.
+    pub cols: usize,
+}
+
+impl<T: Send + Sync> RowBlock for SoftmaxRows<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let cols = self.cols;
+        let (l0, l1) = self.logits.split_at(at * cols);
+        let (g0, g1) = self.grad.split_at_mut(at * cols);
+        let (t0, t1) = self.targets.split_at(at);
+        let (p0, p1) = self.log_p.split_at_mut(at);
+        let part = |logits, grad, targets, log_p| SoftmaxRows {
+            logits,
+            grad,
+            targets,
+            log_p,
+            cols,
+        };
+        (part(l0, g0, t0, p0), part(l1, g1, t1, p1))
+    }
+}
+
+/// The softmax cross-entropy of every row of `b`: `e_j = exp(z_j - max z)` into the gradient's
+/// row, their sum `s`, `ln p(target) = z_target - max z - ln s`, and the gradient `e_j (1/s)`
+/// less 1 at the target.
+pub fn softmax_rows<T: Scalar + Activations>(b: SoftmaxRows<'_, T>) {
+    let rows = b
+        .logits
+        .chunks_exact(b.cols)
+        .zip(b.grad.chunks_exact_mut(b.cols));
+    for ((z, g), (&target, log_p)) in rows.zip(b.targets.iter().zip(b.log_p.iter_mut())) {
+        let max = in_lanes(z, T::neg_infinity(), T::max, T::max);
+        g.iter_mut().zip(z).for_each(|(g, &v)| *g = v - max);
+        T::exp_slice(g);
+        let sum = in_lanes(g, T::zero(), |a, e| a + e, |a, b| a + b);
+        *log_p = z[target] - max - sum.ln();
+        let inverse = T::one() / sum;
+        g.iter_mut().for_each(|e| *e = *e * inverse);
+        g[target] = g[target] - T::one();
+    }
+}
+
+/// `xs` folded with `f` from `init` in [`LANES`] interleaved partial results (element `i` into
+/// lane `i % LANES`), then the lanes combined in order with `combine`: independent chains that
+/// the processor overlaps and the compiler vectorises, where one chain waits out each
+/// addition's latency. The result does not depend on the threads: the order is fixed.
+pub fn in_lanes<T: Scalar>(
+    xs: &[T],
+    init: T,
+    f: impl Fn(T, T) -> T,
+    combine: impl Fn(T, T) -> T,
+) -> T {
+    let mut lanes = [init; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = f(*lane, x);
+        }
+    }
+    for (lane, &x) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = f(*lane, x);
+    }
+    lanes.into_iter().fold(init, combine)
+}
+
+/// Partial results of [`in_lanes`]: an AVX-512 register of `f32`.
+const LANES: usize = 16;
 
 /// Rows `src_row ..` of `src` over rows `dst_row ..` of `dst`, as one slice copy.
 pub fn copy_rows<T: Scalar>(
