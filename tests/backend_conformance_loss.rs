@@ -1,5 +1,5 @@
 //! Backend conformance for the row softmax kernels, the per-row gather and scatter-add, and the
-//! softmax cross-entropy built on them ([`LossKernels`], generic by default, fused in `Cpu`): the
+//! softmax cross-entropy built on them (with its gradient, and its value alone) ([`LossKernels`], generic by default, fused in `Cpu`): the
 //! checks every backend must pass, generic over `B` like `backend_conformance.rs`, whose
 //! test-side helpers (`common/conformance.rs`) and list of backends they share.
 //!
@@ -138,6 +138,14 @@ fn check_softmax_cross_entropy<B: LossKernels>(backend: &B) {
             tol,
             format_args!("softmax_cross_entropy gradient of {x:?}"),
         );
+        // The value alone (evaluation): the same loss, nothing else written.
+        let value = backend
+            .cross_entropy_sum(&x.upload(backend), &targets)
+            .to_f64();
+        assert!(
+            agrees(value, want_loss, tol),
+            "cross_entropy_sum of {x:?}: {value}, expected {want_loss}"
+        );
     }
 }
 
@@ -205,6 +213,13 @@ fn check_kernels_panic_with_their_name<B: LossKernels>(backend: &B) {
     assert!(
         out_of_range.is_err(),
         "softmax_cross_entropy: a target out of range did not panic"
+    );
+    let out_of_range = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        backend.cross_entropy_sum(&z(1, 3), &[3]);
+    }));
+    assert!(
+        out_of_range.is_err(),
+        "cross_entropy_sum: a target out of range did not panic"
     );
 }
 

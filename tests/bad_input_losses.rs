@@ -122,6 +122,19 @@ fn cross_entropy_errors<B: Kernels>(backend: &B) {
         CrossEntropy::mean().label_smoothing(0.1).unwrap(),
         CrossEntropy::mean().weights(vec![1.0; 4]).unwrap(),
     ];
+    for loss in [&CrossEntropy::mean(), &CrossEntropy::sum()]
+        .into_iter()
+        .chain(&options)
+    {
+        // The value alone, as forward's: the same errors, the same loss.
+        loss.value(backend, &logits, &[0, 1]).shape("4", "2");
+        loss.value(backend, &logits, &[0, 9, 1, 2]).index(1, 9, 4);
+        loss.value(backend, &backend.zeros(0, 4), &[])
+            .empty("logits");
+        let (want, _) = loss.forward(backend, &logits, &TARGETS).unwrap();
+        let got = loss.value(backend, &logits, &TARGETS).unwrap();
+        assert!((got - want).to_f64().abs() <= 1e-6 * want.to_f64().abs().max(1.0));
+    }
     for loss in &options {
         loss.forward(backend, &logits, &[0, 1]).shape("4", "2");
         let m = loss.forward(backend, &logits, &[0, 9, 1, 2]).index(1, 9, 4);

@@ -191,8 +191,7 @@ pub fn evaluate<B: Kernels<Scalar = f32>>(rnn: &Rnn<B>, set: &Streams, bptt: usi
     let (mut state, mut total) = (None, 0.0);
     for window in set.windows(bptt) {
         let trace = rnn.forward(&Input::ids(window.inputs, set.batch()), state.as_ref())?;
-        let (sum, _) = loss.forward(rnn.backend(), trace.logits(), &window.targets)?;
-        total += f64::from(sum);
+        total += f64::from(loss.value(rnn.backend(), trace.logits(), &window.targets)?);
         state = Some(trace.final_state());
     }
     Ok(total / set.targets() as f64)

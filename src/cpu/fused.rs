@@ -201,6 +201,32 @@ impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
         // In row order, as the reference sums.
         log_p.iter().fold(T::zero(), |loss, &lp| loss - lp)
     }
+
+    // The same rows' `ln p(target)`, each row's `e_j` in a scratch row of the thread's own.
+    fn cross_entropy_sum(&self, logits: &DenseMatrix<T>, targets: &[usize]) -> T {
+        let (rows, cols) = logits.shape();
+        assert_eq!(targets.len(), rows, "cross_entropy_sum: targets");
+        assert!(
+            targets.iter().all(|&t| t < cols),
+            "cross_entropy_sum: target out of range"
+        );
+        let mut log_p = vec![T::zero(); rows];
+        let block = kernels::LossRows {
+            logits: logits.as_slice(),
+            targets,
+            log_p: &mut log_p,
+            cols,
+        };
+        let pool = self.pool.as_ref();
+        cells::in_row_blocks(
+            pool,
+            block,
+            rows,
+            Work::values(Kernel::Rows, rows, cols, 1),
+            kernels::loss_rows,
+        );
+        log_p.iter().fold(T::zero(), |loss, &lp| loss - lp)
+    }
 }
 
 impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {

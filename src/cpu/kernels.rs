@@ -137,19 +137,62 @@ impl<T: Send + Sync> RowBlock for SoftmaxRows<'_, T> {
 /// row, their sum `s`, `ln p(target) = z_target - max z - ln s`, and the gradient `e_j (1/s)`
 /// less 1 at the target.
 pub fn softmax_rows<T: Scalar + Activations>(b: SoftmaxRows<'_, T>) {
-    let rows = b
-        .logits
-        .chunks_exact(b.cols)
-        .zip(b.grad.chunks_exact_mut(b.cols));
+    let rows = (b.logits.chunks_exact(b.cols)).zip(b.grad.chunks_exact_mut(b.cols));
     for ((z, g), (&target, log_p)) in rows.zip(b.targets.iter().zip(b.log_p.iter_mut())) {
-        let max = in_lanes(z, T::neg_infinity(), T::max, T::max);
-        g.iter_mut().zip(z).for_each(|(g, &v)| *g = v - max);
-        T::exp_slice(g);
-        let sum = in_lanes(g, T::zero(), |a, e| a + e, |a, b| a + b);
-        *log_p = z[target] - max - sum.ln();
+        let sum;
+        (*log_p, sum) = log_p_row(z, target, g);
         let inverse = T::one() / sum;
         g.iter_mut().for_each(|e| *e = *e * inverse);
         g[target] = g[target] - T::one();
+    }
+}
+
+/// `ln p(target)` of the logits `z` of one row, and the sum `s` of `e_j = exp(z_j - max z)`,
+/// which are left in `e`.
+fn log_p_row<T: Scalar + Activations>(z: &[T], target: usize, e: &mut [T]) -> (T, T) {
+    let max = in_lanes(z, T::neg_infinity(), T::max, T::max);
+    e.iter_mut().zip(z).for_each(|(e, &v)| *e = v - max);
+    T::exp_slice(e);
+    let sum = in_lanes(e, T::zero(), |a, e| a + e, |a, b| a + b);
+    (z[target] - max - sum.ln(), sum)
+}
+
+/// Rows of a softmax cross-entropy's value alone: the logits, each row's target and the
+/// `ln p` of its target written.
+pub struct LossRows<'a, T> {
+    /// `rows x cols` logits.
+    pub logits: &'a [T],
+    /// A class per row.
+    pub targets: &'a [usize],
+    /// `ln p(target)` per row, written.
+    pub log_p: &'a mut [T],
+    /// Classes.
+    pub cols: usize,
+}
+
+impl<T: Send + Sync> RowBlock for LossRows<'_, T> {
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let cols = self.cols;
+        let (l0, l1) = self.logits.split_at(at * cols);
+        let (t0, t1) = self.targets.split_at(at);
+        let (p0, p1) = self.log_p.split_at_mut(at);
+        let part = |logits, targets, log_p| LossRows {
+            logits,
+            targets,
+            log_p,
+            cols,
+        };
+        (part(l0, t0, p0), part(l1, t1, p1))
+    }
+}
+
+/// `ln p(target)` of every row of `b` ([`softmax_rows`] without the gradient), the `e_j` of
+/// each row in one scratch row.
+pub fn loss_rows<T: Scalar + Activations>(b: LossRows<'_, T>) {
+    let mut e = vec![T::zero(); b.cols];
+    let rows = b.logits.chunks_exact(b.cols);
+    for (z, (&target, log_p)) in rows.zip(b.targets.iter().zip(b.log_p)) {
+        *log_p = log_p_row(z, target, &mut e).0;
     }
 }
 

@@ -159,6 +159,43 @@ impl CrossEntropy {
         self.forward_masked(backend, logits, targets, None)
     }
 
+    /// The loss alone, for evaluation: [`forward`](CrossEntropy::forward)'s value without
+    /// computing or allocating the gradient (on `Cpu`, one pass over the logits that writes
+    /// nothing of their size). With `ignore_index`, smoothing or class weights it is
+    /// `forward`'s value, gradient and all.
+    ///
+    /// ```
+    /// use recurrent::prelude::*;
+    /// let cpu = Cpu::<f64>::new();
+    /// let logits = cpu.from_vec(2, 3, vec![1.0, 2.0, 0.5, -1.0, 0.0, 3.0])?;
+    /// let (loss, _) = CrossEntropy::mean().forward(&cpu, &logits, &[1, 2])?;
+    /// let value = CrossEntropy::mean().value(&cpu, &logits, &[1, 2])?;
+    /// assert!((value - loss).abs() < 1e-15);
+    /// # Ok::<(), recurrent::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`forward`](CrossEntropy::forward).
+    pub fn value<B: LossKernels>(
+        &self,
+        backend: &B,
+        logits: &B::Matrix,
+        targets: &[usize],
+    ) -> Result<B::Scalar> {
+        let (rows, classes) = backend.shape(logits);
+        let plain =
+            self.ignore_index.is_none() && self.label_smoothing == 0.0 && self.weights.is_none();
+        if !plain || rows == 0 || targets.len() != rows {
+            return Ok(self.forward(backend, logits, targets)?.0);
+        }
+        check_ids("targets", targets, classes)?;
+        let loss = backend.cross_entropy_sum(logits, targets);
+        Ok(match self.reduction {
+            Reduction::Mean => loss * B::Scalar::of(1.0 / rows as f64),
+            Reduction::Sum => loss,
+        })
+    }
+
     /// As [`forward`](CrossEntropy::forward), counting only the rows where `mask` is `true`
     /// (the real steps of a variable-length batch, [`Trace::mask`](crate::Trace::mask)): the
     /// others take no loss and get a zero gradient, and their targets are not read. The mean

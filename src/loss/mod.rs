@@ -82,6 +82,25 @@ pub trait LossKernels: Backend {
         self.scatter_add_per_row(grad, targets, &minus_ones);
         loss
     }
+
+    /// The loss of [`softmax_cross_entropy`](LossKernels::softmax_cross_entropy) without its
+    /// gradient: the sum over rows of `-ln softmax(logits[r])[targets[r]]`, for evaluation.
+    ///
+    /// # Panics
+    /// If `targets.len()` is not the number of rows, or a target is not below `V`.
+    ///
+    /// The default: `ln p` by [`log_softmax_rows`](Backend::log_softmax_rows) on a copy, the
+    /// targets' entries picked and summed, as the default above does.
+    fn cross_entropy_sum(&self, logits: &Self::Matrix, targets: &[usize]) -> Self::Scalar {
+        let rows = targets.len();
+        let mut log_p = logits.clone();
+        self.log_softmax_rows(&mut log_p);
+        let mut picked = self.zeros(rows, 1);
+        self.gather_per_row(&mut picked, &log_p, targets);
+        let mut total = self.zeros(1, 1);
+        self.add_column_sums(&mut total, &picked);
+        Self::Scalar::zero() - self.to_vec(&total)[0]
+    }
 }
 
 /// The reference backend runs the generic code.
