@@ -82,12 +82,18 @@ fn phases(cpu: &Cpu<f32>) {
     for (name, ms) in names.iter().zip(sums) {
         println!("step phase {name:14} {ms:8.2} ms");
     }
-    println!("step phase {:14} {:8.2} ms", "all", sums.iter().sum::<f64>());
+    println!(
+        "step phase {:14} {:8.2} ms",
+        "all",
+        sums.iter().sum::<f64>()
+    );
 }
 
 fn output_layer(cpu: &Cpu<f32>) {
     let fill = |rows: usize, cols: usize| {
-        let data = (0..rows * cols).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+        let data = (0..rows * cols)
+            .map(|i| ((i % 13) as f32 - 6.0) * 0.01)
+            .collect();
         cpu.from_vec(rows, cols, data).expect("a matrix")
     };
     let (h, w) = (fill(ROWS, UNITS), fill(WORDS, UNITS));
@@ -96,13 +102,22 @@ fn output_layer(cpu: &Cpu<f32>) {
     let flops = 2.0 * (ROWS * UNITS * WORDS) as f64;
     let (no, yes) = (Transpose::No, Transpose::Yes);
     let gemms: [(&str, &mut dyn FnMut()); 3] = [
-        ("logits = H W^T", &mut || cpu.gemm(&mut z, 1.0, &h, no, &w, yes, 0.0)),
-        ("dH = dZ W", &mut || cpu.gemm(&mut dh, 1.0, &dz, no, &w, no, 0.0)),
-        ("dW = dZ^T H", &mut || cpu.gemm(&mut dw, 1.0, &dz, yes, &h, no, 0.0)),
+        ("logits = H W^T", &mut || {
+            cpu.gemm(&mut z, 1.0, &h, no, &w, yes, 0.0)
+        }),
+        ("dH = dZ W", &mut || {
+            cpu.gemm(&mut dh, 1.0, &dz, no, &w, no, 0.0)
+        }),
+        ("dW = dZ^T H", &mut || {
+            cpu.gemm(&mut dw, 1.0, &dz, yes, &h, no, 0.0)
+        }),
     ];
     for (name, f) in gemms {
         let ms = median_ms(f);
-        println!("gemm {name:16} {ms:8.2} ms {:7.1} GFLOP/s", flops / ms / 1e6);
+        println!(
+            "gemm {name:16} {ms:8.2} ms {:7.1} GFLOP/s",
+            flops / ms / 1e6
+        );
     }
     let logits = dz;
     let targets: Vec<usize> = (0..ROWS).map(|i| i * 7 % WORDS).collect();
