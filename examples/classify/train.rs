@@ -19,10 +19,12 @@
 //! standard normal draw each time (on the standardised features; never on the padding or the
 //! test split), the order's generator drawing it.
 
+#[path = "../common/progress_bar.rs"]
+mod progress_bar;
+
 use crate::Res;
 use crate::args::{Args, CellArg};
 use crate::ts::{Dataset, Standardise};
-use indicatif::{ProgressBar, ProgressStyle};
 use recurrent::checkpoint::{Checkpoint, Progress};
 use recurrent::optim::{CosineLr, Schedule};
 use recurrent::prelude::*;
@@ -120,7 +122,7 @@ pub fn run(
     // The order of the batches: its own generator, so that it does not depend on the model.
     let mut order_rng = StdRng::seed_from_u64(args.seed ^ 0x006f_7264_6572);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let bar = progress_bar(args.epochs as u64);
+    let bar = progress_bar::new(args.epochs as u64, "epochs");
     let (mut training, mut last_loss) = (Duration::ZERO, f64::NAN);
     for epoch in 1..=args.epochs {
         order.shuffle(&mut order_rng);
@@ -159,7 +161,7 @@ pub fn run(
             "epoch {epoch} loss {last_loss:.4} ({:.2} s)",
             seconds.as_secs_f64()
         );
-        say(&bar, line);
+        progress_bar::say(&bar, line);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -213,22 +215,6 @@ fn serde_json_like(stats: &Standardise) -> String {
         list(&stats.mean),
         list(&stats.std)
     )
-}
-
-fn progress_bar(epochs: u64) -> ProgressBar {
-    let bar = ProgressBar::new(epochs);
-    let template = "{bar:30} {pos}/{len} epochs [{elapsed_precise}, eta {eta}]";
-    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
-    bar
-}
-
-/// A line above the bar, or on its own where the bar is hidden (output not a terminal).
-fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 #[cfg(test)]

@@ -27,10 +27,13 @@
 //! When it is not below the best so far, `lr` is multiplied by `--anneal` (PyTorch's example
 //! divides by 4): [`ReduceLrOnPlateau`] with patience 0 and threshold 0.
 
+#[path = "../common/progress_bar.rs"]
+mod progress_bar;
+
 use crate::Res;
 use crate::args::Args;
 use crate::text::{Streams, WordVocab};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use recurrent::checkpoint::{Checkpoint, Progress};
 use recurrent::optim::ReduceLrOnPlateau;
 use recurrent::prelude::*;
@@ -119,7 +122,7 @@ pub fn run(
         .threshold(0.0)?;
     let mut progress = Progress::new(args.seed);
     let windows = train.len(args.bptt);
-    let bar = progress_bar((args.epochs * windows) as u64);
+    let bar = progress_bar::new((args.epochs * windows) as u64, "windows");
     let mut epochs = Vec::with_capacity(args.epochs);
     for epoch in 1..=args.epochs {
         let lr = sgd.lr();
@@ -137,7 +140,7 @@ pub fn run(
             train_seconds,
             valid_seconds,
         };
-        say(&bar, figures.line());
+        progress_bar::say(&bar, figures.line());
         epochs.push(figures);
         if progress.record_val_loss(valid_loss)
             && let Some(path) = &args.save
@@ -195,22 +198,6 @@ pub fn evaluate<B: Kernels<Scalar = f32>>(rnn: &Rnn<B>, set: &Streams, bptt: usi
         state = Some(trace.final_state());
     }
     Ok(total / set.targets() as f64)
-}
-
-fn progress_bar(windows: u64) -> ProgressBar {
-    let bar = ProgressBar::new(windows);
-    let template = "{bar:30} {pos}/{len} windows [{elapsed_precise}, eta {eta}]";
-    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
-    bar
-}
-
-/// A line above the bar, or on its own where the bar is hidden (output not a terminal).
-fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 #[cfg(test)]

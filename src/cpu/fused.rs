@@ -172,16 +172,7 @@ impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
             grad.shape(),
             "softmax_cross_entropy: grad shape"
         );
-        assert_eq!(
-            targets.len(),
-            logits.rows(),
-            "softmax_cross_entropy: targets"
-        );
-        let (rows, cols) = logits.shape();
-        assert!(
-            targets.iter().all(|&t| t < cols),
-            "softmax_cross_entropy: target out of range"
-        );
+        let (rows, cols) = check_targets("softmax_cross_entropy", logits, targets);
         let mut log_p = vec![T::zero(); rows];
         let block = kernels::SoftmaxRows {
             logits: logits.as_slice(),
@@ -198,18 +189,12 @@ impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
             Work::values(Kernel::Rows, rows, cols, 2),
             kernels::softmax_rows,
         );
-        // In row order, as the reference sums.
-        log_p.iter().fold(T::zero(), |loss, &lp| loss - lp)
+        minus_sum(&log_p)
     }
 
     // The same rows' `ln p(target)`, each row's `e_j` in a scratch row of the thread's own.
     fn cross_entropy_sum(&self, logits: &DenseMatrix<T>, targets: &[usize]) -> T {
-        let (rows, cols) = logits.shape();
-        assert_eq!(targets.len(), rows, "cross_entropy_sum: targets");
-        assert!(
-            targets.iter().all(|&t| t < cols),
-            "cross_entropy_sum: target out of range"
-        );
+        let (rows, cols) = check_targets("cross_entropy_sum", logits, targets);
         let mut log_p = vec![T::zero(); rows];
         let block = kernels::LossRows {
             logits: logits.as_slice(),
@@ -225,8 +210,29 @@ impl<T: Scalar + MatMul + Activations> LossKernels for Cpu<T> {
             Work::values(Kernel::Rows, rows, cols, 1),
             kernels::loss_rows,
         );
-        log_p.iter().fold(T::zero(), |loss, &lp| loss - lp)
+        minus_sum(&log_p)
     }
+}
+
+/// The shape of `logits`, after checking that `targets` has a class below its width per row
+/// (else a panic naming `kernel`).
+fn check_targets<T: Scalar>(
+    kernel: &str,
+    logits: &DenseMatrix<T>,
+    targets: &[usize],
+) -> (usize, usize) {
+    let (rows, cols) = logits.shape();
+    assert_eq!(targets.len(), rows, "{kernel}: targets");
+    assert!(
+        targets.iter().all(|&t| t < cols),
+        "{kernel}: target out of range"
+    );
+    (rows, cols)
+}
+
+/// `-sum ln p`, in row order as the reference sums (from `0`, so that no loss is `-0`).
+fn minus_sum<T: Scalar>(log_p: &[T]) -> T {
+    log_p.iter().fold(T::zero(), |loss, &lp| loss - lp)
 }
 
 impl<T: Scalar + MatMul + Activations> UpdateKernels for Cpu<T> {

@@ -56,8 +56,7 @@ pub trait LossKernels: Backend {
     /// # Panics
     /// If `targets.len()` is not `n`, `grad` is not `n x V`, or a target is not below `V`.
     ///
-    /// The default: `ln p` by [`log_softmax_rows`](Backend::log_softmax_rows), the targets'
-    /// entries picked by [`gather_per_row`](Backend::gather_per_row) and summed; `p` by
+    /// The default: the loss by [`cross_entropy_sum`](LossKernels::cross_entropy_sum); `p` by
     /// [`softmax_rows`](Backend::softmax_rows), and `-1` added at each target by
     /// [`scatter_add_per_row`](Backend::scatter_add_per_row).
     fn softmax_cross_entropy(
@@ -67,14 +66,7 @@ pub trait LossKernels: Backend {
         grad: &mut Self::Matrix,
     ) -> Self::Scalar {
         let rows = targets.len();
-        let mut log_p = logits.clone();
-        self.log_softmax_rows(&mut log_p);
-        let mut picked = self.zeros(rows, 1);
-        self.gather_per_row(&mut picked, &log_p, targets);
-        let mut total = self.zeros(1, 1);
-        self.add_column_sums(&mut total, &picked);
-        // `0 - sum`, so that no loss is -0.
-        let loss = Self::Scalar::zero() - self.to_vec(&total)[0];
+        let loss = self.cross_entropy_sum(logits, targets);
         self.copy_rows(grad, 0, logits, 0, rows);
         self.softmax_rows(grad);
         let minus_ones = vec![-Self::Scalar::one(); rows];
@@ -90,7 +82,7 @@ pub trait LossKernels: Backend {
     /// If `targets.len()` is not the number of rows, or a target is not below `V`.
     ///
     /// The default: `ln p` by [`log_softmax_rows`](Backend::log_softmax_rows) on a copy, the
-    /// targets' entries picked and summed, as the default above does.
+    /// targets' entries picked by [`gather_per_row`](Backend::gather_per_row) and summed.
     fn cross_entropy_sum(&self, logits: &Self::Matrix, targets: &[usize]) -> Self::Scalar {
         let rows = targets.len();
         let mut log_p = logits.clone();
@@ -99,6 +91,7 @@ pub trait LossKernels: Backend {
         self.gather_per_row(&mut picked, &log_p, targets);
         let mut total = self.zeros(1, 1);
         self.add_column_sums(&mut total, &picked);
+        // `0 - sum`, so that no loss is -0.
         Self::Scalar::zero() - self.to_vec(&total)[0]
     }
 }
