@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo bench --bench word_lm_step -- 2        # threads (default 2)
+//! cargo bench --bench word_lm_step -- 2 steps  # the step phases only (for a profiler)
 //! ```
 
 use recurrent::backend::Transpose;
@@ -25,7 +26,9 @@ fn main() {
     let cpu = Cpu::<f32>::with_threads(threads);
     println!("threads {threads}, {ROWS} rows, {UNITS} units, {WORDS} words");
     phases(&cpu);
-    output_layer(&cpu);
+    if !std::env::args().any(|a| a == "steps") {
+        output_layer(&cpu);
+    }
 }
 
 /// The median of 7 timings of `f` (after one warm-up call), in milliseconds.
