@@ -2,8 +2,9 @@
 //! libraries it could call instead, `f32`, one table per thread count:
 //!
 //! - `recurrent`: `Cpu::gemm` (its `matrixmultiply` calls with rows split across threads, or
-//!   its unpacked kernels for thin products), and for the recurrence `Cpu::gemm_prepared` on a
-//!   `W_hh` packed once per sequence (the crate's register-blocked kernel);
+//!   its unpacked kernels for thin products), and for the recurrence's products (forward
+//!   `h W_hh^T`, backward `dG W_hh`) `Cpu::gemm_prepared` on a `W_hh` packed once per sequence
+//!   (the crate's register-blocked kernel), as the crate's forward and backward passes call it;
 //! - `matrixmultiply`: `sgemm` called directly (one thread: the crate builds it without its
 //!   own threading);
 //! - `gemm` 0.19 (`Parallelism::Rayon(t)` or `None`) and faer 0.24 (`Par::rayon(t)` or `Seq`).
@@ -23,7 +24,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 use recurrent::backend::{Backend, Transpose};
 use recurrent::{Cpu, DenseMatrix};
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A product: a name, `(m, k, n)`, whether `A` and `B` are stored transposed.
 struct Shape {
@@ -51,23 +52,28 @@ fn shape(name: &str, (m, k, n): (usize, usize, usize), ta: bool, tb: bool) -> Sh
     }
 }
 
+/// A product of the recurrence: by the same `W_hh` at every step, which the crate packs once.
+fn recurrence(name: &str, dims: (usize, usize, usize), tb: bool) -> Shape {
+    let recurrence = true;
+    Shape {
+        recurrence,
+        ..shape(name, dims, false, tb)
+    }
+}
+
 fn shapes() -> Vec<Shape> {
     let (rows, vocab) = (64 * 32, 65);
     let mut list = vec![];
     for h in [128, 256, 512] {
         let g = 4 * h;
-        let mut step = shape(
-            &format!("h{h} recurrence h W_hh^T"),
+        list.push(recurrence(
+            &format!("h{h} forward h W_hh^T"),
             (32, h, g),
-            false,
             true,
-        );
-        step.recurrence = true;
-        list.push(step);
-        list.push(shape(
-            &format!("h{h} back dg W_hh"),
+        ));
+        list.push(recurrence(
+            &format!("h{h} backward dG W_hh"),
             (32, g, h),
-            false,
             false,
         ));
         list.push(shape(
@@ -114,7 +120,8 @@ fn shapes() -> Vec<Shape> {
 }
 
 /// Median milliseconds per call of each of `fs`, timed in turns (one timing of each, then
-/// the next round) so that a slow spell of the machine falls on all of them alike: 9 rounds,
+/// the next round, with a pause before each) so that a slow spell of the machine falls on all
+/// of them alike: 9 rounds,
 /// each timing as many calls as fill about 20 ms.
 fn per_call_ms(fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     let calls: Vec<usize> = (fs.iter_mut())
@@ -128,6 +135,10 @@ fn per_call_ms(fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     let mut times = vec![vec![]; fs.len()];
     for _ in 0..9 {
         for ((f, &n), times) in fs.iter_mut().zip(&calls).zip(&mut times) {
+            // The previous library's idle pool threads stop spinning (rayon's sleep after a
+            // few milliseconds without work) before this one is timed: on two cores they would
+            // take one from it.
+            std::thread::sleep(Duration::from_millis(20));
             let start = Instant::now();
             for _ in 0..n {
                 f();
