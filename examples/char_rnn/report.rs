@@ -3,31 +3,21 @@
 //! loss not yet computed or a speed of no update).
 
 use crate::checkpoints::Files;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+#[path = "../common/progress_bar.rs"]
+mod bar;
+pub use bar::say;
+
 /// A bar over `steps` updates, or over the time budget when the run stops on time.
 pub fn progress_bar(steps: Option<u64>, budget: Duration) -> ProgressBar {
-    let (length, unit) = match steps {
-        Some(steps) => (steps, "steps"),
-        None => (budget.as_secs().max(1), "s"),
-    };
-    let bar = ProgressBar::new(length);
-    let template =
-        format!("{{bar:30}} {{pos}}/{{len}} {unit} [{{elapsed_precise}}, eta {{eta}}] {{msg}}");
-    bar.set_style(ProgressStyle::with_template(&template).expect("a valid template"));
-    bar
-}
-
-/// A line above the progress bar, or on its own where the bar is hidden (output not a terminal).
-pub fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
+    match steps {
+        Some(steps) => bar::new(steps, "steps"),
+        None => bar::new(budget.as_secs().max(1), "s"),
     }
 }
 
