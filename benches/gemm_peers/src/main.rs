@@ -188,10 +188,10 @@ fn time_shape(s: &Shape, threads: usize) -> Vec<f64> {
     let (am, bm) = (matrix(ar, ac, &a), matrix(br, bc, &b));
     let mut cm = DenseMatrix::zeros(s.m, s.n);
     let t = |yes| if yes { Transpose::Yes } else { Transpose::No };
-    let prepared = cpu.prepare_rhs(&bm, t(s.tb), s.m);
-    let mut ours = || match s.recurrence {
-        true => cpu.gemm_prepared(&mut cm, 1.0, &am, &prepared, 0.0),
-        false => cpu.gemm(&mut cm, 1.0, &am, t(s.ta), &bm, t(s.tb), 0.0),
+    let prepared = (s.recurrence).then(|| cpu.prepare_rhs(&bm, t(s.tb), s.m));
+    let mut ours = || match &prepared {
+        Some(prepared) => cpu.gemm_prepared(&mut cm, 1.0, &am, prepared, 0.0),
+        None => cpu.gemm(&mut cm, 1.0, &am, t(s.ta), &bm, t(s.tb), 0.0),
     };
     let (m, k, n) = (s.m, s.k, s.n);
     let (pa, pb, pc) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
