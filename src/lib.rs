@@ -104,8 +104,8 @@ pub use backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};
 #[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub use candle::Candle;
 pub use cell::{
-    Cell, CellKernels, CellKind, CellParams, CellState, GruCell, LstmCell, Nonlinearity, RnnCell,
-    StepCache,
+    Cell, CellKernels, CellKind, CellParams, CellState, GruCell, LoopPass, LstmCell, Nonlinearity,
+    RnnCell, StepCache, TimeLoop,
 };
 pub use checkpoint::{Checkpoint, Progress};
 #[cfg(feature = "cpu")]

@@ -116,3 +116,26 @@ fn concurrent_passes_on_the_threaded_backend_equal_sequential_ones() {
     let rnn = Rnn::new(backend, config, &mut StdRng::seed_from_u64(2)).unwrap();
     concurrent_equals_sequential(&rnn, &inputs(3, 4, batch, vocab), batch);
 }
+
+#[test]
+fn a_time_loop_gives_the_same_bits_on_the_pool_and_alone() {
+    // Batch 8, hidden 64, LSTM: 8 x 256 x 64 multiply-adds a step, so `Cpu` times its loops on
+    // two threads, alternating the pool and the caller's thread alone until it has a verdict
+    // (`src/cpu/loops.rs`); 24 passes take each loop through that trial. Every pass must give
+    // the bits of the first, and of one thread.
+    let (vocab, batch) = (13, 8);
+    let config = RnnConfig::lstm(vocab, 64).output(vocab);
+    let ids = &inputs(1, 9, batch, vocab)[0];
+    let make = |threads| {
+        let backend = Cpu::<f32>::with_threads(threads);
+        Rnn::new(backend, config.clone(), &mut StdRng::seed_from_u64(3)).unwrap()
+    };
+    let want = pass(&make(1), ids, batch);
+    let two = make(2);
+    for k in 0..24 {
+        assert!(
+            pass(&two, ids, batch) == want,
+            "pass {k} differs from one thread's"
+        );
+    }
+}

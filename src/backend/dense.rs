@@ -54,6 +54,24 @@ impl<T: Copy + Default + 'static> DenseMatrix<T> {
         }
     }
 
+    /// A `rows x cols` matrix whose values are unspecified: in a kept buffer (see
+    /// [`DenseMatrix`]) as its last matrix left it, where one fits, `T::default()` past its
+    /// end, and `T::default()` everywhere in a new one. For an output its writer fills whole
+    /// ([`Backend::empty`](crate::Backend::empty)).
+    ///
+    /// # Panics
+    /// As [`zeros`](DenseMatrix::zeros).
+    pub fn reused(rows: usize, cols: usize) -> Self {
+        let len = rows
+            .checked_mul(cols)
+            .unwrap_or_else(|| panic!("DenseMatrix::reused: {rows} x {cols} overflows usize"));
+        DenseMatrix {
+            rows,
+            cols,
+            data: spare::take_stale(len),
+        }
+    }
+
     /// A matrix from row-major `data`.
     ///
     /// # Errors
@@ -241,10 +259,34 @@ mod spare {
         buffer
     }
 
+    /// `n` elements: a kept buffer's as they were, if one fits, with `T::default()` past its
+    /// old length; otherwise `n` of `T::default()`.
+    pub fn take_stale<T: Copy + Default + 'static>(n: usize) -> Vec<T> {
+        let mut buffer = take_kept(n).unwrap_or_default();
+        if buffer.len() >= n {
+            buffer.truncate(n);
+        } else {
+            buffer.resize(n, T::default());
+        }
+        buffer
+    }
+
     /// An empty vector with room for `n` elements: a kept buffer if one fits.
     pub fn take_empty<T: Copy + 'static>(n: usize) -> Vec<T> {
+        match take_kept(n) {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer
+            }
+            None => Vec::with_capacity(n),
+        }
+    }
+
+    /// A kept buffer with room for `n` elements, its old elements still in it, if one fits
+    /// (none for a small `n`: those come from the system allocator).
+    fn take_kept<T: Copy + 'static>(n: usize) -> Option<Vec<T>> {
         if n * size_of::<T>() < MIN_BYTES {
-            return Vec::with_capacity(n);
+            return None;
         }
         let mut slot: Option<Vec<T>> = None;
         with_pool(
@@ -252,13 +294,7 @@ mod spare {
             |pool, slot| *slot = pool.find(n),
             |pool, slot| *slot = pool.find(n),
         );
-        match slot {
-            Some(mut buffer) => {
-                buffer.clear();
-                buffer
-            }
-            None => Vec::with_capacity(n),
-        }
+        slot
     }
 
     /// Keeps `buffer` for a later [`take`] if it is large enough (else frees it).
@@ -322,6 +358,37 @@ mod tests {
         assert!(smaller.as_slice().iter().all(|&v| v == 0.0));
         release_spare_buffers();
         assert_eq!(spare::kept_f32(), 0);
+    }
+
+    /// `reused` leaves a kept buffer's values as they were, zeros past its old length, and a
+    /// new or small matrix zero.
+    #[test]
+    fn reused_buffers_keep_their_values_unwritten() {
+        let n = 1 << 16;
+        release_spare_buffers();
+        let fresh = DenseMatrix::<f32>::reused(2, n);
+        assert!(fresh.as_slice().iter().all(|&v| v == 0.0));
+        drop(fresh);
+        let mut m = DenseMatrix::<f32>::reused(2, n);
+        assert_eq!(spare::kept_f32(), 0, "the dropped buffer was taken");
+        m.as_mut_slice().fill(7.0);
+        drop(m);
+        let same = DenseMatrix::<f32>::reused(2, n);
+        assert_eq!(same.shape(), (2, n));
+        assert!(
+            same.as_slice().iter().all(|&v| v == 7.0),
+            "not written again"
+        );
+        drop(same);
+        let shorter = DenseMatrix::<f32>::reused(1, n + 8);
+        assert_eq!(shorter.as_slice().len(), n + 8);
+        drop(shorter); // its buffer still holds 2n, of which the first n + 8 are kept as length
+        let longer = DenseMatrix::<f32>::reused(1, 2 * n);
+        assert!(longer.as_slice()[..n + 8].iter().all(|&v| v == 7.0));
+        assert!(longer.as_slice()[n + 8..].iter().all(|&v| v == 0.0));
+        let small = DenseMatrix::<f32>::reused(3, 5);
+        assert_eq!(small.as_slice(), &[0.0; 15]);
+        release_spare_buffers();
     }
 
     /// Reads past an edge panic with the method's name and the shape; a column past the end

@@ -3,8 +3,8 @@
 use super::{LayerInput, LayerTrace, ended};
 use crate::backend::{Backend, Transpose};
 use crate::cell::{
-    Cell, CellKernels, CellKind, CellParams, CellState, StepBuffers, add_weight_grads,
-    back_project, check_same_shapes, copy_all,
+    Cell, CellKernels, CellKind, CellParams, CellState, LoopPass, StepBuffers, TimeLoop,
+    add_weight_grads, back_project, check_same_shapes, copy_all,
 };
 use crate::diagnostics::{LayerFlow, Recorder};
 use crate::error::{Error, Result};
@@ -95,14 +95,20 @@ pub(crate) fn backward_flow<B: CellKernels, C: Cell<B> + ?Sized>(
         buf: StepBuffers::new(backend, kind, batch, hidden),
         passed: d_next.clone(),
         d_next,
-        d_xp_all: backend.zeros(rows, gh),
-        d_hh_all: (kind == CellKind::Gru).then(|| backend.zeros(rows, gh)),
+        // Written one step's rows at a time, every step.
+        d_xp_all: backend.empty(rows, gh),
+        d_hh_all: (kind == CellKind::Gru).then(|| backend.empty(rows, gh)),
         zero_row: backend.zeros(1, hidden),
         w_hh: backend.prepare_rhs(&params.weight_hh, Transpose::No, batch),
         recorder: flow.map(|f| Recorder::new(backend, f, kind, (batch, hidden, steps), bias)),
     };
     // On one of the backend's threads, as in `forward`.
-    backend.install(batch * gh * hidden, || {
+    let time_loop = TimeLoop {
+        pass: LoopPass::Backward,
+        steps,
+        step_work: batch * gh * hidden,
+    };
+    backend.install(time_loop, || {
         for t in (0..steps).rev() {
             back.step(t);
         }

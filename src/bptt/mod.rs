@@ -27,7 +27,9 @@ pub use backward::{backward, backward_recorded};
 pub use trace::LayerTrace;
 
 use crate::backend::Backend;
-use crate::cell::{Cell, CellKernels, CellKind, CellParams, CellState, StepBuffers, copy_all};
+use crate::cell::{
+    Cell, CellKernels, CellKind, CellParams, CellState, LoopPass, StepBuffers, TimeLoop, copy_all,
+};
 use crate::error::{Error, Result};
 
 /// The batch entries whose sequence has ended before step `t`.
@@ -141,11 +143,12 @@ pub fn forward<B: CellKernels, C: Cell<B> + ?Sized>(
         steps,
         lengths: lengths.map(<[usize]>::to_vec),
         final_state: initial.clone(),
-        h_prev: backend.zeros(rows, hidden),
-        output: backend.zeros(rows, hidden),
-        c: kind.has_cell_state().then(|| backend.zeros(rows, hidden)),
-        gates: gated.then(|| backend.zeros(rows, gh)),
-        hh: (kind == CellKind::Gru).then(|| backend.zeros(rows, gh)),
+        // Every row is written by `save_step`, one step's rows at a time.
+        h_prev: backend.empty(rows, hidden),
+        output: backend.empty(rows, hidden),
+        c: kind.has_cell_state().then(|| backend.empty(rows, hidden)),
+        gates: gated.then(|| backend.empty(rows, gh)),
+        hh: (kind == CellKind::Gru).then(|| backend.empty(rows, gh)),
         initial,
     };
     let mut buf = StepBuffers::new(backend, kind, batch, hidden);
@@ -157,7 +160,12 @@ pub fn forward<B: CellKernels, C: Cell<B> + ?Sized>(
     let w_hh_t = params.prepare_hidden(backend, batch);
     // The loop on one of the backend's threads: its kernels split the batch between threads
     // without handing work over from the caller's thread at every step.
-    backend.install(batch * gh * hidden, || {
+    let time_loop = TimeLoop {
+        pass: LoopPass::Forward,
+        steps,
+        step_work: batch * gh * hidden,
+    };
+    backend.install(time_loop, || {
         for t in 0..steps {
             let row = t * batch;
             projected.load(backend, row, &mut buf.xp);

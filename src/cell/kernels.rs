@@ -49,17 +49,41 @@ pub trait CellKernels: Backend {
         gru::backward(self, buf)
     }
 
-    /// Runs `work`, a time loop that calls this backend's kernels many times, where they run
-    /// best, and returns its result. `step_work` is the size of one iteration: the multiply-adds
-    /// of its largest product (`B * G*H * H` for a recurrent step).
+    /// Runs `work`, the time loop `time_loop` describes, which calls this backend's kernels
+    /// many times, where they run best, and returns its result.
     ///
-    /// The default runs it on the caller's thread. [`Cpu`](crate::Cpu) runs a loop whose steps
-    /// are large enough to split on a thread of its pool, so that each kernel splits its work
-    /// across the pool without handing it over from the caller's thread twice per time step.
-    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
-        let _ = step_work;
+    /// The default runs it on the caller's thread. [`Cpu`](crate::Cpu) chooses, per kind of
+    /// loop, between its pool (each kernel splitting its work across the threads without
+    /// handing it over from the caller's thread twice per time step) and the caller's thread
+    /// alone, by timing both on the machine it runs on (`src/cpu/loops.rs`).
+    fn install<R: Send>(&self, time_loop: TimeLoop, work: impl FnOnce() -> R + Send) -> R {
+        let _ = time_loop;
         work()
     }
+}
+
+/// What a time loop handed to [`CellKernels::install`] is: the facts a backend may choose
+/// where to run it by, and the key under which it remembers its choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeLoop {
+    /// Which pass runs the loop.
+    pub pass: LoopPass,
+    /// Its iterations: the time steps (1 for a stream's step).
+    pub steps: usize,
+    /// The size of one iteration: the multiply-adds of its largest product (`B * G*H * H` for a
+    /// recurrent step of a cell with `G` gates).
+    pub step_work: usize,
+}
+
+/// The passes that run a time loop through [`CellKernels::install`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoopPass {
+    /// A layer's forward pass over a sequence.
+    Forward,
+    /// A layer's backpropagation through time.
+    Backward,
+    /// One step of a [`Stream`](crate::Stream), every layer and the output head.
+    Stream,
 }
 
 /// The reference backend runs the generic equations.

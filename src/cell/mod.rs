@@ -28,7 +28,7 @@ mod rnn;
 pub use gated::{GruCell, LstmCell};
 pub use gates::{Scratch, StepBuffers, StepCache};
 pub use input::LayerInput;
-pub use kernels::CellKernels;
+pub use kernels::{CellKernels, LoopPass, TimeLoop};
 pub use params::CellParams;
 pub use rnn::RnnCell;
 

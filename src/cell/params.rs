@@ -191,7 +191,7 @@ impl<B: Backend> CellParams<B> {
     pub(crate) fn project_input(&self, backend: &B, x: &B::Matrix) -> B::Matrix {
         let (n, _) = backend.shape(x);
         let (gh, _) = backend.shape(&self.weight_ih);
-        let mut xp = backend.zeros(n, gh);
+        let mut xp = backend.empty(n, gh); // written whole: beta = 0
         self.project_input_into(backend, x, &mut xp);
         xp
     }
@@ -238,7 +238,7 @@ impl<B: Backend> CellParams<B> {
     /// `xp` for token ids: column `id` of `W_ih` plus `b_ih`, the one-hot product without the GEMM.
     pub(crate) fn project_ids(&self, backend: &B, ids: &[usize]) -> B::Matrix {
         let (gh, _) = backend.shape(&self.weight_ih);
-        let mut xp = backend.zeros(ids.len(), gh);
+        let mut xp = backend.empty(ids.len(), gh); // every row gathered
         self.project_ids_into(backend, ids, &mut xp);
         xp
     }

@@ -4,10 +4,10 @@
 //! elements, and the time loops run on a thread of the pool.
 
 use super::math::Activations;
-use super::plan::{self, Kernel, Work};
-use super::{Cpu, MatMul, cells, kernels, math, with_threads_awake};
+use super::plan::{Kernel, Work};
+use super::{Cpu, MatMul, cells, kernels, loops, math};
 use crate::backend::DenseMatrix;
-use crate::cell::{CellKernels, StepBuffers, check_step_shapes};
+use crate::cell::{CellKernels, StepBuffers, TimeLoop, check_step_shapes};
 use crate::loss::LossKernels;
 use crate::optim::{UpdateKernels, UpdateRule};
 use crate::scalar::Scalar;
@@ -136,20 +136,9 @@ impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
         )
     }
 
-    fn install<R: Send>(&self, step_work: usize, work: impl FnOnce() -> R + Send) -> R {
+    fn install<R: Send>(&self, time_loop: TimeLoop, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(pool) => {
-                let split = plan::split(
-                    Some(pool),
-                    Work::product(Kernel::TimeLoop, step_work, 1, 1),
-                    2,
-                );
-                if split.parts() > 1 {
-                    pool.install(|| with_threads_awake(pool, work))
-                } else {
-                    work()
-                }
-            }
+            Some(pool) => loops::run(pool, time_loop, work),
             None => work(),
         }
     }

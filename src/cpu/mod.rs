@@ -14,6 +14,7 @@ mod cells;
 mod fused;
 mod gemm;
 mod kernels;
+mod loops;
 mod math;
 mod packed;
 mod plan;
@@ -37,15 +38,18 @@ use std::sync::{Arc, Mutex, Weak};
 /// own: register-blocked (AVX-512, AVX2 + FMA or portable, chosen at run time) on a copy of
 /// `W_hh` packed once per sequence ([`Backend::prepare_rhs`]), split across the threads by
 /// columns when large, so that each thread reads only its part of `W_hh`. The cell's
-/// element-wise step is split by batch rows, and [`CellKernels::install`](crate::cell::CellKernels::install) runs the time loops on a
-/// thread of the pool, the others taking its jobs without going to sleep between them.
+/// element-wise step is split by batch rows. [`CellKernels::install`](crate::cell::CellKernels::install)
+/// runs a time loop either on a thread of the pool, the others taking its jobs without going
+/// to sleep between them, or alone on the caller's thread: whichever its first calls timed
+/// faster for that kind of loop on this machine (`src/cpu/loops.rs`).
 ///
 /// `Cpu::default()` uses every core the process may run on
 /// ([`std::thread::available_parallelism`]); [`Cpu::with_threads`] sets the count.
 ///
 /// The threads are a pool shared by the backend's clones (a clone is cheap) and by every other
 /// `Cpu` of the same thread count; they end when the last of them is dropped. Whether a kernel
-/// splits its work across them depends on its size (the table in `src/cpu/plan.rs`).
+/// splits its work across them depends on its size (the table in `src/cpu/plan.rs`) and on
+/// where its time loop runs.
 ///
 /// ```
 /// use recurrent::prelude::*;
@@ -244,6 +248,10 @@ impl<T: Scalar + MatMul + Activations> Backend for Cpu<T> {
     // Storage is the reference's: the same `DenseMatrix`.
     fn zeros(&self, rows: usize, cols: usize) -> DenseMatrix<T> {
         self.reference.zeros(rows, cols)
+    }
+
+    fn empty(&self, rows: usize, cols: usize) -> DenseMatrix<T> {
+        DenseMatrix::reused(rows, cols)
     }
 
     fn from_vec(&self, rows: usize, cols: usize, data: Vec<T>) -> Result<DenseMatrix<T>> {

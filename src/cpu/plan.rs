@@ -15,10 +15,10 @@
 //! | a GEMM (`gemm`) | `2^21` multiply-adds |
 //! | cell steps, activations, packing, bias rows, column sums, scatter-adds | `2^14` values |
 //! | element-wise kernels outside the loops (`elementwise`, `all_finite`, `update`) | `2^18` values |
-//! | a time loop on the pool with its threads spinning (`time loop`) | `2^19` multiply-adds per step |
 //!
-//! Inside the time loops the pool's threads spin, and those sizes decide. Outside them (and in
-//! loops too small to be run on the pool) a cut must also wake a sleeping thread, which costs
+//! Inside the time loops that run on the pool (`loops.rs` chooses them) the pool's threads spin,
+//! and those sizes decide; inside a loop that runs alone on the caller's thread nothing is cut.
+//! Outside the loops (and in loops too small to time) a cut must also wake a sleeping thread, which costs
 //! from tens to hundreds of microseconds depending on the machine: there a kernel is cut only if
 //! its estimated time on one thread, `t`, is such that `t (1 - 1/p) >= 3 w`, with `w` the cost
 //! of a wake-up. `w` and the rates behind `t` (one multiply-add of the packed kernel, one `f32`
@@ -65,6 +65,11 @@ impl Threads {
             ..self
         }
     }
+
+    /// Whether every kernel that can be cut is (and every time loop runs on the pool).
+    pub fn always(&self) -> bool {
+        self.always
+    }
 }
 
 impl std::ops::Deref for Threads {
@@ -85,8 +90,6 @@ pub enum Kernel {
     GemmRow,
     /// A GEMM, cut by rows.
     Gemm,
-    /// A time loop run on the pool (its size: one step's multiply-adds).
-    TimeLoop,
     /// A cell's fused step, forward or backward.
     CellStep,
     /// A sigmoid or tanh over a matrix.
@@ -105,7 +108,7 @@ impl Kernel {
         match self {
             Kernel::Packed if rows == 1 => (1 << 19, 0),
             Kernel::Packed => (1 << 22, 0),
-            Kernel::GemmRow | Kernel::TimeLoop => (1 << 19, 0),
+            Kernel::GemmRow => (1 << 19, 0),
             Kernel::Gemm => (1 << 21, 0),
             Kernel::Elementwise => (1 << 14, 1 << 18),
             Kernel::CellStep | Kernel::Activate | Kernel::Rows => (1 << 14, 0),
@@ -151,22 +154,44 @@ impl Work {
     }
 }
 
+/// How the kernels a thread calls may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The pool's threads may sleep: a cut must pay for a wake-up.
+    Asleep,
+    /// Inside a time loop with the pool's other threads spinning: the sizes alone decide.
+    Awake,
+    /// Inside a time loop that runs on this thread alone: nothing is cut.
+    Alone,
+}
+
 thread_local! {
-    /// Whether this thread runs a time loop with the pool's other threads spinning.
-    static AWAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How this thread's kernels may be cut now.
+    static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::Asleep) };
+}
+
+/// Runs `work` with this thread in `mode`, and restores the mode it had after, also if `work`
+/// panics.
+fn in_mode<R>(mode: Mode, work: impl FnOnce() -> R) -> R {
+    struct Reset(Mode);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            MODE.with(|m| m.set(self.0));
+        }
+    }
+    let _reset = Reset(MODE.with(|m| m.replace(mode)));
+    work()
 }
 
 /// Runs `work` with this thread marked as one whose pool spins (its kernels cut by the sizes
-/// alone), and unmarks it after, also if `work` panics.
+/// alone).
 pub fn while_awake<R>(work: impl FnOnce() -> R) -> R {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            AWAKE.with(|a| a.set(self.0));
-        }
-    }
-    let _reset = Reset(AWAKE.with(|a| a.replace(true)));
-    work()
+    in_mode(Mode::Awake, work)
+}
+
+/// Runs `work` with no kernel cut: a time loop on this thread alone.
+pub fn alone<R>(work: impl FnOnce() -> R) -> R {
+    in_mode(Mode::Alone, work)
 }
 
 /// The measured costs, in nanoseconds.
@@ -186,7 +211,7 @@ impl Costs {
     /// Nanoseconds `work` takes on one thread, by these rates.
     fn time(&self, work: &Work) -> f64 {
         let rate = match work.kernel {
-            Kernel::Packed | Kernel::Gemm | Kernel::GemmRow | Kernel::TimeLoop => self.madd,
+            Kernel::Packed | Kernel::Gemm | Kernel::GemmRow => self.madd,
             Kernel::CellStep | Kernel::Activate => self.element,
             Kernel::Rows | Kernel::Elementwise => self.stream,
         };
@@ -290,6 +315,10 @@ pub fn split(pool: Option<&Threads>, work: Work, most: usize) -> Split {
         return Split { parts: 1 };
     };
     let threads = pool.current_num_threads().min(most).max(1);
+    let mode = MODE.with(std::cell::Cell::get);
+    if mode == Mode::Alone {
+        return Split { parts: 1 };
+    }
     if pool.always {
         return Split { parts: threads };
     }
@@ -299,13 +328,12 @@ pub fn split(pool: Option<&Threads>, work: Work, most: usize) -> Split {
     }
     let parts = match work.kernel {
         // All or nothing.
-        Kernel::GemmRow | Kernel::TimeLoop if work.amount >= per_part => threads,
-        Kernel::GemmRow | Kernel::TimeLoop => 1,
+        Kernel::GemmRow if work.amount >= per_part => threads,
+        Kernel::GemmRow => 1,
         _ => threads.min(work.amount / per_part).max(1),
     };
-    // Outside the loops, a kernel is cut only if that pays for the wake-up; not the choice to
-    // run a loop on the pool, which wakes the pool once for the whole loop.
-    if parts > 1 && work.kernel != Kernel::TimeLoop && !AWAKE.with(std::cell::Cell::get) {
+    // Outside the loops, a kernel is cut only if that pays for the wake-up.
+    if parts > 1 && mode == Mode::Asleep {
         let costs = costs(pool);
         let saved = costs.time(&work) * (1.0 - 1.0 / parts as f64);
         if saved < MARGIN * costs.wake {

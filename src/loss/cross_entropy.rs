@@ -228,13 +228,22 @@ impl CrossEntropy {
         if !plain {
             return self.with_options(backend, logits, targets, mask);
         }
-        let mut grad = backend.zeros(rows, classes);
-        let mut loss = match mask {
+        let (mut loss, mut grad) = match mask {
             None => {
                 check_ids("targets", targets, classes)?;
-                backend.softmax_cross_entropy(logits, targets, &mut grad)
+                // The kernel writes every row.
+                let mut grad = backend.empty(rows, classes);
+                let loss = backend.softmax_cross_entropy(logits, targets, &mut grad);
+                (loss, grad)
             }
-            Some(mask) => plain_masked(backend, logits, targets, mask, &mut grad)?,
+            // The rows left out keep their zeros.
+            Some(mask) => {
+                let mut grad = backend.zeros(rows, classes);
+                (
+                    plain_masked(backend, logits, targets, mask, &mut grad)?,
+                    grad,
+                )
+            }
         };
         if self.reduction == Reduction::Mean {
             let counted = mask.map_or(rows, |m| m.iter().filter(|&&keep| keep).count());

@@ -294,7 +294,7 @@ pub(super) fn output_backward<B: Backend>(
         backend.add_column_sums(db, d_logits);
     }
     let (rows, width) = backend.shape(h);
-    let mut d_h = backend.zeros(rows, width);
+    let mut d_h = backend.empty(rows, width); // written whole: beta = 0
     backend.gemm(
         &mut d_h,
         one,

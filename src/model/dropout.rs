@@ -161,7 +161,7 @@ impl<B: CellKernels> Rnn<B> {
             )));
         };
         let (_, dim) = self.backend.shape(table);
-        let mut rows = self.backend.zeros(ids.len(), dim);
+        let mut rows = self.backend.empty(ids.len(), dim); // every row gathered
         self.backend.gather_rows(&mut rows, table, ids);
         Ok(Some(rows))
     }

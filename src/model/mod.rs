@@ -486,7 +486,8 @@ fn permute_rows<B: Backend>(backend: &B, m: &B::Matrix, order: &[usize]) -> B::M
 fn project_output<B: Backend>(backend: &B, linear: &Linear<B>, h: &B::Matrix) -> B::Matrix {
     let (rows, _) = backend.shape(h);
     let (size, _) = backend.shape(&linear.weight);
-    let mut y = backend.zeros(rows, size);
+    // Written whole by the GEMM (beta = 0).
+    let mut y = backend.empty(rows, size);
     let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
     backend.gemm(
         &mut y,

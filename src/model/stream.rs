@@ -2,7 +2,9 @@
 
 use super::{Rnn, State};
 use crate::backend::{Backend, Transpose};
-use crate::cell::{Cell, CellKernels, CellKind, CellState, LayerCell, StepBuffers, copy_all};
+use crate::cell::{
+    Cell, CellKernels, CellKind, CellState, LayerCell, LoopPass, StepBuffers, TimeLoop, copy_all,
+};
 use crate::error::{Error, Result, check_ids};
 use num_traits::{One, Zero};
 
@@ -174,7 +176,7 @@ impl<B: CellKernels> Rnn<B> {
             return Err(Error::shape("stream ids", stream.batch, ids.len()));
         }
         check_ids("stream ids", ids, self.config.input_size())?;
-        let work = self.step_work(stream);
+        let work = self.time_loop(stream);
         self.backend
             .install(work, || self.advance(stream, StepInput::Ids(ids)));
         Ok(&stream.logits)
@@ -201,7 +203,7 @@ impl<B: CellKernels> Rnn<B> {
         if self.backend.shape(x) != want {
             return Err(Error::shape("stream input x", want, self.backend.shape(x)));
         }
-        let work = self.step_work(stream);
+        let work = self.time_loop(stream);
         self.backend
             .install(work, || self.advance(stream, StepInput::Dense(x)));
         Ok(&stream.logits)
@@ -231,10 +233,14 @@ impl<B: CellKernels> Rnn<B> {
         Ok(())
     }
 
-    /// A step's largest product, for [`Backend::install`]: a layer's recurrence.
-    fn step_work(&self, stream: &Stream<B>) -> usize {
+    /// A step, for [`CellKernels::install`]: its largest product is a layer's recurrence.
+    fn time_loop(&self, stream: &Stream<B>) -> TimeLoop {
         let hidden = self.config.hidden_size();
-        stream.batch * self.config.kind().gates() * hidden * hidden
+        TimeLoop {
+            pass: LoopPass::Stream,
+            steps: 1,
+            step_work: stream.batch * self.config.kind().gates() * hidden * hidden,
+        }
     }
 
     /// Prepares the weights for the backend's kernel, unless the stream holds them for the
