@@ -1,18 +1,26 @@
 """The table of benches/compare/ab.sh: for every case, the median over the runs of each build's
 per-case median time, after / before (below 1 is faster), and the median and range of the
 paired ratios (run N of after against run N of before, which ran next to it).
-Usage: ab_table.py OUT_DIR"""
+Usage: ab_table.py OUT_DIR
+       ab_table.py --pair OUT_DIR BEFORE_LABEL AFTER_LABEL   (two labels of rotate.sh's runs)"""
 
 import glob
 import json
+import re
 import statistics
 import sys
+
+
+def runs_of_label(out, label):
+    """The files LABEL-N.jsonl of OUT (not those of a longer label that starts the same)."""
+    name = re.compile(re.escape(label) + r"-[0-9]+\.jsonl$")
+    return sorted(p for p in glob.glob(f"{out}/{label}-*.jsonl") if name.search(p))
 
 
 def medians(out, label):
     """{case id: median over runs of median_s}, and the GEMM peaks, for before or after."""
     times, peaks = {}, []
-    for path in sorted(glob.glob(f"{out}/{label}-*.jsonl")):
+    for path in runs_of_label(out, label):
         for line in open(path):
             r = json.loads(line)
             if r.get("op") == "gemm_peak":
@@ -23,11 +31,11 @@ def medians(out, label):
     return {c: statistics.median(v) for c, v in times.items()}, peaks
 
 
-def paired(out):
-    """{case id: [after_n / before_n for every round n run by both]}."""
+def paired(out, first="before", second="after"):
+    """{case id: [second_n / first_n for every round n run by both]}."""
     ratios = {}
-    for path in sorted(glob.glob(f"{out}/before-*.jsonl")):
-        runs = [runs_of(path), runs_of(path.replace("before-", "after-"))]
+    for path in runs_of_label(out, first):
+        runs = [runs_of(path), runs_of(path.replace(f"/{first}-", f"/{second}-"))]
         for case, b in runs[0].items():
             if case in runs[1]:
                 ratios.setdefault(case, []).append(runs[1][case] / b)
@@ -44,10 +52,10 @@ def runs_of(path):
     return out
 
 
-def main(out):
-    before, peak_b = medians(out, "before")
-    after, peak_a = medians(out, "after")
-    pairs = paired(out)
+def main(out, first="before", second="after"):
+    before, peak_b = medians(out, first)
+    after, peak_a = medians(out, second)
+    pairs = paired(out, first, second)
     print("| case | before (ms) | after (ms) | after / before | paired: median [range] |")
     print("|---|---|---|---|---|")
     ratios = []
@@ -68,4 +76,7 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--pair":
+        main(*sys.argv[2:5])
+    else:
+        main(sys.argv[1])
