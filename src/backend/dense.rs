@@ -44,14 +44,8 @@ impl<T: Copy + Default + 'static> DenseMatrix<T> {
     /// # Panics
     /// If `rows * cols` overflows `usize`, or the allocation fails.
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        let len = rows
-            .checked_mul(cols)
-            .unwrap_or_else(|| panic!("DenseMatrix::zeros: {rows} x {cols} overflows usize"));
-        DenseMatrix {
-            rows,
-            cols,
-            data: spare::take(len),
-        }
+        let data = spare::take(checked_len("zeros", rows, cols));
+        DenseMatrix { rows, cols, data }
     }
 
     /// A `rows x cols` matrix whose values are unspecified: in a kept buffer (see
@@ -62,14 +56,8 @@ impl<T: Copy + Default + 'static> DenseMatrix<T> {
     /// # Panics
     /// As [`zeros`](DenseMatrix::zeros).
     pub fn reused(rows: usize, cols: usize) -> Self {
-        let len = rows
-            .checked_mul(cols)
-            .unwrap_or_else(|| panic!("DenseMatrix::reused: {rows} x {cols} overflows usize"));
-        DenseMatrix {
-            rows,
-            cols,
-            data: spare::take_stale(len),
-        }
+        let data = spare::take_stale(checked_len("reused", rows, cols));
+        DenseMatrix { rows, cols, data }
     }
 
     /// A matrix from row-major `data`.
@@ -162,6 +150,12 @@ impl<T: Copy + Default + 'static> DenseMatrix<T> {
     pub fn into_vec(mut self) -> Vec<T> {
         std::mem::take(&mut self.data)
     }
+}
+
+/// `rows * cols`, or a panic naming `DenseMatrix::{op}` if it overflows `usize`.
+fn checked_len(op: &str, rows: usize, cols: usize) -> usize {
+    rows.checked_mul(cols)
+        .unwrap_or_else(|| panic!("DenseMatrix::{op}: {rows} x {cols} overflows usize"))
 }
 
 /// Frees the buffers the calling thread keeps for reuse by later large matrices (see
