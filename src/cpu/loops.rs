@@ -175,35 +175,28 @@ fn with_trial<R>(key: Key, f: impl FnOnce(&mut Trial) -> R) -> R {
 
 /// Runs `work`, the time loop `time_loop` describes, where this module's table says.
 pub fn run<R: Send>(pool: &Threads, time_loop: TimeLoop, work: impl FnOnce() -> R + Send) -> R {
-    let TimeLoop {
-        pass,
-        steps,
-        step_work,
-    } = time_loop;
     let threads = pool.current_num_threads();
-    let (place, timed) = if pool.always() {
-        (Place::Pool, false)
-    } else if step_work < TIMED_FROM || threads < 2 {
-        (Place::Caller, false)
-    } else {
-        let key = Key {
-            pass,
-            step_work,
-            steps_bits: usize::BITS - steps.saturating_sub(1).leading_zeros(),
-            threads,
-        };
-        let (place, timed) = with_trial(key, Trial::next);
-        if timed {
-            let start = Instant::now();
-            let result = run_in(pool, place, work);
-            let seconds = start.elapsed().as_secs_f64();
-            with_trial(key, |trial| trial.record(place, seconds, steps));
-            return result;
-        }
-        (place, timed)
+    if pool.always() {
+        return run_in(pool, Place::Pool, work);
+    }
+    if time_loop.step_work < TIMED_FROM || threads < 2 {
+        return run_in(pool, Place::Caller, work);
+    }
+    let key = Key {
+        pass: time_loop.pass,
+        step_work: time_loop.step_work,
+        steps_bits: usize::BITS - time_loop.steps.saturating_sub(1).leading_zeros(),
+        threads,
     };
-    debug_assert!(!timed);
-    run_in(pool, place, work)
+    let (place, timed) = with_trial(key, Trial::next);
+    if !timed {
+        return run_in(pool, place, work);
+    }
+    let start = Instant::now();
+    let result = run_in(pool, place, work);
+    let seconds = start.elapsed().as_secs_f64();
+    with_trial(key, |trial| trial.record(place, seconds, time_loop.steps));
+    result
 }
 
 /// Runs `work` in `place`.
