@@ -18,14 +18,14 @@
 //!
 //! Inside the time loops that run on the pool (`loops.rs` chooses them) the pool's threads spin,
 //! and those sizes decide; inside a loop that runs alone on the caller's thread nothing is cut.
-//! Outside the loops (and in loops too small to time) a cut must also wake a sleeping thread, which costs
-//! from tens to hundreds of microseconds depending on the machine: there a kernel is cut only if
-//! its estimated time on one thread, `t`, is such that `t (1 - 1/p) >= 3 w`, with `w` the cost
-//! of a wake-up. `w` and the rates behind `t` (one multiply-add of the packed kernel, one `f32`
-//! sigmoid, one `y += a x`) are measured once per process, when the first pool starts (about 15
-//! ms). Cutting by measured costs inside the loops too, and timing trials of every kernel at
-//! every shape, were tried on an Intel Xeon and not kept: each made some cases much slower
-//! (BENCHMARKS.md, "Threading plans measured").
+//! Outside the loops (and in loops too small to time) a cut must also wake a sleeping thread,
+//! which costs from tens to hundreds of microseconds depending on the machine: there a kernel is
+//! cut only if its estimated time on one thread, `t`, is such that `t (1 - 1/p) >= 3 w`, with
+//! `w` the cost of a wake-up. `w` and the rates behind `t` (one multiply-add of the packed
+//! kernel, one `f32` sigmoid, one `y += a x`) are measured once per process, when the first pool
+//! starts (about 15 ms). Cutting by measured costs inside the loops too, and timing trials of
+//! every kernel at every shape, were tried on an Intel Xeon and not kept: each made some cases
+//! much slower (BENCHMARKS.md, "Issue 16 on an Intel Xeon"); whole loops are timed instead.
 //!
 //! The results do not depend on the plan: every kernel gives the same bits however it is cut.
 //! [`Threads::split_always`] cuts every kernel that can be cut (for tests).
