@@ -1,6 +1,7 @@
 //! The progress bar of `char_rnn`, `classify` and `word_lm` (each includes this file with
-//! `#[path]`): a bar of `len` units with a status message after it, and lines printed above it, or on their own where it is hidden (output not
-//! a terminal, as in CI and in the benchmark scripts' logs).
+//! `#[path]`): a bar of `len` units with a status message after it, and lines printed above it,
+//! or on their own where it is hidden (output not a terminal, as in CI and in the benchmark
+//! scripts' logs).
 
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -103,11 +103,7 @@ pub(crate) fn backward_flow<B: CellKernels, C: Cell<B> + ?Sized>(
         recorder: flow.map(|f| Recorder::new(backend, f, kind, (batch, hidden, steps), bias)),
     };
     // On one of the backend's threads, as in `forward`.
-    let time_loop = TimeLoop {
-        pass: LoopPass::Backward,
-        steps,
-        step_work: batch * gh * hidden,
-    };
+    let time_loop = TimeLoop::recurrent(LoopPass::Backward, steps, (batch, hidden, gh));
     backend.install(time_loop, || {
         for t in (0..steps).rev() {
             back.step(t);

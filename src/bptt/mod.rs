@@ -160,11 +160,7 @@ pub fn forward<B: CellKernels, C: Cell<B> + ?Sized>(
     let w_hh_t = params.prepare_hidden(backend, batch);
     // The loop on one of the backend's threads: its kernels split the batch between threads
     // without handing work over from the caller's thread at every step.
-    let time_loop = TimeLoop {
-        pass: LoopPass::Forward,
-        steps,
-        step_work: batch * gh * hidden,
-    };
+    let time_loop = TimeLoop::recurrent(LoopPass::Forward, steps, (batch, hidden, gh));
     backend.install(time_loop, || {
         for t in 0..steps {
             let row = t * batch;

@@ -75,6 +75,22 @@ pub struct TimeLoop {
     pub step_work: usize,
 }
 
+impl TimeLoop {
+    /// The loop of `steps` recurrent steps of `pass`, each a product `B x H` by `H x G*H`
+    /// (`batch`, `hidden`, `gates_width = G*H`).
+    pub fn recurrent(
+        pass: LoopPass,
+        steps: usize,
+        (batch, hidden, gates_width): (usize, usize, usize),
+    ) -> Self {
+        TimeLoop {
+            pass,
+            steps,
+            step_work: batch * gates_width * hidden,
+        }
+    }
+}
+
 /// The passes that run a time loop through [`CellKernels::install`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoopPass {

@@ -140,7 +140,7 @@ impl Trial {
         match place {
             Place::Pool => self.pool.push(seconds, steps),
             Place::Alone => self.alone.push(seconds, steps),
-            Place::Caller => return,
+            Place::Caller => unreachable!("a trial times only the pool and the thread alone"),
         }
         let (pool, alone) = (&self.pool, &self.alone);
         if pool.count == 0 || alone.count == 0 {

@@ -236,11 +236,8 @@ impl<B: CellKernels> Rnn<B> {
     /// A step, for [`CellKernels::install`]: its largest product is a layer's recurrence.
     fn time_loop(&self, stream: &Stream<B>) -> TimeLoop {
         let hidden = self.config.hidden_size();
-        TimeLoop {
-            pass: LoopPass::Stream,
-            steps: 1,
-            step_work: stream.batch * self.config.kind().gates() * hidden * hidden,
-        }
+        let gates_width = self.config.kind().gates() * hidden;
+        TimeLoop::recurrent(LoopPass::Stream, 1, (stream.batch, hidden, gates_width))
     }
 
     /// Prepares the weights for the backend's kernel, unless the stream holds them for the
