@@ -7,7 +7,8 @@
 //! `op(B)` (`k x n`) is stored as panels of `NR` columns, each panel `k` rows of `NR` values
 //! (the last panel padded with zeros), so that the kernel reads it front to back. `A` is read in
 //! place, row-major: at most 32 rows of `B x H`, it stays in cache. For each panel, blocks of `MR`
-//! rows of `C` are summed in registers over the whole `k` and then written once.
+//! rows of `C` are summed in registers over the whole `k` and then written once. A single row of
+//! `A` (batch 1) takes four panels at a time, so that eight chains of sums are in flight.
 //!
 //! The kernel is safe Rust that the compiler vectorises, compiled once per instruction set; the
 //! `unsafe` here is the call into the variant the processor supports, and the unchecked loads of
@@ -387,8 +388,16 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
     // `c` is `m` rows of `ldc`: columns `first_col .. first_col + ldc` of `C`.
     let ldc = c.width();
     let first_col = first_panel * NR;
+    let mut skip = 0;
+    if m == 1 {
+        let data = &packed.data[first_panel * k * NR..][..ldc.div_ceil(NR) * k * NR];
+        for panels in data.chunks_exact(WIDE * k * NR) {
+            one_row::<T, NR, FUSED>(c, a, k, panels, skip * NR, (alpha, beta));
+            skip += WIDE;
+        }
+    }
     let panels = packed.data.chunks_exact(k * NR).skip(first_panel);
-    for (p, panel) in panels.take(ldc.div_ceil(NR)).enumerate() {
+    for (p, panel) in panels.take(ldc.div_ceil(NR)).enumerate().skip(skip) {
         let col = p * NR;
         let width = NR.min(ldc - col);
         let mut row = 0;
@@ -411,6 +420,52 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
         tail!(1 2 3 4 5 6 7);
     }
     debug_assert!(first_col + ldc <= packed.n);
+}
+
+/// Panels one row of `A` multiplies at once: a row times one panel keeps only two vectors of
+/// sums, each multiply-add waiting for the one before (about four cycles on current x86 cores),
+/// and at batch 1 the recurrence ran at the pace of that chain rather than of the caches.
+const WIDE: usize = 4;
+
+/// The one row of `A` (`a`, `k` values) times [`WIDE`] panels (`panels`, written to columns
+/// `col ..` of `c`): `WIDE` independent chains of sums, each in the order of `k` as [`block`]
+/// adds them, so the same bits as one panel at a time.
+#[inline(always)]
+fn one_row<T: MatMul, const NR: usize, const FUSED: bool>(
+    c: &mut impl RowsOut<T>,
+    a: &[T],
+    k: usize,
+    panels: &[T],
+    col: usize,
+    (alpha, beta): (T, T),
+) {
+    assert!(
+        a.len() == k && panels.len() == WIDE * k * NR,
+        "packed gemm: one row out of range"
+    );
+    let mut acc = [[T::default(); NR]; WIDE];
+    for kk in 0..k {
+        // SAFETY: `kk < k == a.len()` (asserted above).
+        let x = unsafe { *a.get_unchecked(kk) };
+        for (g, sums) in acc.iter_mut().enumerate() {
+            // SAFETY: panel `g` is the `k * NR` values from `g * k * NR` and `kk < k`, so the
+            // `NR` values from `(g * k + kk) * NR` lie within `panels` (asserted above);
+            // `[T; NR]` has `T`'s alignment.
+            let b = unsafe { &*panels.as_ptr().add((g * k + kk) * NR).cast::<[T; NR]>() };
+            for (s, &w) in sums.iter_mut().zip(b) {
+                *s = if FUSED {
+                    x.fused_mul_add(w, *s)
+                } else {
+                    *s + x * w
+                };
+            }
+        }
+    }
+    let ldc = c.width();
+    for (g, sums) in acc.iter().enumerate() {
+        let first = col + g * NR;
+        store(c, 0, first, NR.min(ldc - first), &[*sums], alpha, beta);
+    }
 }
 
 /// `R` rows of `A` (`a`, row-major with `k` columns) times one panel: `R x NR` sums, in
@@ -473,6 +528,57 @@ fn store<T: MatMul, const R: usize, const NR: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kernel this processor has, on one row of `A` (several panels at a time) and on two
+    /// (a panel at a time): the bits of one multiply-add after another in the order of `k`.
+    #[test]
+    fn one_row_gives_the_bits_of_one_panel_at_a_time() {
+        let mut isas = vec![Isa::Portable];
+        if Isa::detect() != Isa::Portable {
+            isas.push(Isa::Avx2);
+        }
+        if Isa::detect() == Isa::Avx512 {
+            isas.push(Isa::Avx512);
+        }
+        let (k, n) = (300, 300);
+        let a: Vec<f32> = (0..2 * k)
+            .map(|i| ((i * 7919) % 1013) as f32 / 977.0 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104729) % 997) as f32 / 991.0 - 0.5)
+            .collect();
+        for isa in isas {
+            let operand = Operand {
+                data: &b,
+                rows: k,
+                cols: n,
+                transpose: Transpose::No,
+            };
+            let packed = Packed::for_isa(operand, isa, None);
+            assert!(
+                n >= 2 * WIDE * blocking(isa, 4).1,
+                "the test must take the wide path"
+            );
+            for m in [1, 2] {
+                let mut c = vec![f32::NAN; m * n];
+                packed.gemm(&mut c, 0.75, &a[..m * k], 0.0, None);
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut sum = 0.0f32;
+                        for p in 0..k {
+                            let (x, w) = (a[i * k + p], b[p * n + j]);
+                            sum = match isa {
+                                Isa::Portable => sum + x * w,
+                                _ => x.mul_add(w, sum),
+                            };
+                        }
+                        let want = (0.75 * sum).to_bits();
+                        assert_eq!(c[i * n + j].to_bits(), want, "{isa:?}, m = {m}");
+                    }
+                }
+            }
+        }
+    }
 
     /// Every kernel this processor can run, against plain sums, over ragged shapes.
     #[test]
