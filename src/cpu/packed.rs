@@ -385,9 +385,9 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
     let k = packed.k;
     debug_assert_eq!(blocking(packed.isa, size_of::<T>()).1, NR);
     let m = a.len() / k;
-    // `c` is `m` rows of `ldc`: columns `first_col .. first_col + ldc` of `C`.
+    // `c` is `m` rows of `ldc`: columns `first_panel * NR ..` of `C`.
     let ldc = c.width();
-    let first_col = first_panel * NR;
+    debug_assert!(first_panel * NR + ldc <= packed.n);
     let mut skip = 0;
     if m == 1 {
         let data = &packed.data[first_panel * k * NR..][..ldc.div_ceil(NR) * k * NR];
@@ -419,7 +419,6 @@ fn all_rows<T: MatMul, const MR: usize, const NR: usize, const FUSED: bool>(
         }
         tail!(1 2 3 4 5 6 7);
     }
-    debug_assert!(first_col + ldc <= packed.n);
 }
 
 /// Panels one row of `A` multiplies at once: a row times one panel keeps only two vectors of
@@ -453,11 +452,7 @@ fn one_row<T: MatMul, const NR: usize, const FUSED: bool>(
             // `[T; NR]` has `T`'s alignment.
             let b = unsafe { &*panels.as_ptr().add((g * k + kk) * NR).cast::<[T; NR]>() };
             for (s, &w) in sums.iter_mut().zip(b) {
-                *s = if FUSED {
-                    x.fused_mul_add(w, *s)
-                } else {
-                    *s + x * w
-                };
+                *s = madd::<T, FUSED>(x, w, *s);
             }
         }
     }
@@ -489,15 +484,21 @@ fn block<T: MatMul, const R: usize, const NR: usize, const FUSED: bool>(
             // SAFETY: `i < R` and `kk < k`, and `a` holds at least `R * k` values (asserted).
             let x = unsafe { *a.get_unchecked(i * k + kk) };
             for (s, &w) in sums.iter_mut().zip(b) {
-                *s = if FUSED {
-                    x.fused_mul_add(w, *s)
-                } else {
-                    *s + x * w
-                };
+                *s = madd::<T, FUSED>(x, w, *s);
             }
         }
     }
     acc
+}
+
+/// `s + x w`: one rounding with `FUSED` (a fused multiply-add), two without.
+#[inline(always)]
+fn madd<T: MatMul, const FUSED: bool>(x: T, w: T, s: T) -> T {
+    if FUSED {
+        x.fused_mul_add(w, s)
+    } else {
+        s + x * w
+    }
 }
 
 /// Writes `alpha * acc + beta * C` over rows `row ..` and columns `first .. first + width` of

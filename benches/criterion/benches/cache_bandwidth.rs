@@ -7,9 +7,10 @@
 //! the bandwidth of the cache level they live in. This bench measures that bandwidth for the
 //! footprint of each `step_latency` case: `f32` buffers of exactly those bytes, summed over and
 //! over with enough independent accumulators that the adds are never what waits (64 lanes: 8
-//! AVX2 or 4 AVX-512 registers, the widest the CPU has). "one thread": one buffer swept by the caller; "two threads"
-//! (each its own half, as a cut of `W_hh`'s rows gives): the bytes of both halves over the
-//! slower thread's time. Each figure is the median of 15 timings of at least 20 ms each.
+//! AVX2 or 4 AVX-512 registers, the widest the CPU has). "one thread": one buffer swept by the
+//! caller; "two threads" (each its own half, as a cut of `W_hh`'s rows gives): the bytes of both
+//! halves over the slower thread's time. Each figure is the median of 15 timings of at least 20
+//! ms each.
 //!
 //! It prints one line per case: the bytes a step reads, the bandwidths, and the bound in
 //! microseconds (bytes / bandwidth), for one and two threads.
