@@ -379,9 +379,18 @@ pub fn gather_columns<T: Scalar>(out: &mut DenseMatrix<T>, table: &DenseMatrix<T
     }
 }
 
-/// The reference's `scatter_add_columns` by blocks of table rows, adding into each entry in the
-/// same order as the reference (id by id), so the same bits. The table's rows are split across
-/// `pool`'s threads. No allocation.
+/// Values of the table a thread copies, transposed, for [`scatter_add_columns`]: 256 KiB of
+/// `f32`, within the second-level cache.
+const TRANSPOSED_VALUES: usize = 1 << 16;
+
+/// The reference's `scatter_add_columns`, adding into each entry in the same order as the
+/// reference (id by id), so the same bits; the table's rows are split across `pool`'s threads.
+///
+/// With at least as many ids as columns (a sequence of one-hot tokens against `W_ih`), each
+/// thread copies a block of its table rows transposed (`V x R`, a column per row), adds every
+/// id's `R` values to that column's row as one contiguous run, and copies the block back: the
+/// adds vectorise and read `src` by rows. With fewer ids (a few tokens of a large vocabulary),
+/// blocks of 16 table rows are updated in place, the id's values `V` apart; no allocation.
 pub fn scatter_add_columns<T: Scalar>(
     table: &mut DenseMatrix<T>,
     ids: &[usize],
@@ -415,21 +424,83 @@ pub fn scatter_add_columns<T: Scalar>(
         rows,
         Work::values(Kernel::Rows, rows, ids.len(), 1),
         |b| {
-            let (table, offset) = (b.rows.m, b.first);
-            let mine = table.len() / cols;
-            for first in (0..mine).step_by(TABLE_ROWS) {
-                let width = TABLE_ROWS.min(mine - first);
-                let block = &mut table[first * cols..(first + width) * cols];
-                let at = offset + first;
-                for (row, &id) in src.chunks_exact(rows).zip(ids) {
-                    for (q, &v) in row[at..at + width].iter().enumerate() {
-                        let t = &mut block[q * cols + id];
-                        *t = *t + v;
-                    }
-                }
+            let part = Scatter {
+                table: b.rows.m,
+                cols,
+                first: b.first,
+                ids,
+                src,
+                src_width: rows,
+            };
+            if ids.len() >= cols {
+                part.through_transpose(TRANSPOSED_VALUES);
+            } else {
+                part.in_place();
             }
         },
     );
+}
+
+/// Rows `first..` of a table (`cols` wide) and what [`scatter_add_columns`] adds to them: row
+/// `q` of `src` (`src_width` wide) to column `ids[q]`.
+struct Scatter<'a, T> {
+    table: &'a mut [T],
+    cols: usize,
+    first: usize,
+    ids: &'a [usize],
+    src: &'a [T],
+    src_width: usize,
+}
+
+impl<T: Scalar> Scatter<'_, T> {
+    /// Blocks of [`TABLE_ROWS`] rows, every id's values added in place.
+    fn in_place(self) {
+        let cols = self.cols;
+        let mine = self.table.len() / cols;
+        for first in (0..mine).step_by(TABLE_ROWS) {
+            let width = TABLE_ROWS.min(mine - first);
+            let block = &mut self.table[first * cols..(first + width) * cols];
+            let at = self.first + first;
+            for (row, &id) in self.src.chunks_exact(self.src_width).zip(self.ids) {
+                for (q, &v) in row[at..at + width].iter().enumerate() {
+                    let t = &mut block[q * cols + id];
+                    *t = *t + v;
+                }
+            }
+        }
+    }
+
+    /// Blocks of rows whose transposed copy holds at most `budget` values (at least 16 rows),
+    /// each copied out, added to by rows, and copied back.
+    fn through_transpose(self, budget: usize) {
+        let cols = self.cols;
+        let mine = self.table.len() / cols;
+        let most = (budget / cols).max(TABLE_ROWS);
+        let width = mine.div_ceil(mine.div_ceil(most));
+        let mut t = vec![T::zero(); width * cols];
+        for first in (0..mine).step_by(width) {
+            let width = width.min(mine - first);
+            let block = &mut self.table[first * cols..(first + width) * cols];
+            let t = &mut t[..width * cols];
+            for (q, row) in block.chunks_exact(cols).enumerate() {
+                for (id, &v) in row.iter().enumerate() {
+                    t[id * width + q] = v;
+                }
+            }
+            let at = self.first + first;
+            for (row, &id) in self.src.chunks_exact(self.src_width).zip(self.ids) {
+                let column = &mut t[id * width..(id + 1) * width];
+                for (acc, &v) in column.iter_mut().zip(&row[at..at + width]) {
+                    *acc = *acc + v;
+                }
+            }
+            for (q, row) in block.chunks_exact_mut(cols).enumerate() {
+                for (id, v) in row.iter_mut().enumerate() {
+                    *v = t[id * width + q];
+                }
+            }
+        }
+    }
 }
 
 /// Whole rows of a table, the first of them row `first` of the whole.
@@ -449,5 +520,44 @@ impl<T: Send> RowBlock for TableRows<'_, T> {
                 first: first + at,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The transposed blocks give the bits of the in-place adds, for blocks of every size the
+    /// budget allows (several, the last partial) and a part of the table that starts mid-way.
+    #[test]
+    fn scatter_through_transpose_gives_the_bits_of_adding_in_place() {
+        let (rows, cols, n) = (53, 5, 41);
+        let value = |i: usize| ((i * 7919) % 1013) as f32 * 0.37 - 150.0;
+        let src: Vec<f32> = (0..n * rows).map(value).collect();
+        let ids: Vec<usize> = (0..n).map(|i| (i * i + 3) % cols).collect();
+        let table: Vec<f32> = (0..rows * cols).map(|i| value(i + 5)).collect();
+        for (first, budget) in [(0, 1), (0, 17 * cols), (0, 1 << 16), (11, 20 * cols)] {
+            fn part<'a>(
+                t: &'a mut [f32],
+                at: usize,
+                rest: (usize, &'a [usize], &'a [f32], usize),
+            ) -> Scatter<'a, f32> {
+                let (cols, ids, src, src_width) = rest;
+                Scatter {
+                    table: &mut t[at * cols..],
+                    cols,
+                    first: at,
+                    ids,
+                    src,
+                    src_width,
+                }
+            }
+            let rest = (cols, &ids[..], &src[..], rows);
+            let (mut want, mut got) = (table.clone(), table.clone());
+            part(&mut want, first, rest).in_place();
+            part(&mut got, first, rest).through_transpose(budget);
+            assert_eq!(want, got, "first row {first}, budget {budget}");
+            assert_ne!(want, table);
+        }
     }
 }
