@@ -18,7 +18,7 @@ use recurrent::checkpoint::{self, Checkpoint, FORMAT_KEY, Progress};
 use recurrent::data::{Corpus, Vocab, split};
 use recurrent::optim::{Schedule, StepLr};
 use recurrent::prelude::*;
-use recurrent::{Error, Scalar, StateDict, Tensor, io};
+use recurrent::{Error, Nonlinearity, Scalar, StateDict, Tensor, io};
 
 const TEXT: &str = "It was the best of times, it was the worst of times, it was the age of \
     wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of \
@@ -315,15 +315,22 @@ fn the_same_seed_and_threads_give_the_same_bits_and_one_or_two_threads_agree() {
 }
 
 /// One forward and backward pass at the shapes of each threaded kernel, on one thread and on
-/// two that split every kernel they can ([`Cpu::split_always`]): at batch 1 (`H = 512`), the
-/// recurrence's product split by columns, and with one step the second layer's input projection
-/// too (a one-row GEMM); at batch 128, the general products split by rows.
+/// two and three that split every kernel they can ([`Cpu::split_always`]): at batch 1
+/// (`H = 512`), the recurrence's product split by columns, and with one step the second layer's
+/// input projection too (a one-row GEMM); at batch 128, the general products split by rows; at
+/// batch 37, each cell's recurrent step (product and cell) cut by rows of the batch, unevenly,
+/// and the Elman cell with ReLU, whose step is not cut.
 #[test]
 fn every_threaded_kernel_gives_the_same_bits_on_one_and_two_threads() {
+    let relu = RnnConfig::rnn(31, 96).nonlinearity(Nonlinearity::Relu);
     let cases = [
         (RnnConfig::lstm(31, 512).layers(2).output(31), 1, 1),
         (RnnConfig::lstm(31, 512).output(31), 1, 5),
         (RnnConfig::lstm(31, 128).output(31), 128, 2),
+        (RnnConfig::lstm(31, 64).output(31), 37, 3),
+        (RnnConfig::gru(31, 64).output(31), 37, 3),
+        (RnnConfig::rnn(31, 96).output(31), 37, 3),
+        (relu.output(31), 37, 3),
     ];
     for (config, batch, steps) in cases {
         let pass = |threads: usize| {
@@ -348,7 +355,9 @@ fn every_threaded_kernel_gives_the_same_bits_on_one_and_two_threads() {
                 state_bits(&backend, Some(&trace.final_state())),
             )
         };
-        assert_eq!(pass(1), pass(2), "{config:?}, batch {batch}");
+        let one = pass(1);
+        assert_eq!(one, pass(2), "{config:?}, batch {batch}");
+        assert_eq!(one, pass(3), "{config:?}, batch {batch}, three threads");
     }
 }
 

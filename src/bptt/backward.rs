@@ -8,7 +8,7 @@ use crate::cell::{
 };
 use crate::diagnostics::{LayerFlow, Recorder};
 use crate::error::{Error, Result};
-use num_traits::{One, Zero};
+use num_traits::One;
 
 /// Backpropagation through time for one layer.
 ///
@@ -173,7 +173,7 @@ struct Reverse<'a, 'f, B: Backend, C: ?Sized> {
 impl<B: CellKernels, C: Cell<B> + ?Sized> Reverse<'_, '_, B, C> {
     /// Step `t` backward: `dE/dh_t`, the cell's derivative, and `dE/dh_{t-1}`, `dE/dc_{t-1}`.
     fn step(&mut self, t: usize) {
-        let (backend, kind, trace) = (self.backend, self.cell.kind(), self.trace);
+        let (backend, trace) = (self.backend, self.trace);
         let (batch, lengths) = (trace.batch, trace.lengths.as_deref());
         let (row, buf, d_next) = (t * batch, &mut self.buf, &mut self.d_next);
         let one = B::Scalar::one();
@@ -197,16 +197,10 @@ impl<B: CellKernels, C: Cell<B> + ?Sized> Reverse<'_, '_, B, C> {
         if let Some(recorder) = &mut self.recorder {
             recorder.step(backend, t, buf);
         }
-        self.cell.backward_gates(backend, buf);
-        // dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1} from the cell.
-        let beta = match buf.dh_direct(kind) {
-            Some(direct) => {
-                copy_all(backend, &mut d_next.h, direct);
-                one
-            }
-            None => B::Scalar::zero(),
-        };
-        backend.gemm_prepared(&mut d_next.h, one, buf.d_hh(kind), &self.w_hh, beta);
+        // The cell's derivative, then dE/dh_{t-1} = d hh W_hh (+ the direct part); dE/dc_{t-1}
+        // from the cell.
+        self.cell
+            .backward_step(backend, &self.w_hh, buf, &mut d_next.h);
         if let Some(dc) = &mut d_next.c {
             copy_all(backend, dc, &buf.dc_prev);
         }

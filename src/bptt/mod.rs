@@ -165,8 +165,7 @@ pub fn forward<B: CellKernels, C: Cell<B> + ?Sized>(
         for t in 0..steps {
             let row = t * batch;
             projected.load(backend, row, &mut buf.xp);
-            params.project_hidden(backend, &w_hh_t, &buf.h_prev, &mut buf.hh);
-            cell.forward_gates(backend, &mut buf);
+            cell.forward_step(backend, &w_hh_t, &mut buf);
             trace.save_step(backend, t, &mut buf, &zero_row);
             std::mem::swap(&mut buf.h, &mut buf.h_prev);
             std::mem::swap(&mut buf.c, &mut buf.c_prev);

@@ -68,6 +68,21 @@ macro_rules! gated_cell {
             fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
                 backend.$backward(buf)
             }
+
+            fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
+                let b_hh = self.params.bias_hh.as_ref();
+                backend.recurrent_forward(CellKind::$kind, w_hh_t, b_hh, buf)
+            }
+
+            fn backward_step(
+                &self,
+                backend: &B,
+                w_hh: &B::Prepared,
+                buf: &mut StepBuffers<B>,
+                dh_prev: &mut B::Matrix,
+            ) {
+                backend.recurrent_backward(CellKind::$kind, w_hh, buf, dh_prev)
+            }
         }
     };
 }

@@ -1,8 +1,9 @@
 //! Where a backend may run the cells' element-wise steps its own way: [`CellKernels`].
 
-use super::{StepBuffers, gru, lstm};
+use super::{CellKind, StepBuffers, copy_all, gates_backward, gates_forward, gru, lstm};
 use crate::backend::{Backend, NaiveCpu};
 use crate::scalar::Scalar;
+use num_traits::{One, Zero};
 
 /// The cells' element-wise steps and the time loop, as a backend runs them.
 ///
@@ -49,6 +50,38 @@ pub trait CellKernels: Backend {
         gru::backward(self, buf)
     }
 
+    /// A step of the sequence loop after the input projection: `hh = h_prev W_hh^T + b_hh` from
+    /// `w_hh_t` (`W_hh^T`, [prepared](Backend::prepare_rhs)) and `b_hh` (`1 x G*H`), then the
+    /// `kind` cell's element-wise step (the Elman cell's, [`lstm_forward`](Self::lstm_forward)
+    /// or [`gru_forward`](Self::gru_forward)). Reads `xp`, `h_prev`, `c_prev`; writes `hh`,
+    /// `gates`, `h`, `c`.
+    ///
+    /// The default makes the product, then the step. [`Cpu`](crate::Cpu) cuts the batch's rows
+    /// between its threads, each making both for its rows: one hand-off per step, not two.
+    fn recurrent_forward(
+        &self,
+        kind: CellKind,
+        w_hh_t: &Self::Prepared,
+        b_hh: Option<&Self::Matrix>,
+        buf: &mut StepBuffers<Self>,
+    ) {
+        recurrent_forward(self, kind, w_hh_t, b_hh, buf)
+    }
+
+    /// A step of the loop backward: the `kind` cell's derivative (as
+    /// [`lstm_backward`](Self::lstm_backward), [`gru_backward`](Self::gru_backward)), then
+    /// `dh_prev = d_hh W_hh`, plus `dh_direct` for the GRU, from `w_hh` (`W_hh`, prepared), over
+    /// `dh_prev` (`B x H`). The default makes one after the other; `Cpu` cuts the rows as forward.
+    fn recurrent_backward(
+        &self,
+        kind: CellKind,
+        w_hh: &Self::Prepared,
+        buf: &mut StepBuffers<Self>,
+        dh_prev: &mut Self::Matrix,
+    ) {
+        recurrent_backward(self, kind, w_hh, buf, dh_prev)
+    }
+
     /// Runs `work`, the time loop `time_loop` describes, which calls this backend's kernels
     /// many times, where they run best, and returns its result.
     ///
@@ -60,6 +93,52 @@ pub trait CellKernels: Backend {
         let _ = time_loop;
         work()
     }
+}
+
+/// [`CellKernels::recurrent_forward`]'s default: the product, the bias, then the cell's step.
+pub(crate) fn recurrent_forward<B: CellKernels>(
+    backend: &B,
+    kind: CellKind,
+    w_hh_t: &B::Prepared,
+    b_hh: Option<&B::Matrix>,
+    buf: &mut StepBuffers<B>,
+) {
+    let (one, zero) = (B::Scalar::one(), B::Scalar::zero());
+    backend.gemm_prepared(&mut buf.hh, one, &buf.h_prev, w_hh_t, zero);
+    if let Some(b) = b_hh {
+        backend.add_row(&mut buf.hh, b);
+    }
+    gates_forward(backend, kind, buf);
+}
+
+/// [`CellKernels::recurrent_backward`]'s default: the cell's derivative, then the product.
+pub(crate) fn recurrent_backward<B: CellKernels>(
+    backend: &B,
+    kind: CellKind,
+    w_hh: &B::Prepared,
+    buf: &mut StepBuffers<B>,
+    dh_prev: &mut B::Matrix,
+) {
+    gates_backward(backend, kind, buf);
+    product_back(backend, kind, w_hh, buf, dh_prev);
+}
+
+/// `dh_prev = d_hh W_hh`, plus `dh_direct` for the GRU (the part that bypasses `W_hh`).
+pub(crate) fn product_back<B: Backend>(
+    backend: &B,
+    kind: CellKind,
+    w_hh: &B::Prepared,
+    buf: &StepBuffers<B>,
+    dh_prev: &mut B::Matrix,
+) {
+    let beta = match buf.dh_direct(kind) {
+        Some(direct) => {
+            copy_all(backend, dh_prev, direct);
+            B::Scalar::one()
+        }
+        None => B::Scalar::zero(),
+    };
+    backend.gemm_prepared(dh_prev, B::Scalar::one(), buf.d_hh(kind), w_hh, beta);
 }
 
 /// What a time loop handed to [`CellKernels::install`] is: the facts a backend may choose

@@ -33,6 +33,7 @@ pub use params::CellParams;
 pub use rnn::RnnCell;
 
 pub(crate) use gates::{check_step_shapes, copy_all, gates_backward, gates_forward, one_minus};
+pub(crate) use kernels::{product_back, recurrent_backward, recurrent_forward};
 pub(crate) use params::{add_weight_grads, back_project, check_same_shapes, uniform};
 
 use crate::backend::{Activation, Backend};
@@ -150,8 +151,9 @@ impl<B: Backend> CellState<B> {
 /// state.
 ///
 /// The sequence loop ([`bptt`](crate::bptt)) drives a cell through the same trait, with the
-/// projections batched over all steps: it calls [`forward_gates`](Cell::forward_gates) and
-/// [`backward_gates`](Cell::backward_gates) once per step. The per-step methods
+/// input projections batched over all steps: it calls [`forward_step`](Cell::forward_step) and
+/// [`backward_step`](Cell::backward_step) once per step (the recurrent product and
+/// [`forward_gates`](Cell::forward_gates), [`backward_gates`](Cell::backward_gates)). The per-step methods
 /// [`step_forward`](Cell::step_forward) and [`step_backward`](Cell::step_backward) are for
 /// stepping by hand, testing and teaching. The model drives each layer as a [`LayerCell`].
 pub trait Cell<B: CellKernels>: Sync {
@@ -177,6 +179,37 @@ pub trait Cell<B: CellKernels>: Sync {
     /// # Panics
     /// As [`forward_gates`](Cell::forward_gates).
     fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>);
+
+    /// A step of the sequence loop after the input projection: `hh = h_prev W_hh^T + b_hh`
+    /// from `w_hh_t` (the cell's `W_hh^T`, [prepared](Backend::prepare_rhs)), then
+    /// [`forward_gates`](Cell::forward_gates). The crate's cells hand both to the backend
+    /// ([`CellKernels::recurrent_forward`]), which may make them together.
+    ///
+    /// # Panics
+    /// As [`forward_gates`](Cell::forward_gates).
+    fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
+        self.params()
+            .project_hidden(backend, w_hh_t, &buf.h_prev, &mut buf.hh);
+        self.forward_gates(backend, buf);
+    }
+
+    /// A step of the loop backward: [`backward_gates`](Cell::backward_gates), then
+    /// `dh_prev = d_hh W_hh` (plus `dh_direct` for the GRU) from `w_hh` (`W_hh`, prepared), over
+    /// `dh_prev` (`B x H`). The crate's cells hand both to the backend
+    /// ([`CellKernels::recurrent_backward`]).
+    ///
+    /// # Panics
+    /// As [`forward_gates`](Cell::forward_gates).
+    fn backward_step(
+        &self,
+        backend: &B,
+        w_hh: &B::Prepared,
+        buf: &mut StepBuffers<B>,
+        dh_prev: &mut B::Matrix,
+    ) {
+        self.backward_gates(backend, buf);
+        product_back(backend, self.kind(), w_hh, buf, dh_prev);
+    }
 
     /// One step: from input `x` (`B x I`) and the previous state, the new state and its cache.
     ///
@@ -355,5 +388,20 @@ impl<B: CellKernels> Cell<B> for LayerCell<'_, B> {
 
     fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
         gates_backward(backend, self.kind, buf)
+    }
+
+    fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
+        let b_hh = self.params.bias_hh.as_ref();
+        backend.recurrent_forward(self.kind, w_hh_t, b_hh, buf)
+    }
+
+    fn backward_step(
+        &self,
+        backend: &B,
+        w_hh: &B::Prepared,
+        buf: &mut StepBuffers<B>,
+        dh_prev: &mut B::Matrix,
+    ) {
+        backend.recurrent_backward(self.kind, w_hh, buf, dh_prev)
     }
 }

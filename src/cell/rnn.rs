@@ -78,6 +78,21 @@ impl<B: CellKernels> Cell<B> for RnnCell<B> {
     fn backward_gates(&self, backend: &B, buf: &mut StepBuffers<B>) {
         backward(backend, self.nonlinearity, buf)
     }
+
+    fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
+        let b_hh = self.params.bias_hh.as_ref();
+        backend.recurrent_forward(self.kind(), w_hh_t, b_hh, buf)
+    }
+
+    fn backward_step(
+        &self,
+        backend: &B,
+        w_hh: &B::Prepared,
+        buf: &mut StepBuffers<B>,
+        dh_prev: &mut B::Matrix,
+    ) {
+        backend.recurrent_backward(self.kind(), w_hh, buf, dh_prev)
+    }
 }
 
 /// The Elman cell's element-wise step: `h_t = act(xp + hh)`.

@@ -5,14 +5,34 @@
 
 use super::math::Activations;
 use super::plan::{Kernel, Work};
-use super::{Cpu, MatMul, cells, kernels, loops, math};
+use super::{Cpu, CpuRhs, MatMul, cells, kernels, loops, math, step};
 use crate::backend::DenseMatrix;
-use crate::cell::{CellKernels, StepBuffers, TimeLoop, check_step_shapes};
+use crate::cell::{CellKernels, CellKind, StepBuffers, TimeLoop, check_step_shapes};
 use crate::loss::LossKernels;
 use crate::optim::{UpdateKernels, UpdateRule};
 use crate::scalar::Scalar;
 
 impl<T: Scalar + MatMul + Activations> CellKernels for Cpu<T> {
+    fn recurrent_forward(
+        &self,
+        kind: CellKind,
+        w_hh_t: &CpuRhs<T>,
+        b_hh: Option<&DenseMatrix<T>>,
+        buf: &mut StepBuffers<Self>,
+    ) {
+        step::forward(self, kind, w_hh_t, b_hh, buf)
+    }
+
+    fn recurrent_backward(
+        &self,
+        kind: CellKind,
+        w_hh: &CpuRhs<T>,
+        buf: &mut StepBuffers<Self>,
+        dh_prev: &mut DenseMatrix<T>,
+    ) {
+        step::backward(self, kind, w_hh, buf, dh_prev)
+    }
+
     fn lstm_forward(&self, buf: &mut StepBuffers<Self>) {
         let b = buf;
         check_step_shapes(

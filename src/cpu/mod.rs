@@ -18,6 +18,7 @@ mod loops;
 mod math;
 mod packed;
 mod plan;
+mod step;
 
 use crate::backend::naive;
 use crate::backend::{Activation, Backend, DenseMatrix, NaiveCpu, Transpose};

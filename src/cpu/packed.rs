@@ -230,6 +230,11 @@ impl<T: MatMul> Packed<T> {
         (self.k, self.n)
     }
 
+    /// Rows of `A` the kernel takes at a time (`MR`).
+    pub fn block_rows(&self) -> usize {
+        blocking(self.isa, size_of::<T>()).0
+    }
+
     /// `C <- alpha A op(B) + beta C` for row-major `A` (`m x k`) and `C` (`m x n`), with the
     /// columns of `C` (whole panels) split across `pool`'s threads when the product is large. With
     /// `beta = 0`, `C` is not read.

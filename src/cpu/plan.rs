@@ -90,6 +90,8 @@ pub enum Kernel {
     GemmRow,
     /// A GEMM, cut by rows.
     Gemm,
+    /// A recurrent step: the product with `W_hh` and the cell's step, cut by rows of the batch.
+    Step,
     /// A cell's fused step, forward or backward.
     CellStep,
     /// A sigmoid or tanh over a matrix.
@@ -110,6 +112,7 @@ impl Kernel {
             Kernel::Packed => (1 << 22, 0),
             Kernel::GemmRow => (1 << 19, 0),
             Kernel::Gemm => (1 << 21, 0),
+            Kernel::Step => (1 << 18, 0),
             Kernel::Elementwise => (1 << 14, 1 << 18),
             Kernel::CellStep | Kernel::Activate | Kernel::Rows => (1 << 14, 0),
         }
@@ -211,7 +214,7 @@ impl Costs {
     /// Nanoseconds `work` takes on one thread, by these rates.
     fn time(&self, work: &Work) -> f64 {
         let rate = match work.kernel {
-            Kernel::Packed | Kernel::Gemm | Kernel::GemmRow => self.madd,
+            Kernel::Packed | Kernel::Gemm | Kernel::GemmRow | Kernel::Step => self.madd,
             Kernel::CellStep | Kernel::Activate => self.element,
             Kernel::Rows | Kernel::Elementwise => self.stream,
         };

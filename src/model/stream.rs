@@ -301,8 +301,7 @@ impl<B: CellKernels> Rnn<B> {
                     cell.project_input_prepared(backend, w_ih_t(), &below.h_prev, &mut buf.xp)
                 }
             }
-            cell.project_hidden(backend, &prepared.w_hh_t[layer], &buf.h_prev, &mut buf.hh);
-            LayerCell::of(kind, cell).forward_gates(backend, buf);
+            LayerCell::of(kind, cell).forward_step(backend, &prepared.w_hh_t[layer], buf);
             std::mem::swap(&mut buf.h, &mut buf.h_prev);
             std::mem::swap(&mut buf.c, &mut buf.c_prev);
         }
