@@ -33,7 +33,10 @@ pub use params::CellParams;
 pub use rnn::RnnCell;
 
 pub(crate) use gates::{check_step_shapes, copy_all, gates_backward, gates_forward, one_minus};
-pub(crate) use kernels::{product_back, recurrent_backward, recurrent_forward};
+pub(crate) use kernels::product_back;
+/// The defaults of the step with its product, for a backend's override that falls back to them.
+#[cfg(feature = "cpu")]
+pub(crate) use kernels::{recurrent_backward, recurrent_forward};
 pub(crate) use params::{add_weight_grads, back_project, check_same_shapes, uniform};
 
 use crate::backend::{Activation, Backend};

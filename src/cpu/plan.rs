@@ -5,7 +5,9 @@
 //! or so when the pool's threads spin (inside
 //! [`CellKernels::install`](crate::cell::CellKernels::install)'s time loops), tens of
 //! microseconds when they sleep (outside them). The sizes below from which each kernel cuts
-//! were measured on one AMD EPYC (`benches/training_step.rs` and the `benches/compare` grid):
+//! were measured on one AMD EPYC (`benches/training_step.rs` and the `benches/compare` grid),
+//! but for the loop's step, chosen so that the grid's smallest batch-32 step (the Elman cell at
+//! hidden 128, `2^19`) is cut in two, and not tuned further:
 //!
 //! | kernel | cut when |
 //! |---|---|
@@ -13,6 +15,7 @@
 //! | the recurrence's product, several rows (`packed`) | `2^22` multiply-adds |
 //! | a one-row GEMM (`gemm row`) | `2^19` multiply-adds |
 //! | a GEMM (`gemm`) | `2^21` multiply-adds |
+//! | a loop's step by rows of the batch (`step`) | `2^18` multiply-adds, two row blocks a part |
 //! | cell steps, activations, packing, bias rows, column sums, scatter-adds | `2^14` values |
 //! | element-wise kernels outside the loops (`elementwise`, `all_finite`, `update`) | `2^18` values |
 //!
