@@ -15,7 +15,7 @@
 //! | the recurrence's product, several rows (`packed`) | `2^22` multiply-adds |
 //! | a one-row GEMM (`gemm row`) | `2^19` multiply-adds |
 //! | a GEMM (`gemm`) | `2^21` multiply-adds |
-//! | a loop's step by rows of the batch (`step`) | `2^18` multiply-adds, two row blocks a part |
+//! | a loop's step by rows of the batch (`step`) | `2^18` multiply-adds, a block of rows a part |
 //! | cell steps, activations, packing, bias rows, column sums, scatter-adds | `2^14` values |
 //! | element-wise kernels outside the loops (`elementwise`, `all_finite`, `update`) | `2^18` values |
 //!

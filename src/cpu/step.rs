@@ -11,9 +11,12 @@
 //!
 //! A row's results depend on that row alone, computed in the same order as the generic step: one
 //! thread or several, cut here or not, the same bits. Steps too small for the plan
-//! ([`Kernel::Step`]), or with fewer than two of the kernel's blocks of rows per thread (where
-//! each thread would read all of `W_hh` for a row or two), and the Elman cell with ReLU, run the
-//! generic step on `Cpu`'s other kernels.
+//! ([`Kernel::Step`]), or with less than one of the kernel's blocks of rows per thread (where
+//! each thread would read all of `W_hh` for a row or two; the generic step's column cut reads
+//! half each), and the Elman cell with ReLU, run the generic step on `Cpu`'s other kernels.
+//! One block a part rather than two: the word model's batch of 20 (AVX2 blocks of 6 rows) took
+//! 0.83 to 0.89 of its epoch's training time cut in two
+//! (`benches/compare/results/step-by-rows/word-lm-batch20/`).
 
 use super::cells::{self, GruStep, GruStepBack, LstmStep, LstmStepBack, RowBlock};
 use super::math::Activations;
@@ -143,7 +146,7 @@ pub fn backward<T: Scalar + MatMul + Activations>(
 }
 
 /// Parts to cut a step of `rows` into: the plan's, for the product `rows x H` by `H x G*H`, with
-/// at least two of the kernel's row blocks a part; 1 for the cells made generically here.
+/// at least one of the kernel's blocks of rows a part; 1 for the cells made generically here.
 fn parts<T: Scalar + MatMul + Activations>(
     cpu: &Cpu<T>,
     kind: CellKind,
@@ -154,7 +157,7 @@ fn parts<T: Scalar + MatMul + Activations>(
         return 1;
     }
     let (k, n) = packed.0.shape();
-    let most = rows / (2 * packed.0.block_rows());
+    let most = rows / packed.0.block_rows();
     let work = Work::product(Kernel::Step, rows, k, n);
     plan::split(cpu.pool.as_ref(), work, most).parts()
 }
