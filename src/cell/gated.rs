@@ -2,7 +2,7 @@
 //! `nn.LSTM` and `nn.GRU` compute them. Both are their parameters and a [`CellKind`]; their
 //! equations and derivatives are in `lstm.rs` and `gru.rs` beside this file.
 
-use super::{Cell, CellKernels, CellKind, CellParams, StepBuffers};
+use super::{Cell, CellKernels, CellKind, CellParams, StepBuffers, steps_by_the_backend};
 use crate::backend::Backend;
 use crate::error::Result;
 use rand::Rng;
@@ -69,20 +69,7 @@ macro_rules! gated_cell {
                 backend.$backward(buf)
             }
 
-            fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
-                let b_hh = self.params.bias_hh.as_ref();
-                backend.recurrent_forward(CellKind::$kind, w_hh_t, b_hh, buf)
-            }
-
-            fn backward_step(
-                &self,
-                backend: &B,
-                w_hh: &B::Prepared,
-                buf: &mut StepBuffers<B>,
-                dh_prev: &mut B::Matrix,
-            ) {
-                backend.recurrent_backward(CellKind::$kind, w_hh, buf, dh_prev)
-            }
+            steps_by_the_backend!();
         }
     };
 }

@@ -149,6 +149,29 @@ impl<B: Backend> CellState<B> {
     }
 }
 
+/// The two methods of a crate's cell that hand its step to the backend's
+/// [`CellKernels::recurrent_forward`] and [`CellKernels::recurrent_backward`], for an
+/// `impl Cell<B>` block.
+macro_rules! steps_by_the_backend {
+    () => {
+        fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
+            let b_hh = self.params().bias_hh.as_ref();
+            backend.recurrent_forward(self.kind(), w_hh_t, b_hh, buf)
+        }
+
+        fn backward_step(
+            &self,
+            backend: &B,
+            w_hh: &B::Prepared,
+            buf: &mut StepBuffers<B>,
+            dh_prev: &mut B::Matrix,
+        ) {
+            backend.recurrent_backward(self.kind(), w_hh, buf, dh_prev)
+        }
+    };
+}
+pub(crate) use steps_by_the_backend;
+
 /// A recurrent cell: one time step forward, saving what backward needs, and one step backward
 /// that accumulates parameter gradients and returns the gradients of the input and the previous
 /// state.
@@ -393,18 +416,5 @@ impl<B: CellKernels> Cell<B> for LayerCell<'_, B> {
         gates_backward(backend, self.kind, buf)
     }
 
-    fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
-        let b_hh = self.params.bias_hh.as_ref();
-        backend.recurrent_forward(self.kind, w_hh_t, b_hh, buf)
-    }
-
-    fn backward_step(
-        &self,
-        backend: &B,
-        w_hh: &B::Prepared,
-        buf: &mut StepBuffers<B>,
-        dh_prev: &mut B::Matrix,
-    ) {
-        backend.recurrent_backward(self.kind, w_hh, buf, dh_prev)
-    }
+    steps_by_the_backend!();
 }

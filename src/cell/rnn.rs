@@ -1,6 +1,9 @@
 //! The Elman cell of the walkthrough: `h_t = tanh(W_hh h_{t-1} + b + W_xh x_t)`.
 
-use super::{Cell, CellKernels, CellKind, CellParams, Nonlinearity, StepBuffers, copy_all};
+use super::{
+    Cell, CellKernels, CellKind, CellParams, Nonlinearity, StepBuffers, copy_all,
+    steps_by_the_backend,
+};
 use crate::backend::Backend;
 use crate::error::Result;
 use num_traits::One;
@@ -79,20 +82,7 @@ impl<B: CellKernels> Cell<B> for RnnCell<B> {
         backward(backend, self.nonlinearity, buf)
     }
 
-    fn forward_step(&self, backend: &B, w_hh_t: &B::Prepared, buf: &mut StepBuffers<B>) {
-        let b_hh = self.params.bias_hh.as_ref();
-        backend.recurrent_forward(self.kind(), w_hh_t, b_hh, buf)
-    }
-
-    fn backward_step(
-        &self,
-        backend: &B,
-        w_hh: &B::Prepared,
-        buf: &mut StepBuffers<B>,
-        dh_prev: &mut B::Matrix,
-    ) {
-        backend.recurrent_backward(self.kind(), w_hh, buf, dh_prev)
-    }
+    steps_by_the_backend!();
 }
 
 /// The Elman cell's element-wise step: `h_t = act(xp + hh)`.
